@@ -1,0 +1,33 @@
+# Two commands: `make run` (the whole system) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-quick bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) requirements/base.txt requirements/dev.txt requirements/prod.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m config.run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# The quick local loop: everything but the slow fault-injection and browser tests.
+test-quick: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser"
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
