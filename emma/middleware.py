@@ -1,5 +1,3 @@
-import io
-
 from django.conf import settings
 
 from emma import observability
@@ -40,14 +38,7 @@ class PayloadLimitMiddleware:
                 too_big = int(length) > limit
             except ValueError:
                 return json_error(400, "bad_request", "Content-Length is not a number.")
-        elif request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            # No length up front: read at most one byte past the limit, then hand on what was read.
-            body = request.read(limit + 1)
-            too_big = len(body) > limit
-            request._body = body
-            request._stream = io.BytesIO(body)
-            request.META["CONTENT_LENGTH"] = str(len(body))
-        else:
+        else:  # Django reads no body without a Content-Length (a chunked body arrives empty)
             too_big = False
         if too_big:
             return json_error(413, "payload_too_large", f"The request body exceeds {limit} bytes.",

@@ -10,7 +10,8 @@ from celery import signals
 from celery._state import get_current_task
 from prometheus_client import Counter, Histogram
 
-CORRELATION_HEADER = "correlation_id"
+# Not "correlation_id": Celery already uses that name for the task id in every message.
+CORRELATION_HEADER = "emma_correlation_id"
 _correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -65,7 +66,7 @@ def _on_before_publish(headers=None, **_):
 
 
 def _on_task_prerun(task_id=None, task=None, **_):
-    correlation_id = task.request.get(CORRELATION_HEADER) or (task.request.headers or {}).get(CORRELATION_HEADER)
+    correlation_id = task.request.get(CORRELATION_HEADER)
     _correlation_id.set(correlation_id)
     _task_started[task_id] = time.perf_counter()
 

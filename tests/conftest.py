@@ -1,0 +1,137 @@
+"""Shared fixtures: users in tenants, JWT clients, and a real Celery worker process."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from emma import services
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Throttle counters live in Redis; each test starts with none."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username="alice", tenant="acme", role="submitter", password="correct-horse-battery"):
+        return services.user_upsert(username=username, password=password, tenant_slug=tenant, role=role)
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    """An API client authenticated as the given user with a real JWT."""
+
+    def make(user):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        return client
+
+    return make
+
+
+def database_url_for_subprocess() -> str:
+    db = settings.DATABASES["default"]
+    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment for a child process that must use this test run's database and broker."""
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_for_subprocess(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    })
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`celery worker` as a child process, logging JSON to a file the test can read."""
+
+    def __init__(self, log_path: Path, metrics_dir: Path, concurrency: int = 2):
+        self.log_path = log_path
+        self.metrics_dir = metrics_dir
+        self.concurrency = concurrency
+        self.process = None
+
+    def start(self):
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.CELERY_QUEUE_NAMES),
+             "-c", str(self.concurrency), "-P", "prefork", "-n", f"test-{os.getpid()}@%h", "--without-mingle",
+             "--without-gossip", "-I", "tests.celery_tasks", "-l", "INFO"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            if " ready." in self.log_path.read_text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One real worker for the session, on every queue, against the test database.
+    Tests that use it need `transactional_db` so the worker sees their rows."""
+    directory = tmp_path_factory.mktemp("worker")
+    worker = WorkerProcess(directory / "worker.log", directory / "metrics").start()
+    yield worker
+    worker.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,105 @@
+"""The HTTP contract every endpoint keeps: JSON errors, auth, throttling, payload limits."""
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert {"code", "message", "details"} <= set(body["error"])
+    if code:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def test_token_obtained_with_a_password_opens_the_api(api_client, make_user):
+    make_user(username="alice", tenant="acme", role="approver")
+    response = api_client.post("/api/auth/token", {"username": "alice", "password": "correct-horse-battery"},
+                               format="json")
+    assert response.status_code == 200
+    tokens = response.json()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    me = api_client.get("/api/me").json()
+    assert me == {"username": "alice", "tenant": "acme", "role": "approver"}
+    refreshed = api_client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+    assert refreshed.status_code == 200 and refreshed.json()["access"]
+
+
+def test_wrong_password_is_a_401_json_error(api_client, make_user):
+    make_user(username="alice")
+    response = api_client.post("/api/auth/token", {"username": "alice", "password": "nope"}, format="json")
+    assert_error(response, 401)
+
+
+def test_api_without_token_is_401(api_client):
+    assert_error(api_client.get("/api/me"), 401, "not_authenticated")
+
+
+def test_forged_token_is_401(api_client):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    assert_error(api_client.get("/api/me"), 401)
+
+
+def test_malformed_json_is_a_400(api_client):
+    response = api_client.post("/api/auth/token", data="{not json", content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
+def test_missing_field_is_named(api_client):
+    error = assert_error(api_client.post("/api/auth/token", {"username": "x"}, format="json"), 400,
+                         "validation_error")
+    assert "password" in error["details"]
+
+
+def test_unknown_url_and_wrong_method_are_json(api_client, client_for, make_user):
+    assert_error(api_client.get("/api/no-such-thing"), 404, "not_found")
+    assert_error(client_for(make_user()).delete("/api/me"), 405, "method_not_allowed")
+
+
+def test_user_without_tenant_is_refused(api_client, db, client_for):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("loner", password="correct-horse-battery")
+    assert_error(client_for(user).get("/api/me"), 403, "permission_denied")
+
+
+@override_settings(RATE_LIMIT_PER_MIN=3)
+def test_requests_over_the_rate_limit_get_429_with_retry_after(client_for, make_user):
+    client = client_for(make_user())
+    for _ in range(3):
+        assert client.get("/api/me").status_code == 200
+    response = client.get("/api/me")
+    error = assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) >= 1
+    assert error["details"]["retry_after_seconds"] >= 1
+    # Another user has a budget of their own.
+    assert client_for(make_user(username="bob")).get("/api/me").status_code == 200
+
+
+@override_settings(MAX_PAYLOAD_BYTES=1000)
+def test_body_over_the_limit_is_413(api_client):
+    body = '{"username": "' + "x" * 2000 + '", "password": "y"}'
+    response = api_client.post("/api/auth/token", data=body, content_type="application/json")
+    error = assert_error(response, 413, "payload_too_large")
+    assert error["details"]["max_bytes"] == 1000
+
+
+def test_openapi_schema_and_docs_are_served(api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    docs = api_client.get("/api/docs/")
+    assert docs.status_code == 200
+
+
+def test_cors_allows_only_configured_origins(api_client):
+    with override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"]):
+        allowed = api_client.options("/api/me", HTTP_ORIGIN="https://app.example.com",
+                                     HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+        refused = api_client.options("/api/me", HTTP_ORIGIN="https://evil.example.com",
+                                     HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Access-Control-Allow-Origin" not in refused
