@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -44,3 +46,75 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class AgentTask(TenantOwned):
+    """One unit of agent work, from submission through the governance decision to its result."""
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval"
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_type = models.CharField(max_length=100, db_index=True)
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict)
+    priority = models.PositiveSmallIntegerField(default=5)
+    risk = models.CharField(max_length=16)
+    estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    actual_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
+    decision = models.CharField(max_length=16)
+    decision_reasons = models.JSONField(default=list)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="agent_tasks")
+    channel = models.CharField(max_length=32, default="api")
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When a queued task may next be (re)published: after a retry's backoff, or by the stale sweep.
+    not_before = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="agenttask_unique_idempotency_key",
+                                    condition=models.Q(idempotency_key__isnull=False)),
+            models.CheckConstraint(condition=models.Q(priority__gte=1, priority__lte=10),
+                                   name="agenttask_priority_1_10"),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "-created_at"], name="agenttask_tenant_status")]
+
+    def __str__(self):
+        return f"{self.task_type} {self.id}"
+
+
+class TaskEvent(models.Model):
+    """A status change of a task: the history shown with it."""
+
+    task = models.ForeignKey(AgentTask, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    actor = models.CharField(max_length=150, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

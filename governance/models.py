@@ -1,0 +1,109 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from emma.models import TenantOwned
+
+
+class PolicyVersion(TenantOwned):
+    """One version of a tenant's policy. The newest version is in force; versions are never edited."""
+
+    version = models.PositiveIntegerField()
+    document = models.JSONField()
+    diff = models.JSONField(default=dict)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="policyversion_unique_version")]
+
+    def __str__(self):
+        return f"{self.tenant} policy v{self.version}"
+
+
+class DailyUsage(TenantOwned):
+    """Estimated cost of the tasks a tenant accepted on one UTC day; the row is locked to decide."""
+
+    day = models.DateField()
+    committed = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="dailyusage_unique_day")]
+
+
+class Escalation(TenantOwned):
+    """A decision waiting for a human, for one tier of the ladder. Moving up a tier closes this row as
+    `escalated` and opens the next; the first valid decision on an open row wins."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+        ESCALATED = "escalated"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # What governance decided on, copied: governance never reads the task itself.
+    task_id = models.UUIDField(db_index=True)
+    task_type = models.CharField(max_length=100)
+    summary = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict)
+    risk = models.CharField(max_length=16)
+    estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reasons = models.JSONField(default=list)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    tier = models.PositiveSmallIntegerField(default=0)
+    approver_group = models.CharField(max_length=150, blank=True)
+    deadline = models.DateTimeField(db_index=True)
+    final_outcome = models.CharField(max_length=16, default="reject")
+    allow_self_approval = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decision_channel = models.CharField(max_length=32, blank=True)
+    previous = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="next")
+    correlation_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["deadline"]
+        indexes = [models.Index(fields=["status", "deadline"], name="escalation_open_deadline")]
+        constraints = [
+            # One open escalation per task at a time.
+            models.UniqueConstraint(fields=["task_id"], condition=models.Q(status="open"),
+                                    name="escalation_one_open_per_task"),
+        ]
+
+    def __str__(self):
+        return f"{self.task_type} tier {self.tier} ({self.status})"
+
+
+class AuditEvent(TenantOwned):
+    """An append-only, hash-chained record of one governed action. PostgreSQL refuses UPDATE and
+    DELETE on this table (migration 0002); `verify_audit_log` recomputes the chain."""
+
+    seq = models.PositiveBigIntegerField()
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["tenant_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "seq"], name="auditevent_unique_seq")]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
