@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from emma import api as emma_api
+from governance import api as governance_api
 
 urlpatterns = [
     path("health", emma_api.health_view, name="health"),
@@ -17,6 +18,21 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/me", emma_api.MeApi.as_view(), name="me"),
+    path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
+    path("api/tasks/<uuid:task_id>", emma_api.TaskDetailApi.as_view(), name="task-detail"),
+    path("api/tasks/<uuid:task_id>/cancel", emma_api.TaskCancelApi.as_view(), name="task-cancel"),
+    path("api/task-types", emma_api.TaskTypesApi.as_view(), name="task-types"),
+    path("api/escalations/active", governance_api.EscalationsActiveApi.as_view(), name="escalations-active"),
+    path("api/escalations/<uuid:escalation_id>", governance_api.EscalationDetailApi.as_view(),
+         name="escalation-detail"),
+    path("api/escalations/<uuid:escalation_id>/approve", governance_api.EscalationApproveApi.as_view(),
+         name="escalation-approve"),
+    path("api/escalations/<uuid:escalation_id>/reject", governance_api.EscalationRejectApi.as_view(),
+         name="escalation-reject"),
+    path("api/governance/policy", governance_api.PolicyApi.as_view(), name="policy"),
+    path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
+    path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
+    path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
     path("admin/", admin.site.urls),
 ]
 

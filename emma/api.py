@@ -1,18 +1,23 @@
 """Public probes (/health, /version, /metrics) and the caller's identity (/api/me)."""
 
 import platform
+from decimal import Decimal
 
 import django
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emma import health
-from emma.selectors import membership_for_user
+from emma import health, registry, services
+from emma.models import AgentTask, TaskEvent
+from emma.selectors import membership_for_user, tasks_for_user
+from emma.serializers import Pagination, StrictSerializer
+from emma.services.tasks import governance_escalation_id
 
 
 @require_GET
@@ -56,3 +61,131 @@ class MeApi(APIView):
             "tenant": membership.tenant.slug,
             "role": membership.role,
         }).data)
+
+
+# --- agent tasks --------------------------------------------------------------------------------
+
+
+class TaskOutputSerializer(serializers.ModelSerializer):
+    task_id = serializers.UUIDField(source="id")
+    submitter = serializers.CharField(source="submitter.username")
+    escalation_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AgentTask
+        fields = ["task_id", "task_type", "description", "parameters", "priority", "risk", "estimated_cost",
+                  "actual_cost", "status", "decision", "decision_reasons", "policy_version", "correlation_id",
+                  "idempotency_key", "submitter", "channel", "result", "error", "attempts", "cancel_requested",
+                  "created_at", "queued_at", "started_at", "finished_at", "escalation_id"]
+
+    def get_escalation_id(self, task) -> str | None:
+        return governance_escalation_id(task) if task.decision == "escalate" else None
+
+
+class TaskEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaskEvent
+        fields = ["from_status", "to_status", "actor", "note", "created_at"]
+
+
+class TaskDetailSerializer(TaskOutputSerializer):
+    events = TaskEventSerializer(many=True, read_only=True)
+
+    class Meta(TaskOutputSerializer.Meta):
+        fields = TaskOutputSerializer.Meta.fields + ["events"]
+
+
+class TaskListCreateApi(APIView):
+    class InputSerializer(StrictSerializer):
+        task_type = serializers.CharField(max_length=100)
+        description = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+        parameters = serializers.JSONField(required=False, default=dict)
+        priority = serializers.IntegerField(min_value=1, max_value=10, required=False, default=5)
+        estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=Decimal("0"),
+                                                  required=False, allow_null=True, default=None)
+
+        def validate_parameters(self, value):
+            if not isinstance(value, dict):
+                raise serializers.ValidationError("Expected a JSON object.")
+            return value
+
+    class SubmitOutputSerializer(serializers.Serializer):
+        task_id = serializers.UUIDField()
+        status = serializers.CharField()
+        decision = serializers.CharField()
+        decision_reasons = serializers.ListField(child=serializers.CharField())
+        correlation_id = serializers.CharField()
+        escalation_id = serializers.UUIDField(allow_null=True)
+
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=AgentTask.Status.choices, required=False)
+        task_type = serializers.CharField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    @extend_schema(parameters=[FilterSerializer], responses=TaskOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        tasks = tasks_for_user(request.user, status=filters.validated_data.get("status"),
+                               task_type=filters.validated_data.get("task_type"))
+        paginator = Pagination()
+        page = paginator.paginate_queryset(tasks, request, view=self)
+        return paginator.get_paginated_response(TaskOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={202: SubmitOutputSerializer, 200: SubmitOutputSerializer},
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and (len(key) > 255 or not key.isprintable()):
+            raise ValidationError({"Idempotency-Key": ["At most 255 printable characters."]})
+        submitted = services.task_submit(user=request.user, idempotency_key=key,
+                                         correlation_id=request.correlation_id, **payload.validated_data)
+        task = submitted.task
+        body = self.SubmitOutputSerializer({
+            "task_id": task.pk, "status": task.status, "decision": task.decision,
+            "decision_reasons": task.decision_reasons, "correlation_id": task.correlation_id,
+            "escalation_id": submitted.escalation_id,
+        }).data
+        return Response(body, status=202 if submitted.created else 200)
+
+
+class TaskDetailApi(APIView):
+    @extend_schema(responses=TaskDetailSerializer)
+    def get(self, request, task_id):
+        task = tasks_for_user(request.user).prefetch_related("events").filter(pk=task_id).first()
+        if task is None:
+            raise NotFound("No such task.")
+        return Response(TaskDetailSerializer(task).data)
+
+
+class TaskCancelApi(APIView):
+    @extend_schema(request=None, responses=TaskOutputSerializer)
+    def post(self, request, task_id):
+        task = services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)
+        return Response(TaskOutputSerializer(task).data, status=202 if task.status == "running" else 200)
+
+
+class TaskTypesApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        description = serializers.CharField()
+        risk = serializers.CharField()
+        external_side_effects = serializers.BooleanField()
+        default_cost = serializers.DecimalField(max_digits=12, decimal_places=4)
+        time_limit = serializers.IntegerField()
+        max_attempts = serializers.IntegerField()
+        parameters_schema = serializers.JSONField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        types = []
+        for spec in registry.all_types():
+            risk, external = spec.current_risk()
+            types.append({"name": spec.name, "description": spec.description, "risk": risk,
+                          "external_side_effects": external, "default_cost": spec.default_cost,
+                          "time_limit": spec.time_limit, "max_attempts": spec.max_attempts,
+                          "parameters_schema": spec.schema})
+        return Response(self.OutputSerializer(types, many=True).data)

@@ -10,6 +10,12 @@ from rest_framework.views import exception_handler
 logger = logging.getLogger(__name__)
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 

@@ -14,5 +14,9 @@ class PeriodicJob:
     queue: str | None = None
 
 
-# Filled by the apps that own each job (escalation sweeps, reapers, maintenance).
-PERIODIC_JOBS: list[PeriodicJob] = []
+PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("escalation sweep", "governance.expire_escalations", every_seconds=5, expires_seconds=10,
+                queue="escalations"),
+    PeriodicJob("republish stale tasks", "emma.republish_stale_tasks", every_seconds=15, expires_seconds=30),
+    PeriodicJob("stuck-task reaper", "emma.reap_stuck_tasks", every_seconds=60, expires_seconds=60),
+]

@@ -1,6 +1,7 @@
+from django.db.models import QuerySet
 from rest_framework.exceptions import PermissionDenied
 
-from emma.models import Membership
+from emma.models import AgentTask, Membership
 
 
 def membership_for_user(user) -> Membership:
@@ -9,3 +10,13 @@ def membership_for_user(user) -> Membership:
         return Membership.objects.select_related("tenant").get(user=user)
     except Membership.DoesNotExist:
         raise PermissionDenied("Your account belongs to no tenant; ask an admin to add you to one.")
+
+
+def tasks_for_user(user, *, status: str | None = None, task_type: str | None = None) -> QuerySet[AgentTask]:
+    """The tasks of the caller's tenant, newest first, optionally filtered."""
+    tasks = AgentTask.objects.for_tenant(membership_for_user(user).tenant_id).select_related("submitter")
+    if status:
+        tasks = tasks.filter(status=status)
+    if task_type:
+        tasks = tasks.filter(task_type=task_type)
+    return tasks.order_by("-created_at")

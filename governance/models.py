@@ -45,6 +45,7 @@ class Escalation(TenantOwned):
         REJECTED = "rejected"
         EXPIRED = "expired"
         ESCALATED = "escalated"
+        CANCELLED = "cancelled"  # the task was withdrawn before anyone decided
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # What governance decided on, copied: governance never reads the task itself.
@@ -59,6 +60,7 @@ class Escalation(TenantOwned):
     policy_version = models.PositiveIntegerField(null=True, blank=True)
     tier = models.PositiveSmallIntegerField(default=0)
     approver_group = models.CharField(max_length=150, blank=True)
+    ladder = models.JSONField(default=list)  # the policy's tiers when this chain opened
     deadline = models.DateTimeField(db_index=True)
     final_outcome = models.CharField(max_length=16, default="reject")
     allow_self_approval = models.BooleanField(default=False)

@@ -1,0 +1,391 @@
+"""The agent task lifecycle: submit (with the governance decision), run, retry, cancel, recover.
+
+Every status change is a conditional UPDATE on the expected status, so a duplicate message, a
+second beat or a racing request can never move a task twice; each change writes a TaskEvent."""
+
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+
+from emma import registry
+from emma.errors import Conflict
+from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
+from emma.models import AgentTask, Membership, TaskEvent
+from emma.selectors import membership_for_user
+from governance import services as governance
+from governance.audit import audit_record
+from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
+
+logger = logging.getLogger(__name__)
+Status = AgentTask.Status
+
+# A published task that has not started after this long is published again (the broker may have
+# lost it, or the publish failed after commit). The claim makes the duplicate harmless.
+REPUBLISH_AFTER = timedelta(seconds=60)
+# Grace past a task type's time limit before its claim counts as abandoned.
+LEASE_GRACE = timedelta(seconds=30)
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+@dataclass
+class SubmitResult:
+    task: AgentTask
+    escalation_id: str | None
+    created: bool
+
+
+# --- transitions --------------------------------------------------------------------------------
+
+
+def _transition(task_id, *, expected: str, to: str, actor: str = "system", note: str = "", **fields) -> bool:
+    """Move a task from `expected` to `to` if (and only if) it is still in `expected`."""
+    filters = {"pk": task_id, "status": expected}
+    if "claimed_by" in fields and expected == Status.RUNNING:
+        filters["claimed_by"] = fields.pop("claimed_by")
+    updated = AgentTask.objects.filter(**filters).update(status=to, updated_at=timezone.now(), **fields)
+    if updated:
+        TaskEvent.objects.create(task_id=task_id, from_status=expected, to_status=to, actor=actor[:150],
+                                 note=note[:2000])
+    return bool(updated)
+
+
+def _publish(task_id, task_type: str, countdown: float = 0) -> None:
+    """Hand the task to the broker. A failure is logged, not raised: the row is committed as queued
+    and the republish sweep sends it once the broker is back."""
+    from emma.tasks import execute_task
+
+    spec = registry.get(task_type)
+    time_limit = spec.time_limit if spec else 60
+    try:
+        execute_task.apply_async(args=[str(task_id)], countdown=countdown or None,
+                                 soft_time_limit=time_limit, time_limit=time_limit + 10)
+    except Exception:
+        PUBLISH_FAILURES.inc()
+        logger.exception("could not publish task %s; the sweep will publish it again", task_id)
+
+
+def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, path: str | None = None) -> bool:
+    now = timezone.now()
+    moved = _transition(task_id, expected=expected, to=Status.QUEUED, actor=actor, note=note, queued_at=now,
+                        not_before=now + REPUBLISH_AFTER)
+    if moved:
+        transaction.on_commit(lambda: _publish(task_id, task_type))
+        if path:
+            transaction.on_commit(lambda: WORKFLOWS.labels(path=path).inc())
+    return moved
+
+
+# --- submission ---------------------------------------------------------------------------------
+
+
+def _fingerprint(**request) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, cls=DjangoJSONEncoder).encode()).hexdigest()
+
+
+def _existing_for_key(tenant_id, idempotency_key: str, fingerprint: str) -> SubmitResult | None:
+    task = AgentTask.objects.filter(tenant_id=tenant_id, idempotency_key=idempotency_key).first()
+    if task is None:
+        return None
+    if task.request_fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was already used with a different request body.")
+    escalation = governance_escalation_id(task)
+    return SubmitResult(task=task, escalation_id=escalation, created=False)
+
+
+def governance_escalation_id(task: AgentTask) -> str | None:
+    from governance.selectors import escalation_for_task
+
+    escalation = escalation_for_task(task_id=task.pk)
+    return str(escalation.pk) if escalation else None
+
+
+def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
+                estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
+                correlation_id: str = "", channel: str = "api") -> SubmitResult:
+    """Validate, decide, record and (when allowed) queue a task, all in one transaction.
+    The same Idempotency-Key with the same body returns the original task; with another body, 409."""
+    membership = membership_for_user(user)
+    tenant_id = membership.tenant_id
+    spec = registry.get(task_type)
+    if spec is None:
+        raise ValidationError({"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
+    parameters = parameters if parameters is not None else {}
+    errors = spec.validate(parameters)
+    if errors:
+        raise ValidationError({"parameters": errors})
+    cost = Decimal(str(estimated_cost)) if estimated_cost is not None else spec.default_cost
+    fingerprint = _fingerprint(task_type=task_type, description=description, parameters=parameters,
+                               priority=priority, estimated_cost=str(estimated_cost))
+    if idempotency_key:
+        existing = _existing_for_key(tenant_id, idempotency_key, fingerprint)
+        if existing:
+            return existing
+    risk, external = spec.current_risk()
+    facts = TaskFacts(task_type=task_type, risk=risk, external_side_effects=external, estimated_cost=cost)
+    try:
+        with transaction.atomic():
+            decision, policy, policy_version = governance.decision_make(tenant_id=tenant_id, facts=facts)
+            status = {ALLOW: Status.QUEUED, ESCALATE: Status.PENDING_APPROVAL, DENY: Status.REJECTED}[decision.outcome]
+            now = timezone.now()
+            task = AgentTask.objects.create(
+                tenant_id=tenant_id, task_type=task_type, description=description, parameters=parameters,
+                priority=priority, risk=risk, estimated_cost=cost, status=status, decision=decision.outcome,
+                decision_reasons=decision.reasons, policy_version=policy_version, correlation_id=correlation_id,
+                idempotency_key=idempotency_key or None, request_fingerprint=fingerprint, submitter=user,
+                channel=channel, queued_at=now if status == Status.QUEUED else None,
+                not_before=now + REPUBLISH_AFTER if status == Status.QUEUED else None,
+                finished_at=now if status == Status.REJECTED else None)
+            TaskEvent.objects.create(task=task, to_status=status, actor=user.get_username(),
+                                     note=f"{decision.outcome}: " + "; ".join(decision.reasons))
+            audit_record(tenant_id=tenant_id, actor=user.get_username(), action="task.submitted",
+                         object_type="task", object_id=task.pk,
+                         after={"task_type": task_type, "risk": risk, "estimated_cost": str(cost),
+                                "decision": decision.outcome, "reasons": decision.reasons,
+                                "policy_version": policy_version, "channel": channel},
+                         correlation_id=correlation_id)
+            escalation_id = None
+            if decision.outcome == ESCALATE:
+                escalation = governance.escalation_open(
+                    tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
+                    requester=user, reasons=decision.reasons, policy=policy, policy_version=policy_version,
+                    correlation_id=correlation_id)
+                escalation_id = str(escalation.pk)
+            elif decision.outcome == ALLOW:
+                transaction.on_commit(lambda: _publish(task.pk, task_type))
+                transaction.on_commit(lambda: WORKFLOWS.labels(path="auto").inc())
+            transaction.on_commit(lambda: TASKS_SUBMITTED.labels(task_type=task_type,
+                                                                 decision=decision.outcome).inc())
+    except IntegrityError:
+        # Two requests raced with one Idempotency-Key: the other one won; answer as it did.
+        existing = idempotency_key and _existing_for_key(tenant_id, idempotency_key, fingerprint)
+        if not existing:
+            raise
+        return existing
+    return SubmitResult(task=task, escalation_id=escalation_id, created=True)
+
+
+# --- escalation outcomes (registered with governance at start-up) --------------------------------
+
+
+def task_on_escalation_decided(escalation, outcome: str) -> None:
+    """Approved: queue the task. Rejected: reject it. Expired: expire it (the final default)."""
+    actor = escalation.decided_by.get_username() if escalation.decided_by_id else "system"
+    note = f"escalation {outcome}" + (f": {escalation.decision_reason}" if escalation.decision_reason else "")
+    if outcome == "approved":
+        _queue(escalation.task_id, expected=Status.PENDING_APPROVAL, task_type=escalation.task_type, actor=actor,
+               note=note, path="hitl")
+    else:
+        to = Status.REJECTED if outcome == "rejected" else Status.EXPIRED
+        _transition(escalation.task_id, expected=Status.PENDING_APPROVAL, to=to, actor=actor, note=note,
+                    finished_at=timezone.now())
+
+
+# --- cancellation -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def task_cancel(*, user, task_id, correlation_id: str = "") -> AgentTask:
+    """Pending or queued: cancelled now. Running: cancellation is requested and the handler stops at
+    its next check. Finished: 409. Only the submitter or a tenant admin may cancel."""
+    membership = membership_for_user(user)
+    task = AgentTask.objects.for_tenant(membership.tenant_id).select_for_update().filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("No such task.")
+    if task.submitter_id != user.pk and membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only the submitter or a tenant admin may cancel this task.")
+    actor = user.get_username()
+    before = task.status
+    if task.status in (Status.PENDING_APPROVAL, Status.QUEUED):
+        _transition(task.pk, expected=task.status, to=Status.CANCELLED, actor=actor, note="cancelled",
+                    finished_at=timezone.now())
+        if before == Status.PENDING_APPROVAL:
+            governance.escalation_withdraw(task_id=task.pk, actor=actor, correlation_id=correlation_id)
+    elif task.status == Status.RUNNING:
+        if not task.cancel_requested:
+            AgentTask.objects.filter(pk=task.pk).update(cancel_requested=True)
+            TaskEvent.objects.create(task=task, from_status=Status.RUNNING, to_status=Status.RUNNING, actor=actor,
+                                     note="cancellation requested")
+    else:
+        raise Conflict(f"The task is already {task.status}.")
+    audit_record(tenant_id=task.tenant_id, actor=actor, action="task.cancelled", object_type="task",
+                 object_id=task.pk, before={"status": before}, after={"status": "cancel_requested"
+                                                                       if before == Status.RUNNING else Status.CANCELLED},
+                 correlation_id=correlation_id)
+    task.refresh_from_db()
+    return task
+
+
+# --- execution ----------------------------------------------------------------------------------
+
+
+class TaskContext:
+    """What a handler may know of and do with its task."""
+
+    def __init__(self, task: AgentTask):
+        self.task_id = task.pk
+        self.tenant_id = task.tenant_id
+        self.correlation_id = task.correlation_id
+        self.attempt = task.attempts
+        self._next_check = 0.0
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelled if someone cancelled the task (looks at most twice a second)."""
+        if time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + 0.5
+        if AgentTask.objects.filter(pk=self.task_id, cancel_requested=True).exists():
+            raise registry.TaskCancelled()
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_gone(task: AgentTask) -> bool:
+    """A claim is abandoned when its process is dead (same host) or its lease ran out (any host)."""
+    host, _, pid = task.claimed_by.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    return task.lease_until is not None and task.lease_until < timezone.now()
+
+
+def _lease(spec) -> dict:
+    now = timezone.now()
+    return {"started_at": now, "lease_until": now + timedelta(seconds=spec.time_limit + 10) + LEASE_GRACE}
+
+
+def _claim(task_id, spec, worker: str) -> AgentTask | None:
+    """Win the right to run the task: queued -> running. A message redelivered after its worker died
+    takes the abandoned claim over instead, while attempts remain."""
+    if _transition(task_id, expected=Status.QUEUED, to=Status.RUNNING, actor=worker, note="started",
+                   claimed_by=worker, attempts=F("attempts") + 1, **_lease(spec)):
+        return AgentTask.objects.get(pk=task_id)
+    task = AgentTask.objects.filter(pk=task_id, status=Status.RUNNING).first()
+    if task is None or task.claimed_by == worker or not _holder_is_gone(task):
+        return None
+    if task.attempts >= spec.max_attempts:
+        _transition(task_id, expected=Status.RUNNING, to=Status.FAILED, claimed_by=task.claimed_by,
+                    note=f"its worker ({task.claimed_by}) was lost and no attempts are left",
+                    error="worker lost", finished_at=timezone.now())
+        return None
+    taken = AgentTask.objects.filter(pk=task_id, status=Status.RUNNING, claimed_by=task.claimed_by).update(
+        claimed_by=worker, attempts=F("attempts") + 1, **_lease(spec))
+    if not taken:
+        return None
+    TaskEvent.objects.create(task_id=task_id, from_status=Status.RUNNING, to_status=Status.RUNNING, actor=worker,
+                             note=f"taken over from lost worker {task.claimed_by}")
+    return AgentTask.objects.get(pk=task_id)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential with equal jitter: half the step fixed, half random, capped at a minute."""
+    step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def task_execute(*, task_id) -> str:
+    """Run a queued task once. Returns what happened (for logs): the guard makes repeats no-ops."""
+    task = AgentTask.objects.filter(pk=task_id).only("task_type").first()
+    if task is None:
+        return "missing"
+    spec = registry.get(task.task_type)
+    worker = worker_identity()
+    if spec is None:
+        _transition(task_id, expected=Status.QUEUED, to=Status.FAILED, actor=worker,
+                    error=f"unknown task type {task.task_type}", finished_at=timezone.now())
+        return "unknown-type"
+    task = _claim(task_id, spec, worker)
+    if task is None:
+        return "not-claimed"
+    ctx = TaskContext(task)
+    started = time.perf_counter()
+    finish = {"expected": Status.RUNNING, "claimed_by": worker, "actor": worker}
+    try:
+        result = spec.handler(ctx, task.parameters)
+        result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
+    except registry.TaskCancelled:
+        _transition(task_id, to=Status.CANCELLED, note="cancelled while running", finished_at=timezone.now(),
+                    **finish)
+        return "cancelled"
+    except SoftTimeLimitExceeded:
+        _transition(task_id, to=Status.FAILED, note="time limit exceeded",
+                    error=f"time limit of {spec.time_limit}s exceeded", finished_at=timezone.now(), **finish)
+        return "timed-out"
+    except registry.RetryableError as exc:
+        if task.attempts < spec.max_attempts:
+            delay = _backoff(task.attempts)
+            now = timezone.now()
+            if _transition(task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
+                           f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,
+                           not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish):
+                _publish(task_id, spec.name, countdown=delay)
+            return "retrying"
+        _transition(task_id, to=Status.FAILED, note=f"failed after {task.attempts} attempts",
+                    error=str(exc)[:2000], finished_at=timezone.now(), **finish)
+        return "failed"
+    except Exception as exc:  # a handler's bug fails its task, never the worker
+        logger.exception("task %s (%s) failed", task_id, spec.name)
+        _transition(task_id, to=Status.FAILED, note="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
+                    finished_at=timezone.now(), **finish)
+        return "failed"
+    finally:
+        TASK_DURATION.labels(task_type=spec.name).observe(time.perf_counter() - started)
+    _transition(task_id, to=Status.SUCCEEDED, note="succeeded", result=result, actual_cost=task.estimated_cost,
+                finished_at=timezone.now(), **finish)
+    return "succeeded"
+
+
+# --- recovery sweeps (beat) ---------------------------------------------------------------------
+
+
+def tasks_republish_stale(*, limit: int = 500) -> int:
+    """Publish again the queued tasks that have not started in time (a lost or failed publish)."""
+    now = timezone.now()
+    count = 0
+    for task_id, task_type, not_before in (AgentTask.objects.filter(status=Status.QUEUED, not_before__lte=now)
+                                           .values_list("pk", "task_type", "not_before")[:limit]):
+        if AgentTask.objects.filter(pk=task_id, status=Status.QUEUED, not_before=not_before).update(
+                not_before=now + REPUBLISH_AFTER):
+            _publish(task_id, task_type)
+            count += 1
+    return count
+
+
+def tasks_reap_stuck(*, limit: int = 500) -> int:
+    """Running tasks whose claim ran out (their worker died or hung): queue them again while
+    attempts remain, else fail them."""
+    now = timezone.now()
+    count = 0
+    for task in AgentTask.objects.filter(status=Status.RUNNING, lease_until__lt=now)[:limit]:
+        spec = registry.get(task.task_type)
+        common = {"expected": Status.RUNNING, "claimed_by": task.claimed_by, "actor": "reaper"}
+        if spec and task.attempts < spec.max_attempts:
+            with transaction.atomic():
+                if _transition(task.pk, to=Status.QUEUED, note=f"claim by {task.claimed_by} expired; queued again",
+                               queued_at=now, not_before=now + REPUBLISH_AFTER, **common):
+                    transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type))
+                    count += 1
+        elif _transition(task.pk, to=Status.FAILED, note=f"claim by {task.claimed_by} expired; no attempts left",
+                         error="worker lost or time limit exceeded", finished_at=now, **common):
+            count += 1
+    return count

@@ -1,0 +1,183 @@
+"""Thin views over governance services: escalations, the tenant's policy, the audit log."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from emma.selectors import membership_for_user
+from emma.serializers import IsApprover, IsTenantAdmin, Pagination, StrictSerializer
+from governance import selectors, services
+from governance.models import AuditEvent, Escalation, PolicyVersion
+from governance.policy import AUTONOMY_LEVELS, RULES
+
+
+class EscalationOutputSerializer(serializers.ModelSerializer):
+    requester = serializers.CharField(source="requester.username")
+    decided_by = serializers.CharField(source="decided_by.username", default=None)
+
+    class Meta:
+        model = Escalation
+        fields = ["id", "task_id", "task_type", "summary", "parameters", "risk", "estimated_cost", "requester",
+                  "reasons", "policy_version", "tier", "approver_group", "deadline", "status", "decided_by",
+                  "decided_at", "decision_reason", "decision_channel", "created_at"]
+
+
+class EscalationsActiveApi(APIView):
+    permission_classes = [IsApprover]
+
+    @extend_schema(responses=EscalationOutputSerializer(many=True))
+    def get(self, request):
+        tenant_id = membership_for_user(request.user).tenant_id
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.escalations_active(tenant_id=tenant_id), request, view=self)
+        return paginator.get_paginated_response(EscalationOutputSerializer(page, many=True).data)
+
+
+class EscalationDetailApi(APIView):
+    @extend_schema(responses=EscalationOutputSerializer)
+    def get(self, request, escalation_id):
+        membership = membership_for_user(request.user)
+        escalation = Escalation.objects.for_tenant(membership.tenant_id).filter(pk=escalation_id).first()
+        if escalation is None or (membership.role == "submitter" and escalation.requester_id != request.user.pk):
+            raise NotFound("No such escalation.")
+        return Response(EscalationOutputSerializer(escalation).data)
+
+
+class DecisionInputSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class EscalationApproveApi(APIView):
+    @extend_schema(request=DecisionInputSerializer, responses=EscalationOutputSerializer)
+    def post(self, request, escalation_id):
+        payload = DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        escalation = services.escalation_approve(escalation_id=escalation_id, user=request.user,
+                                                 reason=payload.validated_data["reason"],
+                                                 correlation_id=request.correlation_id)
+        return Response(EscalationOutputSerializer(escalation).data)
+
+
+class EscalationRejectApi(APIView):
+    @extend_schema(request=DecisionInputSerializer, responses=EscalationOutputSerializer)
+    def post(self, request, escalation_id):
+        payload = DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        escalation = services.escalation_reject(escalation_id=escalation_id, user=request.user,
+                                                reason=payload.validated_data["reason"],
+                                                correlation_id=request.correlation_id)
+        return Response(EscalationOutputSerializer(escalation).data)
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+
+class LadderTierSerializer(StrictSerializer):
+    group = serializers.CharField(max_length=150, allow_blank=True, default="")
+    timeout_seconds = serializers.IntegerField(min_value=1, max_value=30 * 24 * 3600)
+
+
+class PolicyDocumentSerializer(StrictSerializer):
+    """A policy change: any subset of the fields; what is left out keeps its current value."""
+
+    autonomy_level = serializers.ChoiceField(choices=AUTONOMY_LEVELS, required=False)
+    rules = serializers.DictField(child=serializers.ChoiceField(choices=RULES), required=False)
+    cost_threshold = serializers.FloatField(min_value=0, required=False)
+    hard_cost_limit = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    daily_budget = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    over_budget = serializers.ChoiceField(choices=["escalate", "deny"], required=False)
+    allow_self_approval = serializers.BooleanField(required=False)
+    ladder = LadderTierSerializer(many=True, required=False, allow_empty=False)
+    final_outcome = serializers.ChoiceField(choices=["reject", "approve"], required=False)
+
+
+class PolicyOutputSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    policy = serializers.JSONField()
+
+
+class PolicyApi(APIView):
+    def get_permissions(self):
+        return [IsTenantAdmin()] if self.request.method == "PUT" else super().get_permissions()
+
+    @extend_schema(responses=PolicyOutputSerializer)
+    def get(self, request):
+        policy, version = selectors.policy_current(tenant_id=membership_for_user(request.user).tenant_id)
+        return Response({"version": version, "policy": policy})
+
+    @extend_schema(request=PolicyDocumentSerializer, responses=PolicyOutputSerializer)
+    def put(self, request):
+        payload = PolicyDocumentSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tenant_id = membership_for_user(request.user).tenant_id
+        created = services.policy_update(tenant_id=tenant_id, user=request.user,
+                                         document=payload.validated_data, correlation_id=request.correlation_id)
+        return Response({"version": created.version, "policy": created.document})
+
+
+class PolicyVersionSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None)
+
+    class Meta:
+        model = PolicyVersion
+        fields = ["version", "document", "diff", "author", "note", "created_at"]
+
+
+class PolicyVersionsApi(APIView):
+    @extend_schema(responses=PolicyVersionSerializer(many=True))
+    def get(self, request):
+        versions = selectors.policy_versions(tenant_id=membership_for_user(request.user).tenant_id)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(versions, request, view=self)
+        return paginator.get_paginated_response(PolicyVersionSerializer(page, many=True).data)
+
+
+class PolicyRollbackApi(APIView):
+    permission_classes = [IsTenantAdmin]
+
+    class InputSerializer(StrictSerializer):
+        version = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=InputSerializer, responses=PolicyOutputSerializer)
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = services.policy_rollback(tenant_id=membership_for_user(request.user).tenant_id, user=request.user,
+                                           version=payload.validated_data["version"],
+                                           correlation_id=request.correlation_id)
+        return Response({"version": created.version, "policy": created.document})
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "actor", "action", "object_type", "object_id", "before", "after", "correlation_id",
+                  "created_at", "prev_hash", "hash"]
+
+
+class AuditApi(APIView):
+    permission_classes = [IsTenantAdmin]
+
+    class FilterSerializer(StrictSerializer):
+        action = serializers.CharField(required=False)
+        object_id = serializers.CharField(required=False)
+        actor = serializers.CharField(required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    @extend_schema(parameters=[FilterSerializer], responses=AuditEventSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        options = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
+        events = selectors.audit_events(tenant_id=membership_for_user(request.user).tenant_id, **options)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)

@@ -1,0 +1,238 @@
+"""Governance writes: decisions with budget reservation, policy versions, escalations and their
+decisions. Every change is audited in the same transaction."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+
+from emma.errors import Conflict
+from emma.models import Membership, Tenant
+from governance import hooks
+from governance.audit import audit_record
+from governance.metrics import APPROVAL_DECISIONS
+from governance.models import DailyUsage, Escalation, PolicyVersion
+from governance.policy import ALLOW, Decision, TaskFacts, decide
+from governance.selectors import policy_current
+
+
+# --- decisions and budget -----------------------------------------------------------------------
+
+
+def _locked_usage(tenant_id: int) -> DailyUsage:
+    """Today's usage row, locked until the caller's transaction ends: racing submissions queue here."""
+    today = timezone.now().date()
+    DailyUsage.objects.bulk_create([DailyUsage(tenant_id=tenant_id, day=today)], ignore_conflicts=True)
+    return DailyUsage.objects.select_for_update().get(tenant_id=tenant_id, day=today)
+
+
+def decision_make(*, tenant_id: int, facts: TaskFacts) -> tuple[Decision, dict, int]:
+    """Decide on a task and, when it may run now, reserve its estimated cost in today's budget.
+    Must run inside the submitting transaction, so the reservation and the task commit together."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("decision_make must run inside the submitting transaction")
+    policy, version = policy_current(tenant_id=tenant_id)
+    usage = _locked_usage(tenant_id)
+    decision = decide(policy, facts, usage.committed)
+    if decision.outcome == ALLOW:
+        _commit_cost(usage, facts.estimated_cost)
+    return decision, policy, version
+
+
+def _commit_cost(usage: DailyUsage, cost) -> None:
+    usage.committed += Decimal(str(cost))
+    usage.save(update_fields=["committed"])
+
+
+# --- policies -----------------------------------------------------------------------------------
+
+
+def _diff(old: dict, new: dict) -> dict:
+    return {key: {"from": old.get(key), "to": new.get(key)}
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
+
+
+@transaction.atomic
+def policy_update(*, tenant_id: int, user, document: dict, note: str = "", correlation_id: str = "",
+                  action: str = "policy.updated") -> PolicyVersion:
+    """Save a new version of the tenant's policy (the document is already validated)."""
+    Tenant.objects.select_for_update().get(pk=tenant_id)  # one policy writer per tenant at a time
+    current, version = policy_current(tenant_id=tenant_id)
+    new = {**current, **document}
+    created = PolicyVersion.objects.create(tenant_id=tenant_id, version=version + 1, document=new,
+                                           diff=_diff(current, new), author=user, note=note[:500])
+    audit_record(tenant_id=tenant_id, actor=user.get_username(), action=action, object_type="policy",
+                 object_id=created.version, before=current, after=new, correlation_id=correlation_id)
+    return created
+
+
+@transaction.atomic
+def policy_rollback(*, tenant_id: int, user, version: int, correlation_id: str = "") -> PolicyVersion:
+    """A new version whose document is that of an earlier one (history is never rewritten)."""
+    target = PolicyVersion.objects.filter(tenant_id=tenant_id, version=version).first()
+    if target is None:
+        raise ValidationError({"version": [f"version {version} does not exist"]})
+    return policy_update(tenant_id=tenant_id, user=user, document=target.document,
+                         note=f"rollback to version {version}", correlation_id=correlation_id,
+                         action="policy.rolled_back")
+
+
+# --- escalations --------------------------------------------------------------------------------
+
+
+def _snapshot(escalation: Escalation) -> dict:
+    return {"status": escalation.status, "tier": escalation.tier, "approver_group": escalation.approver_group,
+            "deadline": escalation.deadline.isoformat(), "task_id": str(escalation.task_id)}
+
+
+@transaction.atomic
+def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, parameters: dict, requester,
+                    reasons: list[str], policy: dict, policy_version: int, correlation_id: str = "") -> Escalation:
+    """Open the first tier of the policy's ladder for a task that needs a human."""
+    ladder = policy.get("ladder") or [{"group": "", "timeout_seconds": 900}]
+    escalation = Escalation.objects.create(
+        tenant_id=tenant_id, task_id=task_id, task_type=facts.task_type, summary=summary, parameters=parameters,
+        risk=facts.risk, estimated_cost=facts.estimated_cost, requester=requester, reasons=reasons,
+        policy_version=policy_version, tier=0, approver_group=ladder[0].get("group", ""), ladder=ladder,
+        deadline=timezone.now() + timedelta(seconds=ladder[0]["timeout_seconds"]),
+        final_outcome=policy.get("final_outcome", "reject"),
+        allow_self_approval=bool(policy.get("allow_self_approval")), correlation_id=correlation_id)
+    audit_record(tenant_id=tenant_id, actor=requester.get_username(), action="escalation.opened",
+                 object_type="escalation", object_id=escalation.pk, after=_snapshot(escalation),
+                 correlation_id=correlation_id)
+    transaction.on_commit(lambda: hooks.on_escalation_opened(escalation))
+    return escalation
+
+
+def escalation_refusal(escalation: Escalation, user) -> str | None:
+    """Why this user may not decide this escalation, or None if they may."""
+    membership = Membership.objects.filter(user=user).first()
+    if membership is None or membership.tenant_id != escalation.tenant_id:
+        return "you are not in this escalation's tenant"
+    if membership.role not in (Membership.Role.APPROVER, Membership.Role.ADMIN):
+        return "only approvers and admins may decide escalations"
+    if (escalation.approver_group and membership.role != Membership.Role.ADMIN
+            and not user.groups.filter(name=escalation.approver_group).exists()):
+        return f"this tier is for the approver group {escalation.approver_group!r}"
+    if escalation.requester_id == user.pk and not escalation.allow_self_approval:
+        return "you may not decide on your own task (four-eyes rule)"
+    return None
+
+
+def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, correlation_id: str) -> Escalation:
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["A reason is required."]})
+    escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
+    membership = Membership.objects.filter(user=user).first()
+    if escalation is None or membership is None or membership.tenant_id != escalation.tenant_id:
+        raise NotFound("No such escalation.")
+    if escalation.status != Escalation.Status.OPEN:
+        by = f" by {escalation.decided_by.get_username()}" if escalation.decided_by_id else ""
+        raise Conflict(f"This escalation is already {escalation.status}{by}; the first decision stands.")
+    refusal = escalation_refusal(escalation, user)
+    if refusal:
+        raise PermissionDenied(refusal)
+    before = _snapshot(escalation)
+    escalation.status = outcome
+    escalation.decided_by = user
+    escalation.decided_at = timezone.now()
+    escalation.decision_reason = reason.strip()[:2000]
+    escalation.decision_channel = channel
+    escalation.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_channel"])
+    if outcome == Escalation.Status.APPROVED:
+        _commit_cost(_locked_usage(escalation.tenant_id), escalation.estimated_cost)
+    audit_record(tenant_id=escalation.tenant_id, actor=user.get_username(), action=f"escalation.{outcome}",
+                 object_type="escalation", object_id=escalation.pk, before=before,
+                 after={**_snapshot(escalation), "reason": escalation.decision_reason, "channel": channel},
+                 correlation_id=correlation_id)
+    hooks.on_escalation_decided(escalation, outcome)
+    transaction.on_commit(lambda: APPROVAL_DECISIONS.labels(outcome=outcome).inc())
+    return escalation
+
+
+@transaction.atomic
+def escalation_approve(*, escalation_id, user, reason: str, channel: str = "api",
+                       correlation_id: str = "") -> Escalation:
+    """Approve: the task is queued. Only an approver of the tier's group in the tenant, never the
+    requester (unless the policy allows it); the first decision wins, a second is a conflict."""
+    return _decide(escalation_id=escalation_id, user=user, outcome=Escalation.Status.APPROVED, reason=reason,
+                   channel=channel, correlation_id=correlation_id)
+
+
+@transaction.atomic
+def escalation_reject(*, escalation_id, user, reason: str, channel: str = "api",
+                      correlation_id: str = "") -> Escalation:
+    """Reject: the task is rejected. Same rules as approval."""
+    return _decide(escalation_id=escalation_id, user=user, outcome=Escalation.Status.REJECTED, reason=reason,
+                   channel=channel, correlation_id=correlation_id)
+
+
+@transaction.atomic
+def escalation_withdraw(*, task_id, actor: str, correlation_id: str = "") -> Escalation | None:
+    """Close the open escalation of a task that was cancelled before anyone decided."""
+    escalation = Escalation.objects.select_for_update().filter(task_id=task_id,
+                                                               status=Escalation.Status.OPEN).first()
+    if escalation is None:
+        return None
+    before = _snapshot(escalation)
+    escalation.status = Escalation.Status.CANCELLED
+    escalation.save(update_fields=["status"])
+    audit_record(tenant_id=escalation.tenant_id, actor=actor, action="escalation.cancelled",
+                 object_type="escalation", object_id=escalation.pk, before=before, after=_snapshot(escalation),
+                 correlation_id=correlation_id)
+    return escalation
+
+
+@transaction.atomic
+def escalation_timeout(*, escalation_id) -> Escalation | None:
+    """A deadline passed: move up the ladder, or apply the final outcome. Fires once: the row is
+    locked (others skip it) and must still be open and due."""
+    now = timezone.now()
+    escalation = (Escalation.objects.select_for_update(skip_locked=True)
+                  .filter(pk=escalation_id, status=Escalation.Status.OPEN, deadline__lte=now).first())
+    if escalation is None:
+        return None
+    before = _snapshot(escalation)
+    next_tier = escalation.tier + 1
+    if next_tier < len(escalation.ladder):
+        escalation.status = Escalation.Status.ESCALATED
+        escalation.save(update_fields=["status"])
+        tier = escalation.ladder[next_tier]
+        successor = Escalation.objects.create(
+            tenant_id=escalation.tenant_id, task_id=escalation.task_id, task_type=escalation.task_type,
+            summary=escalation.summary, parameters=escalation.parameters, risk=escalation.risk,
+            estimated_cost=escalation.estimated_cost, requester=escalation.requester, reasons=escalation.reasons,
+            policy_version=escalation.policy_version, tier=next_tier, approver_group=tier.get("group", ""),
+            ladder=escalation.ladder, deadline=now + timedelta(seconds=tier["timeout_seconds"]),
+            final_outcome=escalation.final_outcome, allow_self_approval=escalation.allow_self_approval,
+            previous=escalation, correlation_id=escalation.correlation_id)
+        audit_record(tenant_id=escalation.tenant_id, actor="system", action="escalation.escalated",
+                     object_type="escalation", object_id=escalation.pk, before=before,
+                     after={**_snapshot(escalation), "next": str(successor.pk), "next_tier": next_tier},
+                     correlation_id=escalation.correlation_id)
+        transaction.on_commit(lambda: hooks.on_escalation_opened(successor))
+        return successor
+    escalation.status = Escalation.Status.EXPIRED
+    escalation.decided_at = now
+    escalation.decision_reason = f"no decision before the deadline; final outcome: {escalation.final_outcome}"
+    escalation.save(update_fields=["status", "decided_at", "decision_reason"])
+    outcome = "approved" if escalation.final_outcome == "approve" else "expired"
+    if outcome == "approved":
+        _commit_cost(_locked_usage(escalation.tenant_id), escalation.estimated_cost)
+    audit_record(tenant_id=escalation.tenant_id, actor="system", action="escalation.expired",
+                 object_type="escalation", object_id=escalation.pk, before=before,
+                 after={**_snapshot(escalation), "final_outcome": escalation.final_outcome},
+                 correlation_id=escalation.correlation_id)
+    hooks.on_escalation_decided(escalation, outcome)
+    transaction.on_commit(lambda: APPROVAL_DECISIONS.labels(outcome="expired").inc())
+    return escalation
+
+
+def escalations_expire_due(*, limit: int = 200) -> int:
+    """Time out every open escalation past its deadline; each in its own transaction."""
+    due = list(Escalation.objects.filter(status=Escalation.Status.OPEN, deadline__lte=timezone.now())
+               .order_by("deadline").values_list("pk", flat=True)[:limit])
+    return sum(1 for escalation_id in due if escalation_timeout(escalation_id=escalation_id) is not None)
+
