@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from emma import api as emma_api
+from emma import metrics as emma_metrics
 from governance import api as governance_api
 
 urlpatterns = [
@@ -12,7 +12,7 @@ urlpatterns = [
     path("health/live", emma_api.live_view, name="health-live"),
     path("health/ready", emma_api.ready_view, name="health-ready"),
     path("version", emma_api.version_view, name="version"),
-    path("metrics", ExportToDjangoView, name="metrics"),
+    path("metrics", emma_metrics.metrics_view, name="metrics"),
     path("api/auth/token", TokenObtainPairView.as_view(), name="token-obtain"),
     path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,4 +1,10 @@
-from prometheus_client import Counter, Histogram
+import os
+
+from django.db.models import Count
+from django.http import HttpResponse
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest,
+                               multiprocess)
+from prometheus_client.core import GaugeMetricFamily
 
 TASKS_SUBMITTED = Counter("emma_tasks_submitted_total", "Agent tasks submitted, by type and decision.",
                           ["task_type", "decision"])
@@ -8,3 +14,35 @@ WORKFLOWS = Counter("emma_workflows_auto_vs_hitl_total",
                     "Tasks that went to run: straight away (auto) or after a human approved (hitl).", ["path"])
 PUBLISH_FAILURES = Counter("emma_task_publish_failures_total",
                            "Task messages that could not be published (the sweep publishes them later).")
+
+
+class DatabaseGaugesCollector:
+    """Gauges read from PostgreSQL at scrape time: right whichever process serves /metrics."""
+
+    def collect(self):
+        from emma.models import AgentTask
+        from governance.models import Escalation
+
+        in_status = GaugeMetricFamily("emma_tasks_in_status", "Agent tasks by current status.", labels=["status"])
+        counts = dict(AgentTask.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+        for status in AgentTask.Status.values:
+            in_status.add_metric([status], counts.get(status, 0))
+        yield in_status
+        yield GaugeMetricFamily("emma_escalations_open", "Escalations waiting for a decision.",
+                                value=Escalation.objects.filter(status=Escalation.Status.OPEN).count())
+
+
+_database_gauges = DatabaseGaugesCollector()
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    REGISTRY.register(_database_gauges)
+
+
+def metrics_view(request):
+    """Prometheus text: this process's metrics (or, in multiprocess mode, every gunicorn and Celery
+    process's, summed) plus the database gauges."""
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(_database_gauges)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
