@@ -19,6 +19,11 @@ PUBLISH_FAILURES = Counter("emma_task_publish_failures_total",
 class DatabaseGaugesCollector:
     """Gauges read from PostgreSQL at scrape time: right whichever process serves /metrics."""
 
+    def describe(self):
+        # Named here so registering the collector never queries the database.
+        yield GaugeMetricFamily("emma_tasks_in_status", "Agent tasks by current status.", labels=["status"])
+        yield GaugeMetricFamily("emma_escalations_open", "Escalations waiting for a decision.")
+
     def collect(self):
         from emma.models import AgentTask
         from governance.models import Escalation
