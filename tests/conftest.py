@@ -135,3 +135,48 @@ def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class Team:
+    """Users of one tenant, each with an authenticated API client."""
+
+    def __init__(self, tenant, make_user, client_for):
+        self.tenant = tenant
+        self.submitter = make_user(username=f"{tenant}-submitter", tenant=tenant, role="submitter")
+        self.approver = make_user(username=f"{tenant}-approver", tenant=tenant, role="approver")
+        self.admin = make_user(username=f"{tenant}-admin", tenant=tenant, role="admin")
+        self.submitter_api = client_for(self.submitter)
+        self.approver_api = client_for(self.approver)
+        self.admin_api = client_for(self.admin)
+        self.tenant_id = self.submitter.membership.tenant_id
+
+    def set_policy(self, **document):
+        response = self.admin_api.put("/api/governance/policy", document, format="json")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    def submit(self, task_type="diagnostic.echo", client=None, **body):
+        response = (client or self.submitter_api).post("/api/tasks", {"task_type": task_type, **body}, format="json")
+        assert response.status_code in (200, 202), response.content
+        return response.json()
+
+
+@pytest.fixture
+def acme(make_user, client_for):
+    return Team("acme", make_user, client_for)
+
+
+@pytest.fixture
+def globex(make_user, client_for):
+    return Team("globex", make_user, client_for)
+
+
+def task_status(task_id) -> str:
+    from emma.models import AgentTask
+
+    return AgentTask.objects.get(pk=task_id).status
+
+
+def wait_for_status(task_id, *statuses, timeout=30.0):
+    return wait_for(lambda: task_status(task_id) in statuses, timeout=timeout,
+                    message=f"task {task_id} to reach {statuses} (now {task_status(task_id)})")
