@@ -1,0 +1,95 @@
+"""Faults: a worker killed mid-task, a broker down at publish time, a claim left by a dead worker."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+import tests.celery_tasks  # noqa: F401  (registers the test task types in this process too)
+from emma import services
+from emma.models import AgentTask
+from tests.celery_tasks import side_effects
+from tests.conftest import ROOT, subprocess_env, wait_for, wait_for_status
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def completions(task_id) -> int:
+    return int(side_effects().get(f"emma-test:completions:{task_id}") or 0)
+
+
+def test_sigkilled_worker_process_loses_nothing_and_runs_the_task_once(acme, celery_worker_process):
+    task_id = acme.submit(task_type="test.counted", parameters={"seconds": 3})["task_id"]
+    wait_for_status(task_id, "running")
+    claimed_by = AgentTask.objects.get(pk=task_id).claimed_by
+    os.kill(int(claimed_by.rsplit(":", 1)[1]), signal.SIGKILL)
+
+    wait_for_status(task_id, "succeeded", timeout=60)
+    time.sleep(1)
+    task = AgentTask.objects.get(pk=task_id)
+    assert completions(task_id) == 1
+    assert task.attempts == 2
+    assert any("taken over from lost worker" in e.note for e in task.events.all())
+
+
+def test_task_committed_while_the_broker_is_down_is_published_later(acme, celery_worker_process):
+    """The web process cannot reach the broker: the submission still succeeds (202), and the sweep
+    publishes the task once the broker answers."""
+    script = f"""
+import django, json; django.setup()
+import tests.celery_tasks  # the test task types
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+from django.contrib.auth import get_user_model
+client = APIClient()
+user = get_user_model().objects.get(username={acme.submitter.username!r})
+client.credentials(HTTP_AUTHORIZATION="Bearer " + str(RefreshToken.for_user(user).access_token))
+response = client.post("/api/tasks", {{"task_type": "test.counted"}}, format="json")
+print(json.dumps([response.status_code, response.json()]))
+"""
+    from config import embedded
+
+    dead_broker = f"redis://127.0.0.1:{embedded._free_port()}/0"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                            env=subprocess_env(CELERY_BROKER_URL=dead_broker))
+    assert result.returncode == 0, result.stderr[-3000:]
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 202 and body["status"] == "queued"
+    assert "could not publish task" in result.stderr
+
+    time.sleep(2)
+    assert AgentTask.objects.get(pk=body["task_id"]).status == "queued"  # nothing was published
+    AgentTask.objects.filter(pk=body["task_id"]).update(not_before=timezone.now())  # the sweep's wait is over
+    assert services.tasks_republish_stale() == 1
+    wait_for_status(body["task_id"], "succeeded")
+    assert completions(body["task_id"]) == 1
+
+
+def test_reaper_requeues_a_task_whose_worker_died_and_it_runs_once(acme, celery_worker_process):
+    """A whole worker killed (no process left to reject its message): the claim's lease runs out and
+    the reaper queues the task again."""
+    task_id = acme.submit(task_type="test.counted", parameters={"seconds": 0})["task_id"]
+    wait_for_status(task_id, "succeeded")
+    # Stage the state a dead worker leaves behind: running, claimed by a process on another host.
+    AgentTask.objects.filter(pk=task_id).update(status="running", claimed_by="gone-host:1", attempts=1,
+                                                lease_until=timezone.now() - timedelta(seconds=1))
+    side_effects().delete(f"emma-test:completions:{task_id}")
+    assert services.tasks_reap_stuck() == 1
+    wait_for_status(task_id, "succeeded")
+    wait_for(lambda: completions(task_id) == 1, message="one completion")
+    assert AgentTask.objects.get(pk=task_id).attempts == 2
+
+
+def test_reaper_fails_a_stuck_task_with_no_attempts_left(acme):
+    task_id = acme.submit(task_type="test.counted")["task_id"]
+    AgentTask.objects.filter(pk=task_id).update(status="running", claimed_by="gone-host:1", attempts=3,
+                                                lease_until=timezone.now() - timedelta(seconds=1))
+    assert services.tasks_reap_stuck() == 1
+    task = AgentTask.objects.get(pk=task_id)
+    assert task.status == "failed" and "worker lost" in task.error
