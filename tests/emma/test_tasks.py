@@ -248,3 +248,21 @@ def test_budget_holds_under_concurrent_submissions(acme):
         thread.join()
     assert outcomes.count("allow") == 10 and outcomes.count("deny") == 15
     assert DailyUsage.objects.get(tenant_id=acme.tenant_id).committed == Decimal("10")
+
+
+@pytest.mark.parametrize("raw", [
+    '{"task_type": "diagnostic.echo", "parameters": {"a": "x\\u0000y"}}',
+    '{"task_type": "diagnostic.echo", "description": "x\\u0000y"}',
+    '{"task_type": "diagnostic.echo", "parameters": {"a": NaN}}',
+    '{"task_type": "diagnostic.echo", "parameters": {"a": 1e400}}',
+    '{"task_type": "diagnostic.echo", "estimated_cost": 1e20}',
+    '{"task_type": "diagnostic.echo", "parameters": ' + "[" * 100000 + "]" * 100000 + "}",
+    "[]",
+    '"just a string"',
+    "\udcff",
+])
+def test_hostile_bodies_are_400_and_store_nothing(acme, raw):
+    response = acme.submitter_api.post("/api/tasks", data=raw.encode("utf-8", "surrogateescape"),
+                                       content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert AgentTask.objects.count() == 0
