@@ -49,26 +49,26 @@ class DecisionInputSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class EscalationApproveApi(APIView):
+class EscalationDecisionApi(APIView):
+    """POST approve or reject: the same service rules as the admin, Slack and SMS."""
+
+    decide = None  # services.escalation_approve or services.escalation_reject
+
     @extend_schema(request=DecisionInputSerializer, responses=EscalationOutputSerializer)
     def post(self, request, escalation_id):
         payload = DecisionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        escalation = services.escalation_approve(escalation_id=escalation_id, user=request.user,
-                                                 reason=payload.validated_data["reason"],
-                                                 correlation_id=request.correlation_id)
+        escalation = type(self).decide(escalation_id=escalation_id, user=request.user,
+                                       reason=payload.validated_data["reason"], correlation_id=request.correlation_id)
         return Response(EscalationOutputSerializer(escalation).data)
 
 
-class EscalationRejectApi(APIView):
-    @extend_schema(request=DecisionInputSerializer, responses=EscalationOutputSerializer)
-    def post(self, request, escalation_id):
-        payload = DecisionInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        escalation = services.escalation_reject(escalation_id=escalation_id, user=request.user,
-                                                reason=payload.validated_data["reason"],
-                                                correlation_id=request.correlation_id)
-        return Response(EscalationOutputSerializer(escalation).data)
+class EscalationApproveApi(EscalationDecisionApi):
+    decide = staticmethod(services.escalation_approve)
+
+
+class EscalationRejectApi(EscalationDecisionApi):
+    decide = staticmethod(services.escalation_reject)
 
 
 # --- policy -------------------------------------------------------------------------------------

@@ -127,6 +127,29 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def run_concurrently(function, arguments: list) -> list:
+    """Call function(argument) in one thread per argument, all at once; their results, in order.
+    Each thread closes its database connection (Django opens one per thread)."""
+    import threading
+
+    from django.db import connection
+
+    results = [None] * len(arguments)
+
+    def call(index, argument):
+        try:
+            results[index] = function(argument)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call, args=(i, a)) for i, a in enumerate(arguments)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,15 +1,13 @@
 """Submitting, listing, running, retrying, timing out and cancelling agent tasks."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 import tests.celery_tasks  # noqa: F401  (registers the test task types in this process too)
 from emma.models import AgentTask
 from governance.models import DailyUsage, Escalation
-from tests.conftest import task_status, wait_for_status
+from tests.conftest import run_concurrently, task_status, wait_for_status
 
 
 pytestmark = pytest.mark.django_db
@@ -83,24 +81,13 @@ def test_idempotency_keys_are_per_tenant(acme, globex):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_requests_with_one_idempotency_key_make_one_task(acme):
-    results = []
+def test_racing_requests_with_one_idempotency_key_make_one_task(acme, client_for):
+    def submit(_):
+        client = client_for(acme.submitter)
+        return client.post("/api/tasks", {"task_type": "diagnostic.echo"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY="race").json()["task_id"]
 
-    def submit():
-        from rest_framework.test import APIClient
-        from rest_framework_simplejwt.tokens import RefreshToken
-
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(acme.submitter).access_token}")
-        results.append(client.post("/api/tasks", {"task_type": "diagnostic.echo"}, format="json",
-                                   HTTP_IDEMPOTENCY_KEY="race").json()["task_id"])
-        connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(submit, range(8))
     assert len(set(results)) == 1 and len(results) == 8
     assert AgentTask.objects.filter(idempotency_key="race").count() == 1
 
@@ -227,25 +214,14 @@ def test_a_duplicate_message_does_not_run_a_task_twice(acme, celery_worker_proce
 
 
 @pytest.mark.django_db(transaction=True)
-def test_budget_holds_under_concurrent_submissions(acme):
+def test_budget_holds_under_concurrent_submissions(acme, client_for):
     acme.set_policy(autonomy_level="autonomous", daily_budget=10, over_budget="deny")
-    outcomes = []
 
-    def submit():
-        from rest_framework.test import APIClient
-        from rest_framework_simplejwt.tokens import RefreshToken
+    def submit(_):
+        return client_for(acme.submitter).post("/api/tasks", {"task_type": "diagnostic.echo", "estimated_cost": 1},
+                                               format="json").json()["decision"]
 
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(acme.submitter).access_token}")
-        outcomes.append(client.post("/api/tasks", {"task_type": "diagnostic.echo", "estimated_cost": 1},
-                                    format="json").json()["decision"])
-        connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(25)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(submit, range(25))
     assert outcomes.count("allow") == 10 and outcomes.count("deny") == 15
     assert DailyUsage.objects.get(tenant_id=acme.tenant_id).committed == Decimal("10")
 

@@ -1,18 +1,16 @@
 """Escalations: who may decide, the first decision wins, ladders and timeouts fire once."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.utils import timezone
 
 from emma.models import AgentTask
 from governance import services
 from governance.audit import verify_chain
 from governance.models import AuditEvent, Escalation
-from tests.conftest import task_status, wait_for, wait_for_status
+from tests.conftest import run_concurrently, task_status, wait_for, wait_for_status
 
 pytestmark = pytest.mark.django_db
 
@@ -72,23 +70,16 @@ def test_second_decision_on_same_escalation_is_refused(acme, make_user, client_f
 def test_racing_decisions_have_exactly_one_winner(acme, make_user):
     body = escalate(acme)
     approvers = [make_user(username=f"racer-{n}", tenant="acme", role="approver") for n in range(6)]
-    outcomes = []
 
-    def decide(user, n):
+    def decide(n):
         try:
             decide_fn = services.escalation_approve if n % 2 else services.escalation_reject
-            decide_fn(escalation_id=body["escalation_id"], user=user, reason=f"racer {n}")
-            outcomes.append("won")
+            decide_fn(escalation_id=body["escalation_id"], user=approvers[n], reason=f"racer {n}")
+            return "won"
         except Exception as exc:  # noqa: BLE001 - the losers' refusals are what we count
-            outcomes.append(type(exc).__name__)
-        finally:
-            connection.close()
+            return type(exc).__name__
 
-    threads = [threading.Thread(target=decide, args=(user, n)) for n, user in enumerate(approvers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(decide, range(len(approvers)))
     assert outcomes.count("won") == 1 and outcomes.count("Conflict") == 5
     assert AuditEvent.objects.filter(action__in=["escalation.approved", "escalation.rejected"]).count() == 1
 
@@ -165,17 +156,7 @@ def test_final_outcome_may_be_approve(acme):
 def test_concurrent_sweeps_time_out_an_escalation_once(acme):
     body = escalate(acme)
     make_due(body["escalation_id"])
-    counts = []
-
-    def sweep():
-        counts.append(services.escalations_expire_due())
-        connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = run_concurrently(lambda _: services.escalations_expire_due(), range(4))
     assert sum(counts) == 1
     assert AuditEvent.objects.filter(action="escalation.expired").count() == 1
 
