@@ -67,7 +67,7 @@ class Escalation(TenantOwned):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)  # when this row stopped being open, for any reason
     decision_reason = models.TextField(blank=True)
     decision_channel = models.CharField(max_length=32, blank=True)
     previous = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="next")

@@ -131,6 +131,9 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
     if escalation.status != Escalation.Status.OPEN:
         by = f" by {escalation.decided_by.get_username()}" if escalation.decided_by_id else ""
         raise Conflict(f"This escalation is already {escalation.status}{by}; the first decision stands.")
+    if escalation.deadline <= timezone.now():
+        # The final outcome is the policy's, applied by the sweep within seconds; a late click does not race it.
+        raise Conflict("This escalation's deadline has passed; it is timing out to the next tier or the default.")
     refusal = escalation_refusal(escalation, user)
     if refusal:
         raise PermissionDenied(refusal)
@@ -178,7 +181,8 @@ def escalation_withdraw(*, task_id, actor: str, correlation_id: str = "") -> Esc
         return None
     before = _snapshot(escalation)
     escalation.status = Escalation.Status.CANCELLED
-    escalation.save(update_fields=["status"])
+    escalation.decided_at = timezone.now()
+    escalation.save(update_fields=["status", "decided_at"])
     audit_record(tenant_id=escalation.tenant_id, actor=actor, action="escalation.cancelled",
                  object_type="escalation", object_id=escalation.pk, before=before, after=_snapshot(escalation),
                  correlation_id=correlation_id)
@@ -198,7 +202,8 @@ def escalation_timeout(*, escalation_id) -> Escalation | None:
     next_tier = escalation.tier + 1
     if next_tier < len(escalation.ladder):
         escalation.status = Escalation.Status.ESCALATED
-        escalation.save(update_fields=["status"])
+        escalation.decided_at = now
+        escalation.save(update_fields=["status", "decided_at"])
         tier = escalation.ladder[next_tier]
         successor = Escalation.objects.create(
             tenant_id=escalation.tenant_id, task_id=escalation.task_id, task_type=escalation.task_type,

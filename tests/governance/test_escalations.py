@@ -182,3 +182,12 @@ def test_approved_task_runs_to_success(acme, celery_worker_process):
     wait_for_status(body["task_id"], "succeeded")
     assert AgentTask.objects.get(pk=body["task_id"]).result == {"ok": True}
     assert verify_chain()[1] is None
+
+
+def test_a_decision_after_the_deadline_is_refused(acme):
+    body = escalate(acme)
+    make_due(body["escalation_id"])
+    response = acme.approver_api.post(f"/api/escalations/{body['escalation_id']}/approve", {"reason": "late"},
+                                      format="json")
+    assert response.status_code == 409 and "deadline" in response.json()["error"]["message"]
+    assert task_status(body["task_id"]) == "pending_approval"
