@@ -1,0 +1,133 @@
+"""The `research` task type: answer a question from the tenant's memories, citing the ones used.
+
+With LLM_BASE_URL set, an OpenAI-compatible chat model writes the answer from the retrieved memories
+(`POST {base}/chat/completions`; a base URL without a path gets `/v1`, as for embeddings, see
+memory/embedders/openai.py). Then the memories leave the system, so the task is `medium` risk with
+external side effects. Without it, the answer is extractive: the retrieved memories' sentences
+closest in meaning to the question, each with its memory id; `low` risk, nothing leaves.
+Either way the answer is recorded as the task's episodic result event."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import numpy as np
+from django.conf import settings
+
+from emma.registry import RetryableError, task_type
+from memory import selectors as memory_selectors
+from memory import services as memory_services
+from memory.embedders import get_embedder
+from memory.embedders.openai import api_url
+
+DEFAULT_LIMIT = 5
+# Each memory's share of the prompt; a 20,000-character note must not crowd the others out.
+PROMPT_CHARS_PER_MEMORY = 2000
+EXTRACTIVE_SENTENCES = 3
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CITATION = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+SYSTEM_PROMPT = (
+    "You answer questions for a team using only the memories given to you. Each memory starts with its id "
+    "in square brackets. Cite every memory you use by writing its id in square brackets, like [id], right "
+    "after the statement it supports. If the memories do not answer the question, say so plainly.")
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 20},
+    },
+    "required": ["question"],
+    "additionalProperties": False,
+}
+
+
+def llm_configured() -> bool:
+    return bool(getattr(settings, "LLM_BASE_URL", ""))
+
+
+def research_risk() -> tuple[str, bool]:
+    """Data leaves the system only when an LLM is configured: then medium risk, external side effects."""
+    return ("medium", True) if llm_configured() else ("low", False)
+
+
+@task_type("research", risk="low", schema=SCHEMA, risk_for=research_risk, time_limit=120, max_attempts=3,
+           description="Answers `question` from the tenant's most relevant memories (up to `limit`), citing "
+                       "their ids; with an LLM configured the model writes the answer, else the most relevant "
+                       "sentences are quoted.")
+def research(ctx, parameters):
+    question = parameters["question"]
+    question_vector = get_embedder().embed_one(question)
+    hits = memory_selectors.memory_search(tenant_id=ctx.tenant_id, query=question, query_embedding=question_vector,
+                                          limit=parameters.get("limit", DEFAULT_LIMIT))
+    ctx.check_cancelled()
+    if not hits:
+        result = {"answer": "No memories were found for this question.", "citations": [], "mode": "none",
+                  "memories": []}
+    elif llm_configured():
+        result = _llm_answer(question, hits)
+    else:
+        result = _extractive_answer(question_vector, hits)
+    result["question"] = question
+    result.setdefault("memories", [{"id": hit.id, "score": round(hit.score, 6)} for hit in hits])
+    memory_services.episode_record(
+        tenant_id=ctx.tenant_id, kind="task_result", source="research", actor="research", content=result["answer"],
+        metadata={"question": question, "citations": result["citations"], "mode": result["mode"]},
+        task_id=ctx.task_id)
+    return result
+
+
+def _extractive_answer(question_vector, hits) -> dict:
+    """The sentences of the retrieved memories nearest the question in meaning, best first."""
+    sentences = [(hit.id, sentence.strip()) for hit in hits for sentence in _SENTENCE_END.split(hit.content)
+                 if len(sentence.strip()) > 2]
+    if not sentences:
+        sentences = [(hit.id, hit.content.strip()) for hit in hits]
+    scores = get_embedder().embed([text for _, text in sentences]) @ np.asarray(question_vector, dtype=np.float32)
+    best = [int(i) for i in np.argsort(-scores, kind="stable")[:EXTRACTIVE_SENTENCES]]
+    chosen = [{"memory_id": sentences[i][0], "text": sentences[i][1], "score": round(float(scores[i]), 4)}
+              for i in best]
+    answer = " ".join(f"{item['text']} [{item['memory_id']}]" for item in chosen)
+    return {"answer": answer, "citations": list(dict.fromkeys(item["memory_id"] for item in chosen)),
+            "mode": "extractive", "sentences": chosen}
+
+
+def _llm_answer(question: str, hits) -> dict:
+    """Ask the configured chat model; the citations are the retrieved ids its answer names."""
+    memories = "\n\n".join(f"[{hit.id}] {hit.content[:PROMPT_CHARS_PER_MEMORY]}" for hit in hits)
+    model = getattr(settings, "LLM_MODEL", "") or "gpt-4o-mini"
+    body = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Memories:\n\n{memories}\n\nQuestion: {question}"},
+        ],
+        "temperature": 0,
+    }
+    content = _chat_completion(body)
+    retrieved = {hit.id.lower() for hit in hits}
+    cited = [found.lower() for found in _CITATION.findall(content) if found.lower() in retrieved]
+    return {"answer": content, "citations": list(dict.fromkeys(cited)), "mode": "llm", "model": model}
+
+
+def _chat_completion(body: dict) -> str:
+    """One chat completion. Timeouts, connection errors, 429 and 5xx are retryable; any other
+    answer that is not a completion fails the task with what the endpoint said."""
+    url = api_url(settings.LLM_BASE_URL, "chat/completions")
+    api_key = getattr(settings, "LLM_API_KEY", "")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    timeout = float(getattr(settings, "LLM_TIMEOUT_SECONDS", 60))
+    try:
+        response = httpx.post(url, json=body, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
+    except httpx.TransportError as exc:  # timeouts included
+        raise RetryableError(f"LLM endpoint {url} unreachable: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableError(f"LLM endpoint {url} answered {response.status_code}: {response.text[:300]}")
+    if response.status_code >= 400:
+        raise RuntimeError(f"LLM endpoint {url} refused the request ({response.status_code}): {response.text[:300]}")
+    try:
+        return response.json()["choices"][0]["message"]["content"] or ""
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise RuntimeError(f"LLM endpoint {url} answered in an unknown format: {response.text[:300]}") from exc

@@ -1,0 +1,25 @@
+import httpx
+
+from emma.registry import RetryableError, task_type
+
+
+@task_type(
+    "webhook.post", risk="medium", external_side_effects=True, default_cost=0, time_limit=60, max_attempts=5,
+    description="POSTs a JSON body to a URL (an external side effect). The task id is sent as the "
+                "Idempotency-Key header, so a retry is recognisable to the receiver.",
+    schema={"type": "object", "additionalProperties": False, "required": ["url"],
+            "properties": {"url": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
+                           "body": {"type": ["object", "array"]},
+                           "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 30}}})
+def post(ctx, parameters):
+    try:
+        response = httpx.post(parameters["url"], json=parameters.get("body", {}),
+                              headers={"Idempotency-Key": str(ctx.task_id), "X-Correlation-ID": ctx.correlation_id},
+                              timeout=parameters.get("timeout_seconds", 10))
+    except httpx.TransportError as exc:
+        raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise RetryableError(f"the receiver answered {response.status_code}")
+    if response.status_code >= 400:
+        raise ValueError(f"the receiver refused the request: {response.status_code} {response.text[:200]}")
+    return {"status_code": response.status_code, "response": response.text[:2000]}

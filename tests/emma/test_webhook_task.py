@@ -1,0 +1,60 @@
+"""webhook.post: an external side effect, governed, sent once per success, retried on 5xx."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from emma.models import AgentTask
+from tests.conftest import wait_for_status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def receiver():
+    """A loopback HTTP server that records what it receives; it answers 503 `fail_first` times."""
+
+    class Handler(BaseHTTPRequestHandler):
+        received = []
+        fail_first = 0
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            type(self).received.append({"body": body, "idempotency_key": self.headers.get("Idempotency-Key")})
+            status = 503 if len(type(self).received) <= type(self).fail_first else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Handler.url = f"http://127.0.0.1:{server.server_port}/hook"
+    yield Handler
+    server.shutdown()
+
+
+def test_external_side_effect_escalates_under_supervised(acme):
+    body = acme.submit(task_type="webhook.post", parameters={"url": "https://example.com/hook"})
+    assert body["decision"] == "escalate"
+    assert any("external side effects" in reason for reason in body["decision_reasons"])
+
+
+def test_approved_webhook_is_sent_once_with_the_task_id(acme, receiver, celery_worker_process):
+    body = acme.submit(task_type="webhook.post", parameters={"url": receiver.url, "body": {"hello": 1}})
+    acme.approver_api.post(f"/api/escalations/{body['escalation_id']}/approve", {"reason": "ok"}, format="json")
+    wait_for_status(body["task_id"], "succeeded")
+    assert receiver.received == [{"body": {"hello": 1}, "idempotency_key": body["task_id"]}]
+
+
+def test_receiver_errors_are_retried(acme, receiver, celery_worker_process):
+    receiver.fail_first = 2
+    acme.set_policy(rules={"webhook.post": "allow"})
+    body = acme.submit(task_type="webhook.post", parameters={"url": receiver.url})
+    wait_for_status(body["task_id"], "succeeded", timeout=40)
+    assert len(receiver.received) == 3
+    assert AgentTask.objects.get(pk=body["task_id"]).attempts == 3
