@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import APIException
 
@@ -22,6 +22,12 @@ from governance.models import AuditEvent, Escalation, PolicyVersion
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
 DONE = {"approve": "approved", "reject": "rejected"}
 OUTCOME = {"approve": "Approved: the task is queued.", "reject": "Rejected: the task will not run."}
+
+
+def _duration(start, end) -> str:
+    """Seconds under a minute (an escalation can be that short), else Django's "3 minutes"."""
+    seconds = int((end - start).total_seconds())
+    return f"{max(seconds, 0)} seconds" if seconds < 60 else timesince(start, end)
 
 
 def error_message(exc: APIException) -> str:
@@ -97,13 +103,14 @@ class EscalationAdmin(TenantReadOnlyAdmin):
 
     @admin.display(description="waiting", ordering="created_at")
     def waiting(self, escalation):
-        return timesince(escalation.created_at, escalation.decided_at or timezone.now())
+        return _duration(escalation.created_at, escalation.decided_at or timezone.now())
 
     @admin.display(description="time left", ordering="deadline")
     def time_left(self, escalation):
         if escalation.status != Escalation.Status.OPEN:
             return "—"
-        return "overdue" if escalation.deadline <= timezone.now() else timeuntil(escalation.deadline)
+        now = timezone.now()
+        return "overdue" if escalation.deadline <= now else _duration(now, escalation.deadline)
 
     @admin.display(description="parameters")
     def parameters_json(self, escalation):
