@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from emma import registry
+from emma import observability, registry
 from emma.errors import Conflict
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
 from emma.models import AgentTask, Membership, TaskEvent
@@ -304,10 +304,19 @@ def _backoff(attempt: int) -> float:
 
 
 def task_execute(*, task_id) -> str:
-    """Run a queued task once. Returns what happened (for logs): the guard makes repeats no-ops."""
-    task = AgentTask.objects.filter(pk=task_id).only("task_type").first()
+    """Run a queued task once and log the outcome; the claim makes a repeated message a no-op."""
+    outcome = _execute(task_id)
+    logger.info("task %s %s", task_id, outcome)
+    return outcome
+
+
+def _execute(task_id) -> str:
+    task = AgentTask.objects.filter(pk=task_id).only("task_type", "correlation_id").first()
     if task is None:
         return "missing"
+    # The task's own id, from its submission, whoever published this message (an approver, the sweep).
+    if task.correlation_id:
+        observability.set_correlation_id(task.correlation_id)
     spec = registry.get(task.task_type)
     worker = worker_identity()
     if spec is None:

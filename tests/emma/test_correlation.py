@@ -38,3 +38,19 @@ def test_correlation_id_travels_into_the_workers_log_lines(celery_worker_process
     assert record["correlation_id"] == "corr-propagation-test"
     assert record["task_name"] == "tests.log_message"
     assert record["task_id"]
+
+
+def test_an_approved_task_runs_under_its_submissions_correlation_id(acme, celery_worker_process):
+    response = acme.submitter_api.post("/api/tasks", {"task_type": "diagnostic.echo", "estimated_cost": 50},
+                                       format="json", HTTP_X_CORRELATION_ID="submitted-trace")
+    body = response.json()
+    acme.approver_api.post(f"/api/escalations/{body['escalation_id']}/approve", {"reason": "ok"}, format="json",
+                           HTTP_X_CORRELATION_ID="approval-trace")
+
+    def finished_line():
+        for line in celery_worker_process.logs().splitlines():
+            if line.startswith("{") and f"task {body['task_id']} succeeded" in line:
+                return json.loads(line)
+        return None
+
+    assert wait_for(finished_line, message="the run's log line")["correlation_id"] == "submitted-trace"
