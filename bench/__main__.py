@@ -1,0 +1,679 @@
+"""`make bench`: agent-task throughput and latency against a raw Celery baseline, and the embedder.
+
+Starts an embedded PostgreSQL and Valkey in a scratch EMMA_DATA_DIR (.emma/bench) unless
+DATABASE_URL / REDIS_URL are set, migrates, creates a benchmark user, then in one run on one broker:
+
+1. raw Celery: a no-op task on a queue of its own, a 2-process prefork worker; round trip and throughput;
+2. Emma's full path: gunicorn and a 2-process worker on Emma's queues; tasks submitted over HTTP
+   until they have succeeded; sequential (unloaded) and sustained (8 client threads);
+3. the MiniLM embedder (bench/embedding.py).
+
+Writes docs/BENCHMARKS.md (or BENCH_DOCS) and prints the same summary. Timings never fail the run:
+the exit code is non-zero only when something crashed. Every process started here is stopped at
+the end, error or not; the logs stay in .emma/bench/logs after a failure (or with BENCH_KEEP_DATA=1).
+
+Sizes: BENCH_RAW_TASKS (2000), BENCH_RAW_ROUND_TRIPS (200), BENCH_TASKS (1000), BENCH_THREADS (8),
+BENCH_SEQUENTIAL (100), BENCH_WEB_CONCURRENCY (2), BENCH_WORKER_CONCURRENCY (2). BENCH_JSON=path also
+writes the raw figures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+EMMA_QUEUES = "agent,escalations,integrations,maintenance,default"
+USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
+
+# Goals (see docs/BENCHMARKS.md): reported against, never enforced.
+THROUGHPUT_GOAL_RATIO = 0.5
+LATENCY_GOAL_MS = 25.0
+
+
+def _int_env(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+SETTINGS = {
+    "raw_tasks": _int_env("BENCH_RAW_TASKS", 2000),
+    "raw_round_trips": _int_env("BENCH_RAW_ROUND_TRIPS", 200),
+    "tasks": _int_env("BENCH_TASKS", 1000),
+    "threads": _int_env("BENCH_THREADS", 8),
+    "sequential": _int_env("BENCH_SEQUENTIAL", 100),
+    "web_concurrency": _int_env("BENCH_WEB_CONCURRENCY", 2),
+    "worker_concurrency": _int_env("BENCH_WORKER_CONCURRENCY", 2),
+}
+
+
+def say(message: str) -> None:
+    print(f"bench | {message}", flush=True)
+
+
+class ProcessDied(RuntimeError):
+    pass
+
+
+class Bench:
+    def __init__(self):
+        # Scratch space of this run alone: wiped at the start, removed after a successful run.
+        self.data_dir = (BASE_DIR / ".emma" / "bench").resolve()
+        self.log_dir = self.data_dir / "logs"
+        self.services = None
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.env: dict = {}
+        self.owns_services = {"database": False, "redis": False}
+
+    # --- services and processes -----------------------------------------------------------------
+
+    def environment(self) -> dict:
+        from config import embedded
+
+        env = dict(os.environ)
+        need_db, need_redis = not env.get("DATABASE_URL"), not env.get("REDIS_URL")
+        if need_db or need_redis:
+            running = embedded.find(self.data_dir, database=need_db, redis=need_redis)
+            if running.database_url or running.redis_url:
+                raise SystemExit(f"bench | embedded services are already running in {self.data_dir}: "
+                                 "is another `make bench` running?")
+            shutil.rmtree(self.data_dir, ignore_errors=True)  # a fresh database every run
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        self.owns_services = {"database": need_db, "redis": need_redis}
+        if need_db or need_redis:
+            names = [name for name, on in (("PostgreSQL", need_db), ("Valkey", need_redis)) if on]
+            say(f"starting embedded {' and '.join(names)} in {self.data_dir}")
+            self.services = embedded.ensure(self.data_dir, database=need_db, redis=need_redis)
+            if need_db:
+                env["DATABASE_URL"] = self.services.database_url
+            if need_redis:
+                env["REDIS_URL"] = self.services.redis_url
+        metrics_dir = self.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "EMMA_DATA_DIR": str(self.data_dir),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),  # as `make run` and production run it
+            "RATE_LIMIT_PER_MIN": str(10**9),  # throttling must not shape the figures
+            "WEB_CONCURRENCY": str(SETTINGS["web_concurrency"]),
+        })
+        # This process publishes the baseline's tasks and reads settings: same environment.
+        os.environ.update(env)
+        return env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env,
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def spawn(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        process = subprocess.Popen(args, cwd=BASE_DIR, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise ProcessDied(f"{name} exited with code {process.returncode}:\n{tail}")
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time; killing it")
+        try:  # the process group: the worker's pool processes, gunicorn's workers
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if process.poll() is None:
+            process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            try:
+                self.stop_process(name)
+            except Exception as exc:  # noqa: BLE001 — the rest must still be stopped
+                say(f"could not stop {name}: {exc}")
+        services = self.services
+        if services is None and any(self.owns_services.values()):
+            # Interrupted while they started: whatever runs in our fresh data dir is ours.
+            from config import embedded
+
+            services = embedded.find(self.data_dir, **self.owns_services)
+            services.started = [name for name, url in (("valkey", services.redis_url),
+                                                       ("postgres", services.database_url)) if url]
+        if services is not None and services.started:
+            say(f"stopping embedded {', '.join(services.started)}")
+            services.stop()
+
+    def classifier(self):
+        """Which component each local process belongs to, for CPU accounting."""
+        import psycopg
+        import redis as redis_lib
+
+        from bench.tasks import _proc_stat
+
+        postmaster = redis_pid = None  # a server on another host has no process here
+        if _is_local(self.env["DATABASE_URL"]):
+            with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+                backend = _proc_stat(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+            postmaster = backend[1] if backend else None  # a backend's parent
+        if _is_local(self.env["REDIS_URL"]):
+            redis_pid = redis_lib.Redis.from_url(self.env["REDIS_URL"]).info("server").get("process_id")
+        redis_name = "valkey" if self.services and "valkey" in self.services.started else "redis"
+        broker = self.env.get("CELERY_BROKER_URL", "")
+        rabbit = urlsplit(broker).scheme.startswith("amqp") and _is_local(broker)
+        me = os.getpid()
+
+        def classify(pid, comm, ppid, pgrp):
+            if pid == me:
+                return "client"
+            for name, process in self.processes.items():
+                if pgrp == process.pid:
+                    return "web" if name == "web" else "worker"
+            if postmaster and postmaster in (pid, ppid):
+                return "postgres"
+            if pid == redis_pid:
+                return redis_name
+            if rabbit and comm == "beam.smp":
+                return "rabbitmq"
+            return None
+
+        return classify
+
+    def celery(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "config", *args]
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        started = time.monotonic()
+        loadavg = " ".join(_read("/proc/loadavg").split()[:3])
+        report: dict = {"settings": dict(SETTINGS)}
+        self.env = self.environment()
+        say("applying migrations")
+        self.manage("migrate", "--noinput")
+        self.manage("emma_user", "--username", USERNAME, "--password", PASSWORD, "--tenant", TENANT,
+                    "--role", "admin")
+
+        import logging
+
+        import django
+
+        django.setup()
+        for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        from bench import tasks as task_bench
+
+        report["meta"] = machine_facts(self.env, self.services.started if self.services else [])
+        report["meta"]["loadavg"] = loadavg  # before this run added its own
+        cpu = task_bench.CpuMeter(self.classifier())
+
+        # 1. raw Celery on the same broker, the same Celery settings, its own queue.
+        say("baseline: raw Celery no-op, worker -c "
+            f"{SETTINGS['worker_concurrency']} prefork on queue 'bench'")
+        self.spawn("celery-baseline", self.celery(
+            "worker", "-Q", "bench", "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
+            "-n", "bench-baseline@%h", "--without-mingle", "--without-gossip", "-I", "bench.tasks", "-l", "INFO"))
+        try:
+            task_bench.run_celery_baseline(report, tasks=SETTINGS["raw_tasks"],
+                                           round_trips=SETTINGS["raw_round_trips"], alive=self.alive, cpu=cpu)
+        finally:
+            self.stop_process("celery-baseline")
+            delete_bench_queue()
+        say(f"baseline done: {json.dumps(report['celery'])}")
+
+        # 2. Emma's full path.
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
+        say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
+            f"{SETTINGS['worker_concurrency']} prefork on {EMMA_QUEUES}")
+        self.spawn("web", [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"], web_env)
+        self.spawn("worker", self.celery(
+            "worker", "-Q", EMMA_QUEUES, "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
+            "-n", "bench-emma@%h", "--without-mingle", "--without-gossip", "-l", "INFO"), web_env)
+        try:
+            wait_for_web(f"{base_url}/health/live", self.alive)
+            token = obtain_token(base_url)
+            set_policy(base_url, token)
+            emma = task_bench.EmmaClient(base_url, self.env["DATABASE_URL"], token)
+            try:
+                task_bench.run_emma(report, emma, tasks=SETTINGS["tasks"], threads=SETTINGS["threads"],
+                                    sequential=SETTINGS["sequential"], alive=self.alive, cpu=cpu)
+            finally:
+                emma.close()
+        finally:
+            self.stop_process("worker")
+            self.stop_process("web")
+        say(f"full path done: {json.dumps(report['emma'])}")
+
+        # 3. The embedder, on a quiet machine.
+        say("embedding: MiniLM")
+        from bench import embedding
+
+        embedding.run(report)
+        report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
+        return report
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _is_local(url: str) -> bool:
+    """Whether a service URL points at this machine (loopback or a Unix socket)."""
+    host = urlsplit(url).hostname or ""
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.lower().startswith(("%2f", "/"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_web(url: str, alive, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive()
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _request(method: str, url: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def obtain_token(base_url: str) -> str:
+    return _request("POST", f"{base_url}/api/auth/token", {"username": USERNAME, "password": PASSWORD})["access"]
+
+
+def set_policy(base_url: str, token: str) -> None:
+    """diagnostic.echo runs without approval (the default `supervised` policy allows it already; an
+    explicit rule keeps that true whatever AUTONOMY_LEVEL says). Each submission checks the decision."""
+    _request("PUT", f"{base_url}/api/governance/policy", {"rules": {"diagnostic.echo": "allow"}}, token)
+
+
+def delete_bench_queue() -> None:
+    """Leave no 'bench' queue behind on a shared broker (RabbitMQ keeps durable queues)."""
+    try:
+        from bench.tasks import BENCH_QUEUE
+        from config.celery_app import app
+
+        with app.connection_for_write() as connection:
+            BENCH_QUEUE.bind(connection.default_channel).delete()
+    except Exception as exc:  # noqa: BLE001 — tidying only
+        say(f"could not delete the bench queue: {exc}")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_facts(env: dict, embedded_services: list[str]) -> dict:
+    import psycopg
+    import redis as redis_lib
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or platform.machine())
+    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
+                   if line.startswith("MemTotal:")), 0)
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        postgres = conn.execute("SHOW server_version").fetchone()[0]
+    info = redis_lib.Redis.from_url(env["REDIS_URL"]).info("server")
+    redis_version = (f"Valkey {info['valkey_version']}" if "valkey_version" in info
+                     else f"Redis {info.get('redis_version', '?')}")
+    broker_url = env.get("CELERY_BROKER_URL") or env["REDIS_URL"]
+    broker_scheme = urlsplit(broker_url).scheme
+    broker = f"{broker_scheme}:// ({redis_version}, the same server)" if broker_url == env["REDIS_URL"] else \
+        f"{broker_scheme}://{' ' + rabbitmq_version() if broker_scheme.startswith('amqp') else ''}"
+    commit = _git("rev-parse", "--short=12", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    import celery
+    import django
+    import gunicorn
+
+    return {
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "postgres": f"PostgreSQL {postgres}" + (" (embedded, Unix socket)" if "postgres" in embedded_services else ""),
+        "redis": redis_version + (" (embedded)" if "valkey" in embedded_services else ""),
+        "broker": broker,
+        "result_backend": f"{urlsplit(env['REDIS_URL']).scheme}:// ({redis_version})",
+        "versions": f"Django {django.get_version()}, Celery {celery.__version__}, gunicorn {gunicorn.__version__}",
+    }
+
+
+def rabbitmq_version() -> str:
+    try:
+        from config.celery_app import app
+
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            properties = connection.connection.server_properties
+            return f"({properties.get('product', 'RabbitMQ')} {properties.get('version', '?')})"
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def _f(value, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def render(report: dict) -> str:
+    meta, celery_r, emma, s = report["meta"], report.get("celery"), report.get("emma"), report["settings"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/`); regenerate rather than edit. Figures are from one run on the",
+        "machine below and move with it: read each against its baseline from the same run.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Date | {meta['date_utc']} |",
+        f"| Commit | `{meta['commit']}` |",
+        f"| CPU | {meta['cpu']}, {meta['cores']} cores |",
+        f"| Memory | {meta['memory_gib']} GiB |",
+        f"| Load average before the run | {meta['loadavg']} (1, 5, 15 min) |",
+        f"| OS | {meta['os']} |",
+        f"| Python | {meta['python']} ({meta['versions']}) |",
+        f"| Database | {meta['postgres']} |",
+        f"| Cache, result backend | {meta['redis']} |",
+        f"| Celery broker | {meta['broker']} |",
+        f"| Web | gunicorn, {s['web_concurrency']} sync workers |",
+        f"| Workers | Celery prefork, {s['worker_concurrency']} processes (baseline and Emma alike) |",
+        "",
+    ]
+    goals = report["goals"]
+    if celery_r and emma:
+        ct, et = celery_r["throughput"], emma["throughput"]
+        crt, seq = celery_r["round_trip"], emma["sequential"]
+        lines += [
+            "## Agent tasks: throughput",
+            "",
+            f"Emma: {et['tasks']} `diagnostic.echo` tasks submitted over HTTP by {et['threads']} client threads, timed",
+            f"until all succeeded. Baseline: {ct['tasks']} no-op Celery tasks from one producer, timed until all ran.",
+            "",
+            "| Figure | Emma (full path) | Raw Celery baseline | Emma / baseline | Goal | |",
+            "|---|---|---|---|---|---|",
+            f"| Tasks/s, submit to done | {_f(et['per_second'])} | {_f(ct['per_second'])} | "
+            f"{_f(goals['throughput_ratio'] * 100, ' %', 0)} | ≥ {THROUGHPUT_GOAL_RATIO:.0%} of baseline | "
+            f"{_met(goals['throughput_met'])} |",
+            f"| Submissions accepted/s | {_f(et['submit_per_second'])} (HTTP 202) | {_f(ct['publish_per_second'])} "
+            "(publishes) | | | |",
+            f"| Submit latency p50 / p95 under load | {_f(et['http_post']['p50_ms'], ' ms')} / "
+            f"{_f(et['http_post']['p95_ms'], ' ms')} (HTTP POST) | | | | |",
+            f"| Task latency p50 / p95 under load | {_f(et['db']['created_to_finished']['p50_ms'], ' ms')} / "
+            f"{_f(et['db']['created_to_finished']['p95_ms'], ' ms')} (created → finished) | | | | |",
+            f"| Succeeded / failed / submit errors | {et['succeeded']} / "
+            f"{sum(v for k, v in et['statuses'].items() if k != 'succeeded')} / {et['errors']} | "
+            f"{ct['completed']} / 0 / 0 | | | |",
+            *database_rows(et.get("database", {})),
+            "",
+            *cpu_table(et.get("cpu", {}), ct.get("cpu", {})),
+            "## Agent tasks: latency, one at a time (unloaded)",
+            "",
+            f"Emma: {seq['tasks']} sequential tasks, each submitted once the one before succeeded. Baseline:",
+            f"{crt['n']} sequential no-ops, publish → result received (Redis result backend).",
+            "",
+            "| Figure | Emma (full path) | Raw Celery baseline | Difference | Goal | |",
+            "|---|---|---|---|---|---|",
+            f"| p50 | {_f(seq['db']['created_to_finished']['p50_ms'], ' ms')} | {_f(crt['p50_ms'], ' ms')} | "
+            f"{_f(goals['latency_delta_ms'], ' ms')} | ≤ {LATENCY_GOAL_MS:.0f} ms over baseline | "
+            f"{_met(goals['latency_met'])} |",
+            f"| p95 | {_f(seq['db']['created_to_finished']['p95_ms'], ' ms')} | {_f(crt['p95_ms'], ' ms')} | "
+            f"{_f(_diff(seq['db']['created_to_finished']['p95_ms'], crt['p95_ms']), ' ms')} | | |",
+            "",
+            "Where Emma's time goes (p50 / p95, same sequential tasks):",
+            "",
+            "| Segment | p50 | p95 |",
+            "|---|---|---|",
+            _row("HTTP POST /api/tasks (client side: auth, decision, audit, commit, publish)", seq["http_post"]),
+            _row("created → audited (task event, audit chain lock and read, inside the submit transaction)",
+                 seq["db"]["created_to_audited"]),
+            _row("audited → started (audit insert, commit, Celery publish, broker, worker pick-up, claim)",
+                 seq["db"]["audited_to_started"]),
+            _row("started → finished (claim event, read-back, handler, result)", seq["db"]["started_to_finished"]),
+            _row("created → finished (the figure compared above)", seq["db"]["created_to_finished"]),
+            _row(f"POST sent → `succeeded` seen by the client (polling the database every "
+                 f"{task_bench_poll_ms():.0f} ms)", seq["observed"]),
+            "",
+        ]
+    emb = report.get("embedding")
+    if emb:
+        lines += [
+            "## Embedding",
+            "",
+            f"{emb['label']}. No goal is set; the tokenizer and one bare matmul of the model's FFN shape are",
+            "measured in the same run as this machine's reference.",
+            "",
+            "| Figure | Value | Machine reference (same run) |",
+            "|---|---|---|",
+            f"| Model load | {_f(emb['load_ms'], ' ms')} | |",
+            f"| One short text ({emb['single_tokens']} tokens), p50 / p95 | {_f(emb['single_p50_ms'], ' ms', 2)} / "
+            f"{_f(emb['single_p95_ms'], ' ms', 2)} | "
+            f"one FFN matmul at that shape: {_f(emb['ffn_matmul_single_ms'], ' ms', 3)} |",
+            f"| Batch of 32 (mean {emb['batch32_mean_tokens']} tokens), per text, median / p95 | "
+            f"{_f(emb['batch32_ms_per_text'], ' ms', 2)} / {_f(emb['batch32_p95_ms_per_text'], ' ms', 2)} | "
+            f"one FFN matmul at that shape: {_f(emb['ffn_matmul_batch32_ms'], ' ms', 2)} per batch |",
+            f"| Tokenizer alone, per text | {_f(emb['tokenizer_ms_per_text'], ' ms', 4)} | |",
+            "",
+        ]
+    lines += [
+        "## Method",
+        "",
+        METHOD.format(**s),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+METHOD = (
+    "Everything runs on one machine in one `make bench`: an embedded PostgreSQL and Valkey in a fresh "
+    "`.emma/bench` (or the services named by `DATABASE_URL`, `REDIS_URL`, `CELERY_BROKER_URL`), gunicorn, "
+    "the Celery workers and the client all share its cores. The baseline is a Celery no-op (`bench.noop`) on a "
+    "queue of its own, run by a {worker_concurrency}-process prefork worker with Emma's own Celery settings "
+    "(late acks, prefetch 1, task events, Emma's signal handlers) and the same flags as Emma's worker (INFO logs, "
+    "as in production), so it measures what the broker and Celery cost "
+    "here; its throughput is {raw_tasks} publishes from one producer timed until a Redis counter, incremented by "
+    "each no-op, reaches {raw_tasks}; its round trip is {raw_round_trips} sequential publishes each waited on "
+    "through the Redis result backend. Emma's full path is gunicorn ({web_concurrency} workers) and a "
+    "{worker_concurrency}-process worker on Emma's queues, with the rate limit raised out of the way; "
+    "`diagnostic.echo` tasks (auto-approved, checked on every response) are submitted with a JWT over HTTP; "
+    "throughput is {tasks} submissions from {threads} client threads timed from the first request until the "
+    "database shows all of them `succeeded`; latency is {sequential} sequential tasks, each measured by the "
+    "database's own timestamps (`created_at` → `finished_at`, both taken by the application), with the client's "
+    "view beside it. Every process is warmed up first. CPU time per component comes from `/proc` (each "
+    "process's own time plus that of its children that exited meanwhile); the row \"other processes\" is "
+    "whatever else ran on the machine during the measurement, and when it is large the figures are low. "
+    "Timings are reported, never enforced."
+)
+
+
+CPU_LABELS = {
+    "web": "gunicorn (web)", "worker": "Celery worker", "postgres": "PostgreSQL", "valkey": "Valkey",
+    "redis": "Redis", "rabbitmq": "RabbitMQ", "client": "benchmark client (HTTP threads, publisher, polling)",
+    "other": "other processes (not this benchmark)", "machine": "whole machine",
+}
+
+
+def cpu_table(emma: dict, baseline: dict) -> list[str]:
+    if not emma and not baseline:
+        return []
+    lines = [
+        "CPU time during those throughput runs, per task, by component (read from `/proc`; \"cores\" is the",
+        "average number of cores the component kept busy):",
+        "",
+        "| Component | Emma: CPU per task | Emma: cores | Baseline: CPU per task | Baseline: cores |",
+        "|---|---|---|---|---|",
+    ]
+    groups = [g for g in CPU_LABELS if g in emma or g in baseline]
+    for group in groups:
+        if group == "machine":
+            e, b = _own_total(emma), _own_total(baseline)
+            lines.append(f"| **this benchmark, all of the above but other processes** | "
+                         f"**{_f(e.get('ms_per_task'), ' ms', 2)}** | {_f(e.get('cores'), '', 2)} | "
+                         f"**{_f(b.get('ms_per_task'), ' ms', 2)}** | {_f(b.get('cores'), '', 2)} |")
+        e, b = emma.get(group, {}), baseline.get(group, {})
+        lines.append(f"| {CPU_LABELS[group]} | {_f(e.get('ms_per_task'), ' ms', 2)} | {_f(e.get('cores'), '', 2)} | "
+                     f"{_f(b.get('ms_per_task'), ' ms', 2)} | {_f(b.get('cores'), '', 2)} |")
+    e, b = _own_total(emma).get("ms_per_task"), _own_total(baseline).get("ms_per_task")
+    cores = os.cpu_count() or 1
+    if e and b:
+        lines += [
+            "",
+            f"CPU time per task depends much less than the rates above on what else the machine is doing, so it is "
+            f"the steadier comparison: "
+            f"on {cores} cores, alone, the CPU-bound ceiling (cores ÷ CPU per task) is about "
+            f"{cores * 1000 / e:,.0f} tasks/s for Emma's full path and {cores * 1000 / b:,.0f} tasks/s for the "
+            f"baseline ({b / e:.0%}).",
+        ]
+    return lines + [""]
+
+
+def database_rows(database: dict) -> list[str]:
+    if not database:
+        return []
+    return [
+        f"| PostgreSQL connections opened per task | {_f(database['sessions'], '', 2)} | none | | | |",
+        f"| PostgreSQL transactions per task (web and worker) | {_f(database['transactions'])} | none | | | |",
+    ]
+
+
+def _own_total(usage: dict) -> dict:
+    """The benchmark's own processes together (client included), without the rest of the machine."""
+    own = [v for k, v in usage.items() if k not in ("machine", "other")]
+    if not own:
+        return {}
+    return {"ms_per_task": sum(v["ms_per_task"] or 0 for v in own), "cores": sum(v["cores"] for v in own)}
+
+
+def task_bench_poll_ms() -> float:
+    from bench.tasks import POLL_SECONDS
+
+    return POLL_SECONDS * 1000
+
+
+def _diff(a, b):
+    return None if a is None or b is None else a - b
+
+
+def _row(label: str, stats: dict) -> str:
+    return f"| {label} | {_f(stats['p50_ms'], ' ms')} | {_f(stats['p95_ms'], ' ms')} |"
+
+
+def evaluate(report: dict) -> None:
+    goals = {"throughput_ratio": None, "throughput_met": None, "latency_delta_ms": None, "latency_met": None}
+    celery_r, emma = report.get("celery"), report.get("emma")
+    if celery_r and emma:
+        raw, full = celery_r["throughput"]["per_second"], emma["throughput"]["per_second"]
+        if raw:
+            goals["throughput_ratio"] = full / raw
+            goals["throughput_met"] = goals["throughput_ratio"] >= THROUGHPUT_GOAL_RATIO
+        delta = _diff(emma["sequential"]["db"]["created_to_finished"]["p50_ms"], celery_r["round_trip"]["p50_ms"])
+        if delta is not None:
+            goals["latency_delta_ms"] = delta
+            goals["latency_met"] = delta <= LATENCY_GOAL_MS
+    report["goals"] = goals
+
+
+def _interrupt(*_):
+    """SIGTERM unwinds like Ctrl-C, so main()'s finally stops everything."""
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    bench = Bench()
+    succeeded = False
+    try:
+        report = bench.run()
+        evaluate(report)
+        text = render(report)
+        docs = Path(os.environ.get("BENCH_DOCS", BASE_DIR / "docs" / "BENCHMARKS.md"))
+        docs.parent.mkdir(parents=True, exist_ok=True)
+        docs.write_text(text)
+        json_out = os.environ.get("BENCH_JSON")
+        if json_out:
+            Path(json_out).write_text(json.dumps(report, indent=2, default=str))
+        print("\n" + text, flush=True)
+        say(f"wrote {docs}")
+        succeeded = True
+        return 0
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    except Exception:
+        traceback.print_exc()
+        say(f"failed; logs are in {bench.log_dir}")
+        return 1
+    finally:
+        bench.stop_all()
+        if succeeded and not os.environ.get("BENCH_KEEP_DATA"):
+            shutil.rmtree(bench.data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
