@@ -7,7 +7,7 @@ from emma.models import AgentTask, Membership
 def membership_for_user(user) -> Membership:
     """The caller's membership; a user who belongs to no tenant may use no tenant data."""
     try:
-        return Membership.objects.select_related("tenant").get(user=user)
+        return user.membership  # cached on the user object: one query per request
     except Membership.DoesNotExist:
         raise PermissionDenied("Your account belongs to no tenant; ask an admin to add you to one.")
 

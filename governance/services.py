@@ -29,21 +29,30 @@ def _locked_usage(tenant_id: int) -> DailyUsage:
 
 
 def decision_make(*, tenant_id: int, facts: TaskFacts) -> tuple[Decision, dict, int]:
-    """Decide on a task and, when it may run now, reserve its estimated cost in today's budget.
-    Must run inside the submitting transaction, so the reservation and the task commit together."""
+    """Decide on a task and, when it may run now, count its estimated cost against today's budget.
+    Must run inside the submitting transaction, so the count and the task commit together; the usage
+    row stays locked until then, so racing submissions cannot overspend. Usage is only counted while
+    the policy sets a daily budget (without one there is nothing to lock or to overspend)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("decision_make must run inside the submitting transaction")
     policy, version = policy_current(tenant_id=tenant_id)
+    if policy.get("daily_budget") is None:
+        return decide(policy, facts, Decimal(0)), policy, version
     usage = _locked_usage(tenant_id)
     decision = decide(policy, facts, usage.committed)
     if decision.outcome == ALLOW:
-        _commit_cost(usage, facts.estimated_cost)
+        usage.committed += Decimal(str(facts.estimated_cost))
+        usage.save(update_fields=["committed"])
     return decision, policy, version
 
 
-def _commit_cost(usage: DailyUsage, cost) -> None:
-    usage.committed += Decimal(str(cost))
-    usage.save(update_fields=["committed"])
+def _count_cost(tenant_id: int, cost) -> None:
+    """Count a human-approved (or approved-by-default) task against today's budget, if one is set."""
+    policy, _ = policy_current(tenant_id=tenant_id)
+    if policy.get("daily_budget") is not None:
+        usage = _locked_usage(tenant_id)
+        usage.committed += Decimal(str(cost))
+        usage.save(update_fields=["committed"])
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -145,7 +154,7 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
     escalation.decision_channel = channel
     escalation.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_channel"])
     if outcome == Escalation.Status.APPROVED:
-        _commit_cost(_locked_usage(escalation.tenant_id), escalation.estimated_cost)
+        _count_cost(escalation.tenant_id, escalation.estimated_cost)
     audit_record(tenant_id=escalation.tenant_id, actor=user.get_username(), action=f"escalation.{outcome}",
                  object_type="escalation", object_id=escalation.pk, before=before,
                  after={**_snapshot(escalation), "reason": escalation.decision_reason, "channel": channel},
@@ -225,7 +234,7 @@ def escalation_timeout(*, escalation_id) -> Escalation | None:
     escalation.save(update_fields=["status", "decided_at", "decision_reason"])
     outcome = "approved" if escalation.final_outcome == "approve" else "expired"
     if outcome == "approved":
-        _commit_cost(_locked_usage(escalation.tenant_id), escalation.estimated_cost)
+        _count_cost(escalation.tenant_id, escalation.estimated_cost)
     audit_record(tenant_id=escalation.tenant_id, actor="system", action="escalation.expired",
                  object_type="escalation", object_id=escalation.pk, before=before,
                  after={**_snapshot(escalation), "final_outcome": escalation.final_outcome},

@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from emma import services
+from emma import services, throttling
+from emma.clients import redis_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Throttle counters live in Redis; each test starts with none."""
-    cache.clear()
+    client = redis_client()
+    keys = list(client.scan_iter(f"{throttling.KEY_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
     yield
 
 

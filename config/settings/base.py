@@ -183,9 +183,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
-# Events for Flower.
+# Events for Flower (received, started, succeeded...). Not the "sent" event: it would double the
+# messages every submission publishes, and Flower shows a task from its arrival at a worker.
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_SEND_SENT_EVENT = False
+# Keep database connections across tasks (Celery closes them after every task otherwise, which
+# costs a new PostgreSQL connection per task); config/celery_app.py checks them before each task
+# as Django does before each request.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_TRACK_STARTED = True
 # Django's LOGGING (JSON, with correlation ids) stays in charge inside workers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

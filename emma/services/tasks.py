@@ -57,10 +57,11 @@ def _transition(task_id, *, expected: str, to: str, actor: str = "system", note:
     filters = {"pk": task_id, "status": expected}
     if "claimed_by" in fields and expected == Status.RUNNING:
         filters["claimed_by"] = fields.pop("claimed_by")
-    updated = AgentTask.objects.filter(**filters).update(status=to, updated_at=timezone.now(), **fields)
-    if updated:
-        TaskEvent.objects.create(task_id=task_id, from_status=expected, to_status=to, actor=actor[:150],
-                                 note=note[:2000])
+    with transaction.atomic():  # the change and its event: one commit
+        updated = AgentTask.objects.filter(**filters).update(status=to, updated_at=timezone.now(), **fields)
+        if updated:
+            TaskEvent.objects.create(task_id=task_id, from_status=expected, to_status=to, actor=actor[:150],
+                                     note=note[:2000])
     return bool(updated)
 
 
