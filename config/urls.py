@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -33,6 +33,7 @@ urlpatterns = [
     path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
+    path("api/memory/", include("memory.urls")),
     path("admin/", admin.site.urls),
 ]
 

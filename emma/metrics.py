@@ -6,6 +6,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
                                multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
+from memory.metrics import memory_items_collector
+
 TASKS_SUBMITTED = Counter("emma_tasks_submitted_total", "Agent tasks submitted, by type and decision.",
                           ["task_type", "decision"])
 TASK_DURATION = Histogram("emma_task_duration_seconds", "Agent task handler run time.", ["task_type"],
@@ -37,9 +39,11 @@ class DatabaseGaugesCollector:
                                 value=Escalation.objects.filter(status=Escalation.Status.OPEN).count())
 
 
-_database_gauges = DatabaseGaugesCollector()
+# Gauges read from PostgreSQL when scraped: in multiprocess mode added to each scrape's registry.
+_SCRAPE_TIME_COLLECTORS = [DatabaseGaugesCollector(), memory_items_collector]
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    REGISTRY.register(_database_gauges)
+    for _collector in _SCRAPE_TIME_COLLECTORS:
+        REGISTRY.register(_collector)
 
 
 def metrics_view(request):
@@ -49,5 +53,6 @@ def metrics_view(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(_database_gauges)
+        for collector in _SCRAPE_TIME_COLLECTORS:
+            registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

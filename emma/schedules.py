@@ -19,4 +19,6 @@ PERIODIC_JOBS: list[PeriodicJob] = [
                 queue="escalations"),
     PeriodicJob("republish stale tasks", "emma.republish_stale_tasks", every_seconds=15, expires_seconds=30),
     PeriodicJob("stuck-task reaper", "emma.reap_stuck_tasks", every_seconds=60, expires_seconds=60),
+    PeriodicJob("prune expired memories", "memory.prune_expired", every_seconds=3600, expires_seconds=600,
+                queue="maintenance"),
 ]

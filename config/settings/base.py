@@ -216,6 +216,23 @@ EMMA_ADMIN_USERNAME = env("EMMA_ADMIN_USERNAME", default="admin")
 EMMA_ADMIN_PASSWORD = env("EMMA_ADMIN_PASSWORD", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
+# --- Memory -------------------------------------------------------------------------------------
+WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=3600)
+WORKING_MEMORY_MAX_ENTRIES = env.int("WORKING_MEMORY_MAX_ENTRIES", default=50)
+# "minilm" (in process, offline) or "openai" (an OpenAI-compatible /embeddings endpoint). Vectors must be
+# 384-d (the column): `manage.py check` and `migrate` refuse another EMBEDDING_DIMENSIONS.
+EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", default="minilm")
+EMBEDDING_API_URL = env("EMBEDDING_API_URL", default="")  # unset: LLM_BASE_URL
+EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="")  # unset: LLM_API_KEY
+EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="text-embedding-3-small")
+EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
+EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30)
+# OpenAI-compatible chat completions for the research task; a base URL without a path gets /v1.
+LLM_BASE_URL = env("LLM_BASE_URL", default="")
+LLM_API_KEY = env("LLM_API_KEY", default="")
+LLM_MODEL = env("LLM_MODEL", default="")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60)  # below research's 120 s time limit
+
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

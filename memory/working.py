@@ -1,0 +1,106 @@
+"""Working memory: the current conversation of one session, an ordered list in Redis.
+
+Each (tenant, session) is one list under `emma:wm:{tenant_id}:{session_id}`; the tenant is part of the
+key, so one tenant can never name another's session. Every append trims the list to the newest
+WORKING_MEMORY_MAX_ENTRIES and resets its time to live to WORKING_MEMORY_TTL_SECONDS, in one
+MULTI, so no reader ever sees a list longer than the maximum or one that never expires."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.exceptions import APIException, ValidationError
+
+from memory.metrics import QUERY_DURATION, STORE_DURATION, timed
+
+DEFAULT_TTL_SECONDS = 3600
+DEFAULT_MAX_ENTRIES = 50
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+
+
+class WorkingMemoryUnavailable(APIException):
+    status_code = 503
+    default_code = "working_memory_unavailable"
+    default_detail = "Working memory (Redis) is unavailable; try again shortly."
+
+
+def ttl_seconds() -> int:
+    return int(getattr(settings, "WORKING_MEMORY_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+
+
+def max_entries() -> int:
+    return int(getattr(settings, "WORKING_MEMORY_MAX_ENTRIES", DEFAULT_MAX_ENTRIES))
+
+
+def _redis() -> redis.Redis:
+    """One client per process, made on first use; redis-py's pool reconnects after a fork by itself."""
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                # A dead Redis must fail a request quickly (as a 503), never hang it.
+                _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2,
+                                               decode_responses=True)
+    return _client
+
+
+def _key(tenant_id, session_id: str) -> str:
+    if not SESSION_ID.match(session_id or ""):
+        raise ValidationError({"session_id": ["1 to 128 characters: letters, digits, and _ . : - "
+                                              "(starting with a letter or digit)."]})
+    return f"emma:wm:{int(tenant_id)}:{session_id}"
+
+
+def _state(session_id: str, raw_entries: list[str], ttl: int) -> dict:
+    return {"session_id": session_id, "entries": [json.loads(raw) for raw in raw_entries],
+            "ttl_seconds": max(ttl, 0), "max_entries": max_entries()}
+
+
+def working_append(*, tenant_id, session_id: str, role: str, content: str, metadata: dict | None = None) -> dict:
+    """Append one entry, drop the oldest past the maximum, restart the TTL; the session as it now is."""
+    key = _key(tenant_id, session_id)
+    entry = {"role": role, "content": content, "metadata": metadata or {}, "at": timezone.now().isoformat()}
+    ttl, limit = ttl_seconds(), max_entries()
+    try:
+        with timed(STORE_DURATION, "working_append"):
+            pipe = _redis().pipeline(transaction=True)
+            pipe.rpush(key, json.dumps(entry, separators=(",", ":")))
+            pipe.ltrim(key, -limit, -1)
+            pipe.expire(key, ttl)
+            pipe.lrange(key, 0, -1)
+            _, _, _, raw = pipe.execute()
+    except redis.RedisError as exc:
+        raise WorkingMemoryUnavailable() from exc
+    return _state(session_id, raw, ttl)
+
+
+def working_get(*, tenant_id, session_id: str) -> dict:
+    """The session's entries, oldest first; an unknown or expired session is simply empty."""
+    key = _key(tenant_id, session_id)
+    try:
+        with timed(QUERY_DURATION, "working_get"):
+            pipe = _redis().pipeline(transaction=True)
+            pipe.lrange(key, 0, -1)
+            pipe.ttl(key)
+            raw, ttl = pipe.execute()
+    except redis.RedisError as exc:
+        raise WorkingMemoryUnavailable() from exc
+    return _state(session_id, raw, ttl)
+
+
+def working_clear(*, tenant_id, session_id: str) -> bool:
+    """Forget the session; True if there was anything to forget."""
+    key = _key(tenant_id, session_id)
+    try:
+        with timed(STORE_DURATION, "working_clear"):
+            return bool(_redis().delete(key))
+    except redis.RedisError as exc:
+        raise WorkingMemoryUnavailable() from exc

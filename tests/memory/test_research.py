@@ -1,0 +1,216 @@
+"""The `research` task type: answers from the tenant's memories, with a chat model or extractively.
+
+The LLM is a real HTTP server on loopback speaking OpenAI's chat-completions format. Tasks are
+submitted through the API (so governance decides on them) and run with the lifecycle's own service."""
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import emma.task_types.research  # noqa: F401  (registers the task type, as emma.task_types does)
+from emma import services as emma_services
+from emma.models import AgentTask
+from memory import services as memory_services
+from memory.models import EpisodicEvent
+from tests.memory.test_memory_api import NOTES, PARAPHRASES
+
+pytestmark = pytest.mark.django_db
+
+UUID = re.compile(r"\[([0-9a-f-]{36})\]")
+
+
+@pytest.fixture
+def acme_notes(acme):
+    return [memory_services.memory_store(tenant_id=acme.tenant_id, content=note, source="handbook").id
+            for note in NOTES]
+
+
+def run(task_id) -> AgentTask:
+    """Run the task once, in this process, as a worker would."""
+    emma_services.task_execute(task_id=task_id)
+    return AgentTask.objects.get(pk=task_id)
+
+
+def task_types(client) -> dict:
+    return {t["name"]: t for t in client.get("/api/task-types").json()}
+
+
+# --- without an LLM: extractive -----------------------------------------------------------------
+
+
+def test_without_an_llm_the_answer_quotes_the_most_relevant_sentences_with_their_ids(acme, acme_notes, settings):
+    settings.LLM_BASE_URL = ""
+    question, answer_note = PARAPHRASES[0]
+    submitted = acme.submit(task_type="research", parameters={"question": question, "limit": 3})
+    assert submitted["decision"] == "allow"  # low risk, nothing leaves the system
+    task = run(submitted["task_id"])
+    assert task.status == "succeeded", task.error
+    result = task.result
+    assert result["mode"] == "extractive"
+    assert result["sentences"][0]["memory_id"] == acme_notes[answer_note]
+    assert result["sentences"][0]["text"] == NOTES[answer_note]
+    assert result["answer"].startswith(f"{NOTES[answer_note]} [{acme_notes[answer_note]}]")
+    assert result["citations"][0] == acme_notes[answer_note]
+    assert set(result["citations"]) <= set(acme_notes)
+    assert len(result["memories"]) == 3 and result["question"] == question
+
+
+def test_the_answer_is_stored_as_an_episodic_event_of_the_task(acme, acme_notes, settings):
+    settings.LLM_BASE_URL = ""
+    submitted = acme.submit(task_type="research", parameters={"question": PARAPHRASES[1][0]})
+    task = run(submitted["task_id"])
+    event = EpisodicEvent.objects.get(task_id=task.pk)
+    assert (event.tenant_id, event.kind, event.source) == (acme.tenant_id, "task_result", "research")
+    assert event.content == task.result["answer"]
+    assert event.metadata["citations"] == task.result["citations"]
+    assert event.metadata["question"] == PARAPHRASES[1][0]
+
+
+def test_another_tenant_researching_the_same_question_finds_nothing(acme, globex, acme_notes, settings):
+    settings.LLM_BASE_URL = ""
+    task = run(globex.submit(task_type="research", parameters={"question": PARAPHRASES[2][0]})["task_id"])
+    assert task.status == "succeeded"
+    assert task.result["citations"] == [] and task.result["mode"] == "none"
+    assert not any(item_id in json.dumps(task.result) for item_id in acme_notes)
+
+
+def test_parameters_are_validated(acme):
+    for parameters in ({}, {"question": ""}, {"question": "x", "limit": 0}, {"question": "x", "limit": 21},
+                       {"question": "x", "depth": 3}):
+        response = acme.submitter_api.post("/api/tasks", {"task_type": "research", "parameters": parameters},
+                                           format="json")
+        assert response.status_code == 400, parameters
+
+
+def test_risk_is_low_without_an_llm_and_medium_with_one(acme, settings):
+    settings.LLM_BASE_URL = ""
+    research = task_types(acme.submitter_api)["research"]
+    assert (research["risk"], research["external_side_effects"]) == ("low", False)
+    settings.LLM_BASE_URL = "http://127.0.0.1:9"
+    research = task_types(acme.submitter_api)["research"]
+    assert (research["risk"], research["external_side_effects"]) == ("medium", True)
+
+
+# --- with an LLM: a chat-completions server on loopback -----------------------------------------
+
+
+class FakeChatHandler(BaseHTTPRequestHandler):
+    """POST /v1/chat/completions in OpenAI's format; answers citing the first memory of the prompt."""
+
+    requests: list = []
+    behaviour = "answer"  # or "unavailable", "slow", "bad_request"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        if self.path != "/v1/chat/completions":
+            return self._send(404, {"error": {"message": "not found"}})
+        if self.behaviour == "unavailable":
+            return self._send(503, {"error": {"message": "overloaded"}})
+        if self.behaviour == "bad_request":
+            return self._send(400, {"error": {"message": "model not found"}})
+        if self.behaviour == "slow":
+            time.sleep(3)
+        first_id = UUID.search(body["messages"][-1]["content"]).group(1)
+        answer = f"Deployments are frozen from December 20th to January 3rd [{first_id}]."
+        return self._send(200, {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        })
+
+    def _send(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (the timeout test)
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def llm(settings):
+    FakeChatHandler.requests = []
+    FakeChatHandler.behaviour = "answer"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.LLM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}"  # no path: /v1 is added
+    settings.LLM_API_KEY = "sk-research"
+    settings.LLM_MODEL = "loopback-model"
+    yield FakeChatHandler
+    server.shutdown()
+    server.server_close()
+
+
+def submit_allowed(team, question):
+    """With an LLM the task is medium risk with external effects: supervised autonomy escalates it."""
+    submitted = team.submit(task_type="research", parameters={"question": question, "limit": 4})
+    assert submitted["decision"] == "escalate"
+    response = team.approver_api.post(f"/api/escalations/{submitted['escalation_id']}/approve",
+                                      {"reason": "fine to send to the model"}, format="json")
+    assert response.status_code == 200, response.content
+    return submitted["task_id"]
+
+
+def test_with_an_llm_the_model_answers_from_the_memories_and_cites_them(acme, acme_notes, llm):
+    question, answer_note = PARAPHRASES[0]
+    task = run(submit_allowed(acme, question))
+    assert task.status == "succeeded", task.error
+    assert task.risk == "medium"
+    assert task.result["mode"] == "llm" and task.result["model"] == "loopback-model"
+    assert task.result["citations"] == [acme_notes[answer_note]]
+    cited = acme_notes[answer_note]
+    assert task.result["answer"] == f"Deployments are frozen from December 20th to January 3rd [{cited}]."
+    (request,) = llm.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["auth"] == "Bearer sk-research"
+    assert request["body"]["model"] == "loopback-model"
+    prompt = request["body"]["messages"][-1]["content"]
+    assert f"[{acme_notes[answer_note]}] {NOTES[answer_note]}" in prompt
+    assert question in prompt
+    assert len(UUID.findall(prompt)) == 4  # the limit
+    assert request["body"]["messages"][0]["role"] == "system"
+    event = EpisodicEvent.objects.get(task_id=task.pk)
+    assert event.content == task.result["answer"] and event.metadata["mode"] == "llm"
+
+
+def test_a_base_url_ending_in_v1_is_used_as_given(acme, acme_notes, llm, settings):
+    settings.LLM_BASE_URL = settings.LLM_BASE_URL + "/v1/"
+    task = run(submit_allowed(acme, PARAPHRASES[0][0]))
+    assert task.status == "succeeded", task.error
+    assert llm.requests[0]["path"] == "/v1/chat/completions"
+
+
+def test_an_unavailable_llm_is_retried(acme, acme_notes, llm):
+    llm.behaviour = "unavailable"
+    task = run(submit_allowed(acme, PARAPHRASES[0][0]))
+    assert task.status == "queued"  # back in the queue for another attempt
+    assert "503" in task.error and task.attempts == 1
+    assert not EpisodicEvent.objects.filter(task_id=task.pk).exists()
+
+
+def test_an_llm_timeout_is_retried(acme, acme_notes, llm, settings):
+    settings.LLM_TIMEOUT_SECONDS = 0.5
+    llm.behaviour = "slow"
+    task = run(submit_allowed(acme, PARAPHRASES[0][0]))
+    assert task.status == "queued"
+    assert "Timeout" in task.error
+
+
+def test_an_llm_refusing_the_request_fails_the_task_without_retrying(acme, acme_notes, llm):
+    llm.behaviour = "bad_request"
+    task = run(submit_allowed(acme, PARAPHRASES[0][0]))
+    assert task.status == "failed"
+    assert "400" in task.error and "model not found" in task.error
