@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,8 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[1]
-EMMA_QUEUES = "agent,escalations,integrations,maintenance,default"
+from config.embedded import free_port
+from config.processes import BASE_DIR, QUEUES as EMMA_QUEUES, Stack, celery, gunicorn
+
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
 
 # Goals (see docs/BENCHMARKS.md): reported against, never enforced.
@@ -69,44 +69,35 @@ class ProcessDied(RuntimeError):
 class Bench:
     def __init__(self):
         # Scratch space of this run alone: wiped at the start, removed after a successful run.
-        self.data_dir = (BASE_DIR / ".emma" / "bench").resolve()
+        self.stack = Stack(BASE_DIR / ".emma" / "bench")
+        self.data_dir = self.stack.data_dir
         self.log_dir = self.data_dir / "logs"
-        self.services = None
-        self.processes: dict[str, subprocess.Popen] = {}
         self.env: dict = {}
-        self.owns_services = {"database": False, "redis": False}
+
+    @property
+    def processes(self):
+        return self.stack.processes
+
+    @property
+    def services(self):
+        return self.stack.services
 
     # --- services and processes -----------------------------------------------------------------
 
     def environment(self) -> dict:
         from config import embedded
 
-        env = dict(os.environ)
-        need_db, need_redis = not env.get("DATABASE_URL"), not env.get("REDIS_URL")
-        if need_db or need_redis:
-            running = embedded.find(self.data_dir, database=need_db, redis=need_redis)
+        if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+            running = embedded.find(self.data_dir, database=True, redis=True)
             if running.database_url or running.redis_url:
                 raise SystemExit(f"bench | embedded services are already running in {self.data_dir}: "
                                  "is another `make bench` running?")
             shutil.rmtree(self.data_dir, ignore_errors=True)  # a fresh database every run
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = self.stack.environment(on_start=lambda names: say(
+            f"starting embedded {' and '.join(names)} in {self.data_dir}"))
         self.log_dir.mkdir(exist_ok=True)
-        self.owns_services = {"database": need_db, "redis": need_redis}
-        if need_db or need_redis:
-            names = [name for name, on in (("PostgreSQL", need_db), ("Valkey", need_redis)) if on]
-            say(f"starting embedded {' and '.join(names)} in {self.data_dir}")
-            self.services = embedded.ensure(self.data_dir, database=need_db, redis=need_redis)
-            if need_db:
-                env["DATABASE_URL"] = self.services.database_url
-            if need_redis:
-                env["REDIS_URL"] = self.services.redis_url
-        metrics_dir = self.data_dir / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir()
         env.update({
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "EMMA_DATA_DIR": str(self.data_dir),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),  # as `make run` and production run it
             "RATE_LIMIT_PER_MIN": str(10**9),  # throttling must not shape the figures
             "WEB_CONCURRENCY": str(SETTINGS["web_concurrency"]),
         })
@@ -115,63 +106,22 @@ class Bench:
         return env
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env,
-                                capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            raise RuntimeError(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
-        return result.stdout
+        return self.stack.manage(self.env, *args)
 
-    def spawn(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(args, cwd=BASE_DIR, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        log.close()
-        self.processes[name] = process
-        return process
+    def spawn(self, name: str, args: list[str], env: dict | None = None):
+        return self.stack.spawn(name, args, env or self.env, log_path=self.log_dir / f"{name}.log")
 
     def alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise ProcessDied(f"{name} exited with code {process.returncode}:\n{tail}")
+        exited = self.stack.exited()
+        if exited:
+            tail = (self.log_dir / f"{exited[0]}.log").read_text(errors="replace")[-3000:]
+            raise ProcessDied(f"{exited[0]} exited with code {exited[1]}:\n{tail}")
 
     def stop_process(self, name: str) -> None:
-        process = self.processes.pop(name, None)
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                say(f"{name} did not stop in time; killing it")
-        try:  # the process group: the worker's pool processes, gunicorn's workers
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if process.poll() is None:
-            process.wait(timeout=10)
+        self.stack.stop_process(name, timeout=20)
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
-            try:
-                self.stop_process(name)
-            except Exception as exc:  # noqa: BLE001 — the rest must still be stopped
-                say(f"could not stop {name}: {exc}")
-        services = self.services
-        if services is None and any(self.owns_services.values()):
-            # Interrupted while they started: whatever runs in our fresh data dir is ours.
-            from config import embedded
-
-            services = embedded.find(self.data_dir, **self.owns_services)
-            services.started = [name for name, url in (("valkey", services.redis_url),
-                                                       ("postgres", services.database_url)) if url]
-        if services is not None and services.started:
-            say(f"stopping embedded {', '.join(services.started)}")
-            services.stop()
+        self.stack.stop()
 
     def classifier(self):
         """Which component each local process belongs to, for CPU accounting."""
@@ -208,9 +158,6 @@ class Bench:
 
         return classify
 
-    def celery(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "config", *args]
-
     # --- the run --------------------------------------------------------------------------------
 
     def run(self) -> dict:
@@ -239,7 +186,7 @@ class Bench:
         # 1. raw Celery on the same broker, the same Celery settings, its own queue.
         say("baseline: raw Celery no-op, worker -c "
             f"{SETTINGS['worker_concurrency']} prefork on queue 'bench'")
-        self.spawn("celery-baseline", self.celery(
+        self.spawn("celery-baseline", celery(
             "worker", "-Q", "bench", "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
             "-n", "bench-baseline@%h", "--without-mingle", "--without-gossip", "-I", "bench.tasks", "-l", "INFO"))
         try:
@@ -256,8 +203,8 @@ class Bench:
         web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
         say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
             f"{SETTINGS['worker_concurrency']} prefork on {EMMA_QUEUES}")
-        self.spawn("web", [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"], web_env)
-        self.spawn("worker", self.celery(
+        self.spawn("web", gunicorn(), web_env)
+        self.spawn("worker", celery(
             "worker", "-Q", EMMA_QUEUES, "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
             "-n", "bench-emma@%h", "--without-mingle", "--without-gossip", "-l", "INFO"), web_env)
         try:
@@ -280,6 +227,12 @@ class Bench:
         from bench import embedding
 
         embedding.run(report)
+
+        # 4. Semantic memory at 100,000 items (bench/memory.py), on the same database.
+        say("semantic memory: 100,000 items")
+        from bench import memory as memory_bench
+
+        memory_bench.run(report)
         report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
         return report
 
@@ -291,12 +244,6 @@ def _is_local(url: str) -> bool:
     """Whether a service URL points at this machine (loopback or a Unix socket)."""
     host = urlsplit(url).hostname or ""
     return host in ("", "localhost", "127.0.0.1", "::1") or host.lower().startswith(("%2f", "/"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_web(url: str, alive, timeout: float = 90) -> None:
@@ -521,6 +468,9 @@ def render(report: dict) -> str:
             f"| Tokenizer alone, per text | {_f(emb['tokenizer_ms_per_text'], ' ms', 4)} | |",
             "",
         ]
+    from bench import memory as memory_bench
+
+    lines += memory_bench.markdown(report)
     lines += [
         "## Method",
         "",

@@ -158,7 +158,7 @@ def _running_valkey_url(data_dir: Path) -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -169,7 +169,7 @@ def _start_valkey(data_dir: Path) -> None:
 
     directory = _valkey_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     args = [
         str(get_binary_path()),
         "--port", str(port),

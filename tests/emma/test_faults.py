@@ -55,7 +55,7 @@ print(json.dumps([response.status_code, response.json()]))
 """
     from config import embedded
 
-    dead_broker = f"redis://127.0.0.1:{embedded._free_port()}/0"
+    dead_broker = f"redis://127.0.0.1:{embedded.free_port()}/0"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180,
                             env=subprocess_env(CELERY_BROKER_URL=dead_broker))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -57,7 +57,7 @@ def test_unreachable_database_makes_health_unhealthy_and_not_ready(tmp_path):
         "h = c.get('/health'); r = c.get('/health/ready'); l = c.get('/health/live');"
         "print(json.dumps([h.status_code, h.json(), r.status_code, l.status_code]))"
     )
-    env = subprocess_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:{embedded._free_port()}/emma")
+    env = subprocess_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:{embedded.free_port()}/emma")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -50,7 +50,7 @@ def port_open(port):
 
 def test_make_run_serves_everything_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "data"
-    web_port, flower_port = embedded._free_port(), embedded._free_port()
+    web_port, flower_port = embedded.free_port(), embedded.free_port()
     process, env, log = start(data_dir, web_port, flower_port)
     base = f"http://127.0.0.1:{web_port}"
     try:
