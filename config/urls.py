@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
     path("api/memory/", include("memory.urls")),
+    path("webhooks/", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,3 @@
+"""Inbound webhooks: no JWT, each endpoint verifies its provider's signature."""
+
+urlpatterns: list = []
