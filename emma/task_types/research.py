@@ -25,6 +25,7 @@ DEFAULT_LIMIT = 5
 # Each memory's share of the prompt; a 20,000-character note must not crowd the others out.
 PROMPT_CHARS_PER_MEMORY = 2000
 EXTRACTIVE_SENTENCES = 3
+RELEVANCE_RATIO = 0.6  # keep sentences scoring at least this share of the best sentence's score
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CITATION = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -87,6 +88,8 @@ def _extractive_answer(question_vector, hits) -> dict:
         sentences = [(hit.id, hit.content.strip()) for hit in hits]
     scores = get_embedder().embed([text for _, text in sentences]) @ np.asarray(question_vector, dtype=np.float32)
     best = [int(i) for i in np.argsort(-scores, kind="stable")[:EXTRACTIVE_SENTENCES]]
+    # A sentence far less relevant than the best one would only pad the answer.
+    best = [i for i in best if scores[i] >= RELEVANCE_RATIO * scores[best[0]]]
     chosen = [{"memory_id": sentences[i][0], "text": sentences[i][1], "score": round(float(scores[i]), 4)}
               for i in best]
     answer = " ".join(f"{item['text']} [{item['memory_id']}]" for item in chosen)
