@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from emma import health, registry, services
 from emma.models import AgentTask, TaskEvent
 from emma.selectors import membership_for_user, tasks_for_user
-from emma.serializers import Pagination, StrictSerializer
+from emma.serializers import ListFilterSerializer, StrictSerializer, paginated_response
 from emma.services.tasks import governance_escalation_id
 
 
@@ -117,21 +117,14 @@ class TaskListCreateApi(APIView):
         correlation_id = serializers.CharField()
         escalation_id = serializers.UUIDField(allow_null=True)
 
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(ListFilterSerializer):
         status = serializers.ChoiceField(choices=AgentTask.Status.choices, required=False)
         task_type = serializers.CharField(required=False)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
     @extend_schema(parameters=[FilterSerializer], responses=TaskOutputSerializer(many=True))
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        tasks = tasks_for_user(request.user, status=filters.validated_data.get("status"),
-                               task_type=filters.validated_data.get("task_type"))
-        paginator = Pagination()
-        page = paginator.paginate_queryset(tasks, request, view=self)
-        return paginator.get_paginated_response(TaskOutputSerializer(page, many=True).data)
+        tasks = tasks_for_user(request.user, **self.FilterSerializer.filters(request))
+        return paginated_response(request, self, tasks, TaskOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={202: SubmitOutputSerializer, 200: SubmitOutputSerializer},
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])

@@ -25,6 +25,27 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+class ListFilterSerializer(StrictSerializer):
+    """The query parameters of a list endpoint: subclasses add their filters; paging is shared."""
+
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_page_size)
+
+    @classmethod
+    def filters(cls, request) -> dict:
+        """The validated filters of the request (a 400 naming the bad one), paging left out."""
+        serializer = cls(data=request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        return {k: v for k, v in serializer.validated_data.items() if k not in ("page", "page_size")}
+
+
+def paginated_response(request, view, queryset, serializer_class):
+    """One page of the queryset, serialised, with count and next/previous links."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
 class HasRole(permissions.BasePermission):
     """Requires a membership with one of `roles`; subclass with the roles a view needs."""
 

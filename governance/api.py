@@ -7,7 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emma.selectors import membership_for_user
-from emma.serializers import IsApprover, IsTenantAdmin, Pagination, StrictSerializer
+from emma.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer,
+                              paginated_response)
 from governance import selectors, services
 from governance.models import AuditEvent, Escalation, PolicyVersion
 from governance.policy import AUTONOMY_LEVELS, RULES
@@ -30,9 +31,8 @@ class EscalationsActiveApi(APIView):
     @extend_schema(responses=EscalationOutputSerializer(many=True))
     def get(self, request):
         tenant_id = membership_for_user(request.user).tenant_id
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.escalations_active(tenant_id=tenant_id), request, view=self)
-        return paginator.get_paginated_response(EscalationOutputSerializer(page, many=True).data)
+        return paginated_response(request, self, selectors.escalations_active(tenant_id=tenant_id),
+                                  EscalationOutputSerializer)
 
 
 class EscalationDetailApi(APIView):
@@ -129,9 +129,7 @@ class PolicyVersionsApi(APIView):
     @extend_schema(responses=PolicyVersionSerializer(many=True))
     def get(self, request):
         versions = selectors.policy_versions(tenant_id=membership_for_user(request.user).tenant_id)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(PolicyVersionSerializer(page, many=True).data)
+        return paginated_response(request, self, versions, PolicyVersionSerializer)
 
 
 class PolicyRollbackApi(APIView):
@@ -163,21 +161,15 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AuditApi(APIView):
     permission_classes = [IsTenantAdmin]
 
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(ListFilterSerializer):
         action = serializers.CharField(required=False)
         object_id = serializers.CharField(required=False)
         actor = serializers.CharField(required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
     @extend_schema(parameters=[FilterSerializer], responses=AuditEventSerializer(many=True))
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        options = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
-        events = selectors.audit_events(tenant_id=membership_for_user(request.user).tenant_id, **options)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)
+        events = selectors.audit_events(tenant_id=membership_for_user(request.user).tenant_id,
+                                        **self.FilterSerializer.filters(request))
+        return paginated_response(request, self, events, AuditEventSerializer)

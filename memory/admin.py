@@ -3,37 +3,12 @@ Memory is written through the API and the research task only, so these screens n
 
 from django.contrib import admin
 
+from emma.admin import TenantReadOnlyAdmin
 from memory.models import EpisodicEvent, MemoryBulkJob, MemoryItem
 
 
-class MemoryReadOnlyAdmin(admin.ModelAdmin):
-    def has_view_permission(self, request, obj=None):
-        membership = getattr(request.user, "membership", None)
-        return request.user.is_superuser or (request.user.is_staff and membership is not None
-                                             and membership.role in ("approver", "admin"))
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        membership = getattr(request.user, "membership", None)
-        return queryset.filter(tenant_id=membership.tenant_id) if membership else queryset.none()
-
-
 @admin.register(MemoryItem)
-class MemoryItemAdmin(MemoryReadOnlyAdmin):
+class MemoryItemAdmin(TenantReadOnlyAdmin):
     list_display = ["short_content", "source", "tenant", "expires_at", "created_at"]
     list_filter = ["source"]
     search_fields = ["id", "content"]
@@ -51,7 +26,7 @@ class MemoryItemAdmin(MemoryReadOnlyAdmin):
 
 
 @admin.register(EpisodicEvent)
-class EpisodicEventAdmin(MemoryReadOnlyAdmin):
+class EpisodicEventAdmin(TenantReadOnlyAdmin):
     list_display = ["occurred_at", "kind", "source", "actor", "tenant"]
     list_filter = ["kind", "source"]
     search_fields = ["content", "actor"]
@@ -61,7 +36,7 @@ class EpisodicEventAdmin(MemoryReadOnlyAdmin):
 
 
 @admin.register(MemoryBulkJob)
-class MemoryBulkJobAdmin(MemoryReadOnlyAdmin):
+class MemoryBulkJobAdmin(TenantReadOnlyAdmin):
     list_display = ["id", "status", "done", "total", "tenant", "created_at", "finished_at"]
     list_filter = ["status"]
     fields = readonly_fields = ["id", "tenant", "status", "total", "done", "error", "created_by", "created_at",

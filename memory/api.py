@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from emma.parsers import StrictJSONParser
 from emma.selectors import membership_for_user
-from emma.serializers import Pagination, StrictSerializer
+from emma.serializers import ListFilterSerializer, StrictSerializer, paginated_response
 from memory import selectors, services, working
 from memory.models import EMBEDDING_DIMENSIONS, EpisodicEvent, MemoryBulkJob, MemoryItem
 from memory.selectors import MAX_LIMIT
@@ -224,24 +224,17 @@ class EpisodeOutputSerializer(serializers.ModelSerializer):
 class EpisodesApi(APIView):
     """GET /api/memory/episodes: what happened, newest first, by time range, source, kind and task."""
 
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(ListFilterSerializer):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         source = serializers.CharField(max_length=MAX_SOURCE_CHARS, required=False)
         kind = serializers.ChoiceField(choices=EpisodicEvent.Kind.choices, required=False)
         task_id = serializers.UUIDField(required=False)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
     @extend_schema(parameters=[FilterSerializer], responses=EpisodeOutputSerializer(many=True))
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        options = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
-        events = selectors.episodes(tenant_id=_tenant_id(request), **options)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(EpisodeOutputSerializer(page, many=True).data)
+        events = selectors.episodes(tenant_id=_tenant_id(request), **self.FilterSerializer.filters(request))
+        return paginated_response(request, self, events, EpisodeOutputSerializer)
 
 
 # --- working memory -----------------------------------------------------------------------------
