@@ -29,7 +29,7 @@ def embedding_backend_check(app_configs=None, **kwargs) -> list[Error]:
             f"column is vector({EMBEDDING_DIMENSIONS}).",
             hint=f"Set EMBEDDING_DIMENSIONS={EMBEDDING_DIMENSIONS} (the openai backend asks the endpoint for "
                  "that width) or use EMBEDDING_BACKEND=minilm.", id="memory.E002"))
-    if name == "openai" and not (getattr(settings, "EMBEDDING_API_URL", "") or getattr(settings, "LLM_BASE_URL", "")):
+    if name == "openai" and not (settings.EMBEDDING_API_URL or settings.LLM_BASE_URL):
         errors.append(Error("EMBEDDING_BACKEND=openai needs an endpoint.",
                             hint="Set EMBEDDING_API_URL (or LLM_BASE_URL).", id="memory.E003"))
     return errors

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import redis
 from django.conf import settings
 from django.utils import timezone
 from rest_framework.exceptions import APIException, ValidationError
 
+from emma.clients import redis_client
 from memory.metrics import QUERY_DURATION, STORE_DURATION, timed
 
-DEFAULT_TTL_SECONDS = 3600
-DEFAULT_MAX_ENTRIES = 50
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
-
 
 class WorkingMemoryUnavailable(APIException):
     status_code = 503
@@ -33,23 +27,11 @@ class WorkingMemoryUnavailable(APIException):
 
 
 def ttl_seconds() -> int:
-    return int(getattr(settings, "WORKING_MEMORY_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+    return settings.WORKING_MEMORY_TTL_SECONDS
 
 
 def max_entries() -> int:
-    return int(getattr(settings, "WORKING_MEMORY_MAX_ENTRIES", DEFAULT_MAX_ENTRIES))
-
-
-def _redis() -> redis.Redis:
-    """One client per process, made on first use; redis-py's pool reconnects after a fork by itself."""
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                # A dead Redis must fail a request quickly (as a 503), never hang it.
-                _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2,
-                                               decode_responses=True)
-    return _client
+    return settings.WORKING_MEMORY_MAX_ENTRIES
 
 
 def _key(tenant_id, session_id: str) -> str:
@@ -71,7 +53,7 @@ def working_append(*, tenant_id, session_id: str, role: str, content: str, metad
     ttl, limit = ttl_seconds(), max_entries()
     try:
         with timed(STORE_DURATION, "working_append"):
-            pipe = _redis().pipeline(transaction=True)
+            pipe = redis_client().pipeline(transaction=True)
             pipe.rpush(key, json.dumps(entry, separators=(",", ":")))
             pipe.ltrim(key, -limit, -1)
             pipe.expire(key, ttl)
@@ -87,7 +69,7 @@ def working_get(*, tenant_id, session_id: str) -> dict:
     key = _key(tenant_id, session_id)
     try:
         with timed(QUERY_DURATION, "working_get"):
-            pipe = _redis().pipeline(transaction=True)
+            pipe = redis_client().pipeline(transaction=True)
             pipe.lrange(key, 0, -1)
             pipe.ttl(key)
             raw, ttl = pipe.execute()
@@ -101,6 +83,6 @@ def working_clear(*, tenant_id, session_id: str) -> bool:
     key = _key(tenant_id, session_id)
     try:
         with timed(STORE_DURATION, "working_clear"):
-            return bool(_redis().delete(key))
+            return bool(redis_client().delete(key))
     except redis.RedisError as exc:
         raise WorkingMemoryUnavailable() from exc

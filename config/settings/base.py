@@ -230,7 +230,7 @@ EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30)
 # OpenAI-compatible chat completions for the research task; a base URL without a path gets /v1.
 LLM_BASE_URL = env("LLM_BASE_URL", default="")
 LLM_API_KEY = env("LLM_API_KEY", default="")
-LLM_MODEL = env("LLM_MODEL", default="")
+LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60)  # below research's 120 s time limit
 
 # --- Logging ------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ SCHEMA = {
 
 
 def llm_configured() -> bool:
-    return bool(getattr(settings, "LLM_BASE_URL", ""))
+    return bool(settings.LLM_BASE_URL)
 
 
 def research_risk() -> tuple[str, bool]:
@@ -100,7 +100,7 @@ def _extractive_answer(question_vector, hits) -> dict:
 def _llm_answer(question: str, hits) -> dict:
     """Ask the configured chat model; the citations are the retrieved ids its answer names."""
     memories = "\n\n".join(f"[{hit.id}] {hit.content[:PROMPT_CHARS_PER_MEMORY]}" for hit in hits)
-    model = getattr(settings, "LLM_MODEL", "") or "gpt-4o-mini"
+    model = settings.LLM_MODEL
     body = {
         "model": model,
         "messages": [
@@ -119,9 +119,9 @@ def _chat_completion(body: dict) -> str:
     """One chat completion. Timeouts, connection errors, 429 and 5xx are retryable; any other
     answer that is not a completion fails the task with what the endpoint said."""
     url = api_url(settings.LLM_BASE_URL, "chat/completions")
-    api_key = getattr(settings, "LLM_API_KEY", "")
+    api_key = settings.LLM_API_KEY
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    timeout = float(getattr(settings, "LLM_TIMEOUT_SECONDS", 60))
+    timeout = settings.LLM_TIMEOUT_SECONDS
     try:
         response = httpx.post(url, json=body, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
     except httpx.TransportError as exc:  # timeouts included

@@ -17,17 +17,17 @@ BACKENDS = ("minilm", "openai")
 
 
 def backend_name() -> str:
-    return getattr(settings, "EMBEDDING_BACKEND", "minilm") or "minilm"
+    return settings.EMBEDDING_BACKEND
 
 
 def _openai_embedder() -> OpenAIEmbedder:
     """Built from settings on each call (it holds no connection), so a changed setting takes effect."""
     return OpenAIEmbedder(
-        base_url=getattr(settings, "EMBEDDING_API_URL", "") or getattr(settings, "LLM_BASE_URL", ""),
-        api_key=getattr(settings, "EMBEDDING_API_KEY", "") or getattr(settings, "LLM_API_KEY", ""),
-        model=getattr(settings, "EMBEDDING_MODEL", "") or "text-embedding-3-small",
-        dimensions=int(getattr(settings, "EMBEDDING_DIMENSIONS", 0) or 384),
-        timeout=float(getattr(settings, "EMBEDDING_TIMEOUT_SECONDS", 30)),
+        base_url=settings.EMBEDDING_API_URL or settings.LLM_BASE_URL,
+        api_key=settings.EMBEDDING_API_KEY or settings.LLM_API_KEY,
+        model=settings.EMBEDDING_MODEL,
+        dimensions=settings.EMBEDDING_DIMENSIONS,
+        timeout=settings.EMBEDDING_TIMEOUT_SECONDS,
     )
 
 
