@@ -303,7 +303,8 @@ def test_browser_an_approver_approves_and_rejects(admin_browser, live_server, ca
     assert message == "Approved: the task is queued."
     assert admin_browser.find_elements(By.ID, "approve-button") == []
     screenshot(admin_browser, "/tmp/emma-admin-approved.png")
-    assert AgentTask.objects.get(pk=first.task.pk).status == AgentTask.Status.QUEUED
+    # Queued, and perhaps already run by a worker of the session.
+    assert AgentTask.objects.get(pk=first.task.pk).status in ("queued", "running", "succeeded")
     assert Escalation.objects.get(pk=first.escalation_id).decided_by == carol
 
     admin_browser.get(f"{live_server.url}{detail_url(second.escalation_id)}")
