@@ -1,4 +1,5 @@
 #!/bin/sh
 set -e
-rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"/* 2>/dev/null || true
+# A fresh multiprocess metrics dir for this container's gunicorn workers.
+rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 exec gunicorn -c config/gunicorn.py --bind 0.0.0.0:8000 config.wsgi

@@ -6,6 +6,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
                                multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 
+from emma.maintenance.metrics import maintenance_collector
 from memory.metrics import memory_items_collector
 
 TASKS_SUBMITTED = Counter("emma_tasks_submitted_total", "Agent tasks submitted, by type and decision.",
@@ -40,7 +41,7 @@ class DatabaseGaugesCollector:
 
 
 # Gauges read from PostgreSQL when scraped: in multiprocess mode added to each scrape's registry.
-_SCRAPE_TIME_COLLECTORS = [DatabaseGaugesCollector(), memory_items_collector]
+_SCRAPE_TIME_COLLECTORS = [DatabaseGaugesCollector(), memory_items_collector, maintenance_collector]
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     for _collector in _SCRAPE_TIME_COLLECTORS:
         REGISTRY.register(_collector)

@@ -216,6 +216,15 @@ EMMA_ADMIN_USERNAME = env("EMMA_ADMIN_USERNAME", default="admin")
 EMMA_ADMIN_PASSWORD = env("EMMA_ADMIN_PASSWORD", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
+# --- Operations ---------------------------------------------------------------------------------
+# Backups, retention and pruning: docs/OPERATIONS.md.
+BACKUP_DIR = Path(env("BACKUP_DIR", default=str(EMMA_DATA_DIR / "backups"))).resolve()
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
+PRUNE_BATCH_SIZE = env.int("PRUNE_BATCH_SIZE", default=5000)
+# A folder holding pg_dump/pg_restore of the server's major version, tried before the embedded package's and PATH.
+POSTGRES_BIN_DIR = env("POSTGRES_BIN_DIR", default="")
+
 # --- Memory -------------------------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=3600)
 WORKING_MEMORY_MAX_ENTRIES = env.int("WORKING_MEMORY_MAX_ENTRIES", default=50)
