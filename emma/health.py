@@ -12,6 +12,13 @@ from kombu import Connection
 from config.celery_app import app as celery_app
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+# Checks of the apps above emma (integrations), registered in their AppConfig.ready: name -> check().
+_app_checks: dict = {}
+
+
+def register_check(name: str, check) -> None:
+    """Add a check to /health: check() returns {"status": "ok"|"fail", ...} and never raises."""
+    _app_checks[name] = check
 
 
 def _timed(check) -> dict:
@@ -76,10 +83,13 @@ def run_checks() -> dict:
     checks = {"database": _timed(check_database)}
     checks["redis"] = _bounded(redis_future, timeout)
     checks["broker"] = _bounded(broker_future, timeout)
+    app_futures = {name: _pool.submit(check) for name, check in _app_checks.items()}
     if checks["broker"]["status"] == "ok":
         checks["workers"] = _bounded(_pool.submit(_timed, check_workers), timeout)
     else:
         checks["workers"] = {"status": "fail", "error": "skipped: the broker is unreachable", "latency_ms": 0}
+    for name, future in app_futures.items():
+        checks[name] = _bounded(future, timeout)
     if checks["database"]["status"] != "ok":
         status = "unhealthy"
     elif any(check["status"] != "ok" for check in checks.values()):

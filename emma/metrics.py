@@ -47,6 +47,15 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         REGISTRY.register(_collector)
 
 
+def register_scrape_time_collector(collector) -> None:
+    """A collector of an app above emma (integrations), registered in its AppConfig.ready."""
+    if collector in _SCRAPE_TIME_COLLECTORS:
+        return
+    _SCRAPE_TIME_COLLECTORS.append(collector)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        REGISTRY.register(collector)
+
+
 def metrics_view(request):
     """Prometheus text: this process's metrics (or, in multiprocess mode, every gunicorn and Celery
     process's, summed) plus the database gauges."""

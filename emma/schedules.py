@@ -77,6 +77,13 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("vacuum", "emma.vacuum_database", crontab={"minute": "0", "hour": "4", "day_of_week": "0"},
                 expires_seconds=6 * 3600, queue="maintenance",
                 description="VACUUM (ANALYZE) of Emma's tables, every Sunday."),
+    PeriodicJob("send due messages", "integrations.send_due_messages", every_seconds=5, expires_seconds=10,
+                queue="integrations",
+                description="Outbound messages whose send was lost are published again; sends whose worker died "
+                            "are settled (edits queued again, posts failed as outcome unknown)."),
+    PeriodicJob("republish webhook deliveries", "integrations.republish_deliveries", every_seconds=30,
+                expires_seconds=30, queue="integrations",
+                description="Webhook deliveries still unprocessed a minute after they arrived are published again."),
 ]
 
 

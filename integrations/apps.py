@@ -3,3 +3,20 @@ from django.apps import AppConfig
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+    verbose_name = "Integrations"
+
+    def ready(self):
+        from emma import health, metrics
+        from emma.task_types import messaging  # noqa: F401  (registers message.send, notify, assistant.request)
+        from governance import hooks
+        from integrations import approvals, outbound, retention
+        from integrations.health import breakers_check
+        from integrations.metrics import integrations_collector
+
+        messaging.register_outbox(outbound.TaskOutbox())
+        hooks.register_on_escalation_opened(approvals.on_escalation_opened)
+        hooks.register_on_escalation_decided(approvals.on_escalation_decided)
+        retention.register()
+        # /health and /metrics belong to emma, below this app, which registers its parts with them.
+        health.register_check("integrations", breakers_check)
+        metrics.register_scrape_time_collector(integrations_collector)

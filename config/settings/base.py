@@ -242,6 +242,45 @@ LLM_API_KEY = env("LLM_API_KEY", default="")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60)  # below research's 120 s time limit
 
+# --- Integrations (docs/INTEGRATIONS.md) ----------------------------------------------------------
+SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
+# https://api.slack.com/authentication/verifying-requests-from-slack
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")  # a number (+1555...) or a Messaging Service SID (MG...)
+TWILIO_API_URL = env("TWILIO_API_URL", default="https://api.twilio.com")
+WABA_PHONE_ID = env("WABA_PHONE_ID", default="")
+WABA_ACCESS_TOKEN = env("WABA_ACCESS_TOKEN", default="")
+WABA_APP_SECRET = env("WABA_APP_SECRET", default="")
+WABA_VERIFY_TOKEN = env("WABA_VERIFY_TOKEN", default="")
+WABA_API_URL = env("WABA_API_URL", default="https://graph.facebook.com")
+WABA_API_VERSION = env("WABA_API_VERSION", default="v21.0")
+GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", default="")
+JIRA_WEBHOOK_SECRET = env("JIRA_WEBHOOK_SECRET", default="")
+SENTRY_WEBHOOK_SECRET = env("SENTRY_WEBHOOK_SECRET", default="")
+# Twilio signs the URL it called: set this when the proxy in front sends no X-Forwarded-Proto/Host.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
+# The tenant of GitHub/Jira/Sentry deliveries whose URL names none (?tenant=<slug>).
+INTEGRATIONS_DEFAULT_TENANT = env("INTEGRATIONS_DEFAULT_TENANT", default="")
+INTEGRATIONS_SLACK_ENABLED = env.bool("INTEGRATIONS_SLACK_ENABLED", default=True)
+INTEGRATIONS_TWILIO_ENABLED = env.bool("INTEGRATIONS_TWILIO_ENABLED", default=True)
+INTEGRATIONS_WABA_ENABLED = env.bool("INTEGRATIONS_WABA_ENABLED", default=True)
+INTEGRATIONS_GITHUB_ENABLED = env.bool("INTEGRATIONS_GITHUB_ENABLED", default=True)
+INTEGRATIONS_JIRA_ENABLED = env.bool("INTEGRATIONS_JIRA_ENABLED", default=True)
+INTEGRATIONS_SENTRY_ENABLED = env.bool("INTEGRATIONS_SENTRY_ENABLED", default=True)
+INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)
+INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.int("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
+INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10)
+INTEGRATIONS_DEFAULT_RATE_PER_SEC = env.float("INTEGRATIONS_DEFAULT_RATE_PER_SEC", default=5)
+INTEGRATIONS_SLACK_RATE_PER_SEC = env.float("INTEGRATIONS_SLACK_RATE_PER_SEC", default=None)
+INTEGRATIONS_TWILIO_RATE_PER_SEC = env.float("INTEGRATIONS_TWILIO_RATE_PER_SEC", default=None)
+INTEGRATIONS_WABA_RATE_PER_SEC = env.float("INTEGRATIONS_WABA_RATE_PER_SEC", default=None)
+MAX_DAILY_SLACK_MESSAGES = env.int("MAX_DAILY_SLACK_MESSAGES", default=None)  # unset: unlimited
+MAX_DAILY_SMS_MESSAGES = env.int("MAX_DAILY_SMS_MESSAGES", default=None)
+MAX_DAILY_WHATSAPP_MESSAGES = env.int("MAX_DAILY_WHATSAPP_MESSAGES", default=None)
+
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -16,7 +16,7 @@ def test_health_is_healthy_with_every_dependency_up(client, celery_worker_proces
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "healthy", body
-    assert set(body["checks"]) == {"database", "redis", "broker", "workers"}
+    assert set(body["checks"]) == {"database", "redis", "broker", "workers", "integrations"}
     for check in body["checks"].values():
         assert check["status"] == "ok"
         assert isinstance(check["latency_ms"], float | int)

@@ -1,0 +1,121 @@
+"""Admin screens: channel identities and routing rules (edited by superusers), and read-only deliveries
+and outbound messages with a one-click Retry for the failed ones. Retrying is a service call."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
+
+from emma.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from emma.models import Membership
+from integrations import outbound, services
+from integrations.models import ChannelIdentity, OutboundMessage, RoutingRule, WebhookDelivery
+
+
+@admin.register(ChannelIdentity)
+class ChannelIdentityAdmin(admin.ModelAdmin):
+    """Who a Slack member, phone number or WhatsApp number is. The form normalises the address and
+    checks the user belongs to the tenant."""
+
+    list_display = ["address", "channel", "user", "tenant", "created_at"]
+    list_filter = ["channel", "tenant"]
+    search_fields = ["address", "user__username"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "provider", "event_type", "channel", "to", "enabled"]
+    list_filter = ["provider", "channel", "enabled", "tenant"]
+    search_fields = ["name", "event_type", "to"]
+    autocomplete_fields = ["run_as"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(TenantReadOnlyAdmin):
+    """What arrived, once per dedup key. Superusers also see deliveries of no tenant (unknown senders)."""
+
+    list_display = ["received_at", "provider", "event_type", "status", "tenant", "short_error"]
+    list_filter = ["provider", "status", "event_type"]
+    search_fields = ["dedup_key", "event_type", "error"]
+    date_hierarchy = "received_at"
+    actions = ["reprocess_selected"]
+    fields = readonly_fields = ["provider", "event_type", "dedup_key", as_text("tenant"), "status", "attempts", "error",
+                                "received_at", "processed_at", "headers_json", "body"]
+
+    @admin.display(description="error")
+    def short_error(self, delivery):
+        return Truncator(delivery.error).chars(80)
+
+    @admin.display(description="headers")
+    def headers_json(self, delivery):
+        return pretty_json(delivery.headers)
+
+    @admin.action(description="Process selected failed deliveries again")
+    def reprocess_selected(self, request, queryset):
+        done = sum(services.delivery_reprocess(delivery_id=pk) for pk in queryset.values_list("pk", flat=True))
+        messages.info(request, f"{done} failed deliveries queued for processing again.")
+
+
+def may_retry(request) -> bool:
+    membership = getattr(request.user, "membership", None)
+    return request.user.is_superuser or (membership is not None and membership.role == Membership.Role.ADMIN)
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(TenantReadOnlyAdmin):
+    """The outbox. A failed message has a Retry button (and a bulk action): a fresh set of attempts."""
+
+    list_display = ["created_at", "channel", "to", "purpose", "status", "attempts", "short_text", "short_error",
+                    "retry_button"]
+    list_filter = ["status", "channel", "purpose"]
+    search_fields = ["to", "text", "idempotency_key", "provider_message_id"]
+    date_hierarchy = "created_at"
+    actions = ["retry_selected"]
+    fields = readonly_fields = [
+        "channel", "to", "purpose", "status", "attempts", "error", "text", "operation", "idempotency_key",
+        "provider_message_id", "provider_channel", "task_id", "escalation_id", as_text("recipient"), "created_at",
+        "next_attempt_at", "sent_at", "retry_button"]
+
+    @admin.display(description="text")
+    def short_text(self, message):
+        return Truncator(message.text).chars(60)
+
+    @admin.display(description="error")
+    def short_error(self, message):
+        return Truncator(message.error).chars(80)
+
+    @admin.display(description="")
+    def retry_button(self, message):
+        if message.status != OutboundMessage.Status.FAILED:
+            return ""
+        url = reverse("admin:integrations_outboundmessage_retry", args=[message.pk])
+        # Inside the page's own POST form (the change list, the change page), which carries the CSRF
+        # token: retrying changes state, so it is a POST, never a link.
+        return format_html('<button type="submit" class="button" formaction="{}" formmethod="post" '
+                           'name="retry" value="{}">Retry</button>', url, message.pk)
+
+    def get_urls(self):
+        retry = self.admin_site.admin_view(require_POST(self.retry_view))
+        return [path("<int:object_id>/retry/", retry, name="integrations_outboundmessage_retry"), *super().get_urls()]
+
+    def retry_view(self, request, object_id):
+        message = self.get_object(request, unquote(str(object_id)))
+        if message is None or not may_retry(request):
+            messages.error(request, "You may not retry this message.")
+        elif outbound.message_retry(message_id=message.pk):
+            messages.success(request, f"Message to {message.to} queued again.")
+        else:
+            messages.warning(request, "Only a failed message can be retried.")
+        return redirect(reverse("admin:integrations_outboundmessage_changelist"))
+
+    @admin.action(description="Retry selected failed messages")
+    def retry_selected(self, request, queryset):
+        if not may_retry(request):
+            messages.error(request, "Only tenant admins may retry messages.")
+            return
+        done = sum(outbound.message_retry(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        messages.info(request, f"{done} failed messages queued again.")

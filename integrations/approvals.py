@@ -1,0 +1,230 @@
+"""Escalations over chat. When an escalation opens (or moves up a tier), each approver who may decide
+it is told on every channel they have, with a single-use code of their own (Slack buttons carry it
+too). `YES <code>` / `NO <code> <reason>` or a button decides through governance's own services, with
+the same rules as the admin; the first decision from any channel wins. Once decided, the approval
+messages still queued are cancelled, the Slack ones are edited to say who decided, and the other
+approvers' SMS/WhatsApp get a short follow-up."""
+
+import logging
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.exceptions import APIException
+
+from emma.models import AgentTask, Membership
+from governance.models import Escalation
+from governance.services import escalation_approve, escalation_refusal, escalation_reject
+from integrations import outbound, selectors
+from integrations.models import Channel, ChannelIdentity, DecisionCode, OutboundMessage
+from integrations.slack import messages as slack_messages
+
+logger = logging.getLogger(__name__)
+
+CODE_DIGITS = 6  # digits only: typed on a phone keypad, and never mistaken for a word
+APPROVAL_REQUEST = "approval_request"
+INVALID_CODE = ("That code is not valid: it may be mistyped, already used, expired, or meant for someone else. "
+                "Nothing was changed.")
+
+
+def readable(exc: APIException) -> str:
+    """The text of a service error (ValidationError details flattened)."""
+    detail = exc.detail
+    if isinstance(detail, dict):
+        detail = [text for texts in detail.values() for text in (texts if isinstance(texts, list) else [texts])]
+    return " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
+
+
+# --- telling approvers ----------------------------------------------------------------------------
+
+
+def approvers_for(escalation: Escalation) -> list:
+    """Everyone governance would let decide this tier: approvers and admins of the tenant, in the
+    tier's group, never the requester unless the policy allows self-approval."""
+    User = get_user_model()
+    users = User.objects.filter(is_active=True, membership__tenant_id=escalation.tenant_id,
+                                membership__role__in=[Membership.Role.APPROVER, Membership.Role.ADMIN])
+    return [user for user in users.order_by("pk") if escalation_refusal(escalation, user) is None]
+
+
+def _code_for(escalation: Escalation, approver) -> DecisionCode:
+    """The approver's code for this escalation, drawn once; a clash with another open code draws again."""
+    for _ in range(20):
+        existing = DecisionCode.objects.filter(escalation_id=escalation.pk, approver=approver).first()
+        if existing:
+            return existing
+        try:
+            with transaction.atomic():
+                return DecisionCode.objects.create(
+                    tenant_id=escalation.tenant_id, escalation_id=escalation.pk, approver=approver,
+                    code=f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}", expires_at=escalation.deadline)
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not draw a free decision code")
+
+
+def request_text(escalation: Escalation, code: str, *, buttons: bool) -> str:
+    """What the approver reads: what, from whom, why it needs them, and how to answer."""
+    summary = (escalation.summary or escalation.task_type).strip()
+    summary = summary if len(summary) <= 300 else summary[:299] + "…"
+    how = ("Approve or Reject below, or reply" if buttons else "Reply") + \
+        f" YES {code} to approve or NO {code} <reason> to reject"
+    return (f"Emma needs your approval: {escalation.task_type} from {escalation.requester.get_username()}: "
+            f"“{summary}”. Risk {escalation.risk}, est. cost {escalation.estimated_cost:.2f}. "
+            f"Why: {'; '.join(escalation.reasons) or 'policy'}. {how}, before "
+            f"{escalation.deadline:%H:%M} UTC.")
+
+
+def escalation_notify(*, escalation_id) -> int:
+    """Queue one approval request per approver identity on an available channel; how many requests the
+    escalation has. Idempotent: a second call queues nothing new."""
+    escalation = Escalation.objects.select_related("requester").filter(pk=escalation_id).first()
+    if escalation is None or escalation.status != Escalation.Status.OPEN:
+        return 0
+    if not ChannelIdentity.objects.filter(tenant_id=escalation.tenant_id).exists():
+        return 0  # a tenant without chat: no approver query per escalation
+    approvers = approvers_for(escalation)
+    queued = 0
+    with transaction.atomic():
+        for identity in selectors.identities_of(user_ids=[user.pk for user in approvers]):
+            if identity.tenant_id != escalation.tenant_id or not outbound.channel_available(identity.channel):
+                continue
+            code = _code_for(escalation, identity.user).code
+            slack = identity.channel == Channel.SLACK
+            text = request_text(escalation, code, buttons=slack)
+            outbound.message_queue(
+                tenant_id=escalation.tenant_id, channel=identity.channel, to=identity.address, text=text,
+                blocks=slack_messages.approval_blocks(text=text, code=code, escalation_id=escalation.pk) if slack
+                else None, purpose=APPROVAL_REQUEST, idempotency_key=f"approval:{escalation.pk}:{identity.pk}",
+                recipient_id=identity.user_id, escalation_id=escalation.pk, task_id=escalation.task_id)
+            queued += 1
+    return queued
+
+
+# --- deciding by code or button -------------------------------------------------------------------
+
+
+def decision_by_code(*, user, code: str, approve: bool, reason: str, channel: str,
+                     correlation_id: str = "") -> tuple[bool, str]:
+    """Decide the escalation behind the user's own open code, through governance's services: whether
+    it was decided, and the reply to send back. A wrong, used, expired or someone else's code changes
+    nothing."""
+    found = selectors.open_code(code=code, approver_id=user.pk)
+    if found is None:
+        return False, _why_not_open(code=code, approver_id=user.pk)
+    if not approve and not reason:
+        return False, f"Please give a reason: NO {code} <reason>. Nothing was changed."
+    decide = escalation_approve if approve else escalation_reject
+    try:
+        with transaction.atomic():
+            escalation = decide(escalation_id=found.escalation_id, user=user, channel=channel,
+                                reason=reason or f"approved by {channel}", correlation_id=correlation_id)
+            DecisionCode.objects.filter(pk=found.pk).update(used_channel=channel, closed_at=timezone.now())
+    except APIException as exc:
+        return False, f"Not decided: {readable(exc)}"
+    what = f"{escalation.task_type} from {escalation.requester.get_username()}"
+    if approve:
+        return True, f"Approved: {what}. The task is queued."
+    return True, f"Rejected: {what}. The task will not run."
+
+
+def _why_not_open(*, code: str, approver_id: int) -> str:
+    """A code that was the approver's but closed because someone decided first says who did."""
+    closed = selectors.closed_code(code=code, approver_id=approver_id)
+    escalation = closed and Escalation.objects.select_related("decided_by").filter(pk=closed.escalation_id).first()
+    if escalation and escalation.status in (Escalation.Status.APPROVED, Escalation.Status.REJECTED) \
+            and escalation.decided_by_id:
+        return (f"Already {escalation.status} by {escalation.decided_by.get_username()} via "
+                f"{escalation.decision_channel or 'another channel'}; the first decision stands. Nothing was changed.")
+    return INVALID_CODE
+
+
+# --- after the decision ----------------------------------------------------------------------------
+
+
+def _headline(escalation: Escalation, outcome: str) -> str:
+    if escalation.decided_by_id and outcome in ("approved", "rejected"):
+        via = f" via {escalation.decision_channel}" if escalation.decision_channel else ""
+        reason = f": {escalation.decision_reason}" if escalation.decision_reason else ""
+        return f"{outcome.capitalize()} by {escalation.decided_by.get_username()}{via}{reason}"
+    if outcome == "approved":
+        return "Approved by default: no decision before the deadline"
+    if outcome == "escalated":
+        return "Moved to the next approvers: no decision before the deadline"
+    return "Expired: no decision before the deadline; the task will not run"
+
+
+def _settle_messages(escalation: Escalation, outcome: str) -> None:
+    """Close the codes; cancel approval requests not yet sent; edit the Slack ones; tell the other
+    approvers on SMS/WhatsApp (after a person's decision only: a timeout needs no text message)."""
+    DecisionCode.objects.filter(escalation_id=escalation.pk, closed_at__isnull=True).update(closed_at=timezone.now())
+    headline = _headline(escalation, outcome)
+    by_person = bool(escalation.decided_by_id) and outcome in ("approved", "rejected")
+    requests = OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose=APPROVAL_REQUEST,
+                                              operation=OutboundMessage.Operation.POST).order_by("pk")
+    for message in requests:
+        if message.status == OutboundMessage.Status.QUEUED and OutboundMessage.objects.filter(
+                pk=message.pk, status=OutboundMessage.Status.QUEUED).update(
+                status=OutboundMessage.Status.CANCELLED, error=f"not needed any more: {headline}"):
+            continue
+        message.refresh_from_db(fields=["status"])
+        if message.status not in (OutboundMessage.Status.SENT, OutboundMessage.Status.SENDING):
+            continue
+        if not outbound.channel_available(message.channel):
+            continue
+        common = {"tenant_id": message.tenant_id, "channel": message.channel, "purpose": "decision_update",
+                  "idempotency_key": f"decided:{message.pk}", "recipient_id": message.recipient_id,
+                  "escalation_id": escalation.pk, "task_id": escalation.task_id}
+        if message.channel == Channel.SLACK:
+            text = f"{headline}. {message.text}"
+            outbound.message_queue(**common, to=message.to, text=text, operation=OutboundMessage.Operation.UPDATE,
+                                   original_id=message.pk,
+                                   blocks=slack_messages.decided_blocks(request=message.text, headline=headline))
+        elif by_person and not (message.recipient_id == escalation.decided_by_id
+                                and message.channel == escalation.decision_channel):
+            outbound.message_queue(**common, to=message.to,
+                                   text=f"Emma: {escalation.task_type} from {escalation.requester.get_username()}: "
+                                        f"{headline}. No reply needed.")
+
+
+def _tell_requester(escalation: Escalation, outcome: str) -> None:
+    """A request made from chat that will not run: say so where it was asked."""
+    if outcome == "approved":
+        return
+    task = AgentTask.objects.filter(pk=escalation.task_id).only("task_type", "parameters", "tenant_id").first()
+    parameters = task.parameters if task and task.task_type == "assistant.request" else {}
+    channel, to = parameters.get("channel"), parameters.get("to")
+    if not (channel and to) or not outbound.channel_available(channel):
+        return
+    identity = selectors.identity_for(channel=channel, address=to)
+    if identity is None or identity.user_id != escalation.requester_id:
+        return  # only ever the requester's own address
+    summary = (escalation.summary or "your request")[:120]
+    outbound.message_queue(tenant_id=escalation.tenant_id, channel=channel, to=identity.address,
+                           text=f"Your request “{summary}” will not run. {_headline(escalation, outcome)}.",
+                           purpose="outcome", idempotency_key=f"outcome:{escalation.pk}",
+                           recipient_id=identity.user_id, task_id=escalation.task_id)
+
+
+def on_escalation_decided(escalation: Escalation, outcome: str) -> None:
+    """Governance hook, inside the deciding transaction. A savepoint: nothing here can undo the decision."""
+    try:
+        with transaction.atomic():
+            _settle_messages(escalation, outcome)
+            _tell_requester(escalation, outcome)
+    except Exception:
+        logger.exception("could not update the chat messages of escalation %s", escalation.pk)
+
+
+def on_escalation_opened(escalation: Escalation) -> None:
+    """Governance hook, after commit: the previous tier's messages are settled, the new approvers told.
+    Never raises: the escalation stands whatever happens to its messages."""
+    try:
+        if escalation.previous_id:
+            with transaction.atomic():
+                _settle_messages(Escalation.objects.select_related("requester").get(pk=escalation.previous_id),
+                                 "escalated")
+        escalation_notify(escalation_id=escalation.pk)
+    except Exception:
+        logger.exception("could not notify the approvers of escalation %s", escalation.pk)

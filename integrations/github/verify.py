@@ -1,0 +1,10 @@
+"""GitHub: X-Hub-Signature-256 = sha256=HMAC-SHA256(GITHUB_WEBHOOK_SECRET, raw body).
+https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+GitHub signs no timestamp: a replay is caught by its X-GitHub-Delivery id."""
+
+from integrations.webhooks import check_hmac, required_secret
+
+
+def verify(request) -> None:
+    check_hmac(secret=required_secret("GITHUB_WEBHOOK_SECRET"), body=request.body,
+               signature=request.headers.get("X-Hub-Signature-256"), prefix="sha256=")

@@ -1,0 +1,197 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from emma.models import Membership, Tenant, TenantOwned
+
+
+class Channel(models.TextChoices):
+    """Where a person can be reached and can reach Emma."""
+
+    SLACK = "slack", "Slack"
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+
+
+def normalized_address(channel: str, address: str) -> str:
+    """Phone numbers as +<digits> (Twilio sends +E.164, WhatsApp digits only); Slack ids as given."""
+    address = (address or "").strip()
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        address = address.removeprefix("whatsapp:")
+        digits = "".join(ch for ch in address if ch.isdigit())
+        return f"+{digits}" if digits else ""
+    return address
+
+
+class WebhookDelivery(models.Model):
+    """One verified inbound request, stored once per (provider, dedup key) before it is processed."""
+
+    class Provider(models.TextChoices):
+        SLACK = "slack"
+        TWILIO = "twilio"
+        WABA = "waba"
+        GITHUB = "github"
+        JIRA = "jira"
+        SENTRY = "sentry"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        FAILED = "failed"
+        IGNORED = "ignored"
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    dedup_key = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100, blank=True)
+    # Known at once for GitHub, Jira and Sentry (?tenant=); for chat, from the sender's identity.
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    headers = models.JSONField(default=dict, blank=True)  # the provider's routing headers, never signatures
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["provider", "dedup_key"], name="webhookdelivery_once")]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhookdelivery_pending")]
+
+    def __str__(self):
+        return f"{self.provider} {self.event_type or ''} {self.dedup_key}".replace("  ", " ")
+
+
+class ChannelIdentity(TenantOwned):
+    """A Slack user, phone number or WhatsApp number that speaks for one Emma user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_identities")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    address = models.CharField(max_length=64, help_text="Slack member id (U…), or a phone number in "
+                                                        "international format (+15551234567).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "channel identities"
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="channelidentity_unique_address")]
+
+    def clean(self):
+        self.address = normalized_address(self.channel, self.address)
+        if not self.address:
+            raise ValidationError({"address": "Enter a Slack member id or a phone number."})
+        membership = Membership.objects.filter(user_id=self.user_id).first() if self.user_id else None
+        if self.user_id and (membership is None or membership.tenant_id != self.tenant_id):
+            raise ValidationError({"user": "This user is not a member of the chosen tenant."})
+
+    def __str__(self):
+        return f"{self.channel}:{self.address} → {self.user}"
+
+
+class RoutingRule(TenantOwned):
+    """GitHub, Jira or Sentry events that match become a `notify` task posting their summary to a channel."""
+
+    class Provider(models.TextChoices):
+        GITHUB = "github"
+        JIRA = "jira"
+        SENTRY = "sentry"
+
+    name = models.CharField(max_length=100)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    event_type = models.CharField(max_length=100, blank=True, help_text=(
+        "GitHub: the X-GitHub-Event (workflow_run, issues, …); Jira: webhookEvent (jira:issue_created, …); "
+        "Sentry: the Sentry-Hook-Resource (event_alert, issue, metric_alert, …). Empty: any."))
+    match = models.JSONField(default=dict, blank=True, help_text=(
+        'Dotted paths into the payload and the value each must have (a list: any of them), e.g. '
+        '{"action": "completed", "workflow_run.conclusion": "failure"}.'))
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    to = models.CharField(max_length=128, help_text="Slack channel id (C…), or a phone number.")
+    run_as = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               help_text="The tenant member the notify task is submitted as.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "provider", "name"]
+
+    def clean(self):
+        if not isinstance(self.match, dict):
+            raise ValidationError({"match": "Expected a JSON object of path → value."})
+        membership = Membership.objects.filter(user_id=self.run_as_id).first() if self.run_as_id else None
+        if self.run_as_id and (membership is None or membership.tenant_id != self.tenant_id):
+            raise ValidationError({"run_as": "This user is not a member of the chosen tenant."})
+        self.to = normalized_address(self.channel, self.to) if self.channel != Channel.SLACK else self.to.strip()
+
+    def __str__(self):
+        return self.name
+
+
+class OutboundMessage(models.Model):
+    """One message Emma sends (or one edit of a sent Slack message). The row is the outbox: the send
+    task claims it (queued → sending) so it is sent at most once, and records the provider's id."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        CANCELLED = "cancelled"  # no longer needed (an approval request whose escalation was decided)
+
+    class Operation(models.TextChoices):
+        POST = "post"
+        UPDATE = "update"  # Slack chat.update of `original`
+
+    # None for a refusal to an unknown sender, who belongs to no tenant.
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    to = models.CharField(max_length=128)
+    text = models.TextField()
+    blocks = models.JSONField(null=True, blank=True)  # Slack Block Kit
+    operation = models.CharField(max_length=8, choices=Operation.choices, default=Operation.POST)
+    original = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="updates")
+    purpose = models.CharField(max_length=32)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    provider_channel = models.CharField(max_length=64, blank=True)  # Slack's channel id, for chat.update
+    error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
+    escalation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbound_due")]
+
+    def __str__(self):
+        return f"{self.channel} to {self.to} ({self.status})"
+
+
+class DecisionCode(TenantOwned):
+    """The single-use code one approver may decide one escalation with, from any of their channels."""
+
+    escalation_id = models.UUIDField(db_index=True)
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=12)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)  # used, or its escalation moved on
+    used_channel = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["escalation_id", "approver"], name="decisioncode_one_per_approver"),
+            # A code names one open decision; closed codes may be drawn again.
+            models.UniqueConstraint(fields=["code"], condition=models.Q(closed_at__isnull=True),
+                                    name="decisioncode_unique_open_code"),
+        ]
+
+    def __str__(self):
+        return f"code for {self.approver} on {self.escalation_id}"

@@ -1,0 +1,34 @@
+"""What the log-retention job may let go of (registered in IntegrationsConfig.ready): the bodies of old
+webhook deliveries and the texts of old outbound messages. The rows stay, with their dedup and
+idempotency keys, so a replayed delivery or a repeated key is still recognised after the retention period."""
+
+from django.db.models import QuerySet
+
+from integrations.models import OutboundMessage, WebhookDelivery
+
+DONE_DELIVERIES = [WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED, WebhookDelivery.Status.FAILED]
+DONE_MESSAGES = [OutboundMessage.Status.SENT, OutboundMessage.Status.FAILED, OutboundMessage.Status.CANCELLED]
+
+
+def delivery_bodies() -> QuerySet:
+    return WebhookDelivery.objects.filter(status__in=DONE_DELIVERIES).exclude(body="", headers={})
+
+
+def empty_delivery_bodies(batch: QuerySet) -> int:
+    return batch.update(body="", headers={})
+
+
+def message_texts() -> QuerySet:
+    return OutboundMessage.objects.filter(status__in=DONE_MESSAGES).exclude(text="", blocks__isnull=True)
+
+
+def empty_message_texts(batch: QuerySet) -> int:
+    return batch.update(text="", blocks=None)
+
+
+def register() -> None:
+    from emma.maintenance.retention import register_prunable
+
+    register_prunable("integrations.webhook_delivery_bodies", delivery_bodies, "received_at",
+                      action=empty_delivery_bodies)
+    register_prunable("integrations.outbound_message_texts", message_texts, "created_at", action=empty_message_texts)

@@ -1,0 +1,254 @@
+"""Inbound writes: store each delivery once, process it once, and act on what it says.
+
+A delivery is processed in one transaction with its row locked: the task it submits, the escalation
+it decides, the replies it queues and the episodes it records commit together with `processed`, or
+not at all (then it is tried again). Replies leave after the commit, through the outbox."""
+
+import hashlib
+import importlib
+import logging
+import re
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework.exceptions import APIException
+
+from emma import observability
+from emma.services import task_submit
+from integrations import approvals, outbound, selectors
+from integrations.metrics import DELIVERIES_PROCESSED
+from integrations.models import Channel, ChannelIdentity, WebhookDelivery, normalized_address
+from memory.services import episode_record
+
+logger = logging.getLogger(__name__)
+Status = WebhookDelivery.Status
+
+MAX_PROCESSING_ATTEMPTS = 3
+# A delivery still `received` this long after it arrived lost its processing message: publish it again.
+REPUBLISH_AFTER = timedelta(seconds=60)
+# `YES 123456` / `NO 123456 too expensive` (any case; a colon or dash after the code is fine).
+DECISION_REPLY = re.compile(r"^\s*(yes|no)\s+(\d{6})\b[\s:,.\-]*(.*)$", re.IGNORECASE | re.DOTALL)
+ASSISTANT_TASK = "assistant.request"
+QUESTION_MAX_CHARS = 2000
+
+REFUSAL = {
+    Channel.SLACK: "Sorry, your Slack account is not linked to Emma, so I can't act on it. "
+                   "Ask your Emma administrator to add it.",
+    Channel.SMS: "Sorry, this number is not linked to Emma, so I can't act on messages from it. "
+                 "Ask your Emma administrator to add it.",
+    Channel.WHATSAPP: "Sorry, this WhatsApp number is not linked to Emma, so I can't act on messages from it. "
+                      "Ask your Emma administrator to add it.",
+}
+USAGE = {
+    Channel.SLACK: "Tell me what you need: /emma <your request>. To decide an approval, use its buttons.",
+    Channel.SMS: "Send me your request as a text. To decide an approval: YES <code> or NO <code> <reason>.",
+    Channel.WHATSAPP: "Send me your request as a message. To decide an approval: YES <code> or NO <code> <reason>.",
+}
+
+
+# --- storing and processing deliveries ----------------------------------------------------------
+
+
+def _key(dedup_key: str) -> str:
+    return dedup_key if len(dedup_key) <= 255 else "sha256:" + hashlib.sha256(dedup_key.encode()).hexdigest()
+
+
+def _publish(delivery_id: int, countdown: float = 0) -> None:
+    from integrations.tasks import process_delivery
+
+    try:
+        process_delivery.apply_async(args=[delivery_id], countdown=countdown or None)
+    except Exception:
+        logger.exception("could not publish webhook delivery %s; the sweep will", delivery_id)
+
+
+@transaction.atomic
+def delivery_store(*, provider: str, dedup_key: str, event_type: str = "", headers: dict | None = None,
+                   body: str = "", tenant_id=None) -> tuple[WebhookDelivery, bool]:
+    """Store a verified delivery once per (provider, dedup key) and process it after commit.
+    The same key again (a redelivery, a replay) returns the stored row and processes nothing."""
+    delivery, created = WebhookDelivery.objects.get_or_create(
+        provider=provider, dedup_key=_key(dedup_key),
+        defaults={"event_type": event_type[:100], "headers": headers or {}, "body": body, "tenant_id": tenant_id})
+    if created:
+        transaction.on_commit(lambda: _publish(delivery.pk))
+    return delivery, created
+
+
+def _processor(provider: str):
+    return importlib.import_module(f"integrations.{provider}.inbound").process
+
+
+def delivery_process(*, delivery_id: int) -> str:
+    """Process a received delivery once. The row is locked (a duplicate message skips it) and must
+    still be `received`; its provider's `process` returns "processed" or "ignored: <why>"."""
+    try:
+        with transaction.atomic():
+            delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True)
+                        .filter(pk=delivery_id, status=Status.RECEIVED).first())
+            if delivery is None:
+                return "not-pending"
+            outcome = _processor(delivery.provider)(delivery)
+            ignored = outcome.startswith("ignored")
+            status = Status.IGNORED if ignored else Status.PROCESSED
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                status=status, processed_at=timezone.now(), attempts=F("attempts") + 1,
+                error=outcome.removeprefix("ignored: ") if ignored else "", tenant_id=delivery.tenant_id)
+    except Exception as exc:
+        logger.exception("webhook delivery %s could not be processed", delivery_id)
+        return _processing_failed(delivery_id, exc)
+    DELIVERIES_PROCESSED.labels(provider=delivery.provider, status=status).inc()
+    return status
+
+
+def _processing_failed(delivery_id: int, exc: Exception) -> str:
+    """Try again later, with backoff, until MAX_PROCESSING_ATTEMPTS; then `failed`, for a person to look at."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
+        attempts=F("attempts") + 1, error=error)
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id).only("attempts", "provider").first()
+    if delivery is None:
+        return "missing"
+    if delivery.attempts >= MAX_PROCESSING_ATTEMPTS:
+        WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(status=Status.FAILED)
+        DELIVERIES_PROCESSED.labels(provider=delivery.provider, status=Status.FAILED).inc()
+        return "failed"
+    _publish(delivery_id, countdown=2 ** delivery.attempts)
+    return "retrying"
+
+
+def deliveries_republish(*, limit: int = 500) -> int:
+    """Publish again the deliveries still waiting long after they arrived (the broker was down)."""
+    ids = list(WebhookDelivery.objects.filter(status=Status.RECEIVED,
+                                              received_at__lte=timezone.now() - REPUBLISH_AFTER)
+               .order_by("received_at").values_list("pk", flat=True)[:limit])
+    for delivery_id in ids:
+        _publish(delivery_id)
+    return len(ids)
+
+
+@transaction.atomic
+def delivery_reprocess(*, delivery_id: int) -> bool:
+    """A failed delivery is tried again from the start (the admin's action)."""
+    reset = WebhookDelivery.objects.filter(pk=delivery_id, status=Status.FAILED).update(
+        status=Status.RECEIVED, attempts=0, error="")
+    if reset:
+        transaction.on_commit(lambda: _publish(delivery_id))
+    return bool(reset)
+
+
+# --- chat: Slack, SMS, WhatsApp -----------------------------------------------------------------
+
+
+def _reply(*, delivery, identity: ChannelIdentity, channel: str, to: str, text: str, part: int = 0) -> None:
+    outbound.message_queue(tenant_id=identity.tenant_id, channel=channel, to=to, text=text, purpose="reply",
+                           idempotency_key=f"reply:{delivery.pk}" + (f":{part}" if part else ""),
+                           recipient_id=identity.user_id)
+
+
+def _refuse_unknown(*, channel: str, address: str) -> None:
+    """One polite refusal an hour per unknown address: a stranger cannot make Emma text someone at will."""
+    hour = timezone.now().strftime("%Y%m%d%H")
+    outbound.message_queue(channel=channel, to=address, text=REFUSAL[channel], purpose="refusal",
+                           idempotency_key=f"refusal:{channel}:{address}:{hour}")
+
+
+def identity_create(*, tenant_id: int, user, channel: str, address: str) -> ChannelIdentity:
+    """Link a Slack member or a phone number to a user (the admin form does the same checks)."""
+    identity = ChannelIdentity(tenant_id=tenant_id, user=user, channel=channel, address=address)
+    identity.full_clean()
+    identity.save()
+    return identity
+
+
+def chat_message_receive(*, delivery: WebhookDelivery, channel: str, address: str, text: str, part: int = 0) -> str:
+    """A message from a person: a decision code (`YES <code>`, `NO <code> <reason>`) decides an
+    escalation; anything else is a request for the assistant. Unknown senders get a polite refusal
+    and nothing runs. The answer goes back on the same channel, to the same sender. `part` tells apart
+    several messages of one delivery (WhatsApp may batch them)."""
+    address = normalized_address(channel, address)
+    identity = selectors.identity_for(channel=channel, address=address)
+    if identity is None:
+        _refuse_unknown(channel=channel, address=address)
+        return f"ignored: unknown {channel} sender"
+    delivery.tenant_id = identity.tenant_id
+    user = identity.user
+    episode_record(tenant_id=identity.tenant_id, kind="inbound_message", source=channel, actor=user.get_username(),
+                   content=text[:20000], metadata={"delivery_id": delivery.pk})
+    decision = DECISION_REPLY.match(text or "")
+    if decision:
+        verb, code, reason = decision.groups()
+        _, reply = approvals.decision_by_code(user=user, code=code, approve=verb.lower() == "yes",
+                                              reason=reason.strip(), channel=channel,
+                                              correlation_id=observability.get_correlation_id() or "")
+    elif not (text or "").strip():
+        reply = USAGE[channel]
+    else:
+        reply = _request_submit(delivery=delivery, identity=identity, channel=channel, address=address, text=text,
+                                part=part)
+    _reply(delivery=delivery, identity=identity, channel=channel, to=address, text=reply, part=part)
+    return "processed"
+
+
+def button_decision_receive(*, delivery: WebhookDelivery, address: str, approve: bool, code: str) -> str:
+    """An Approve/Reject button pressed in Slack: the same decision as a code, by the member who pressed
+    it. A decision shows in the edited approval message; a refusal is told in a direct message."""
+    identity = selectors.identity_for(channel=Channel.SLACK, address=address)
+    if identity is None:
+        _refuse_unknown(channel=Channel.SLACK, address=address)
+        return "ignored: unknown slack sender"
+    delivery.tenant_id = identity.tenant_id
+    verb = "approved" if approve else "rejected"
+    decided, reply = approvals.decision_by_code(user=identity.user, code=code, approve=approve,
+                                                reason=f"{verb} with the Slack button", channel=Channel.SLACK,
+                                                correlation_id=observability.get_correlation_id() or "")
+    if not decided:
+        _reply(delivery=delivery, identity=identity, channel=Channel.SLACK, to=identity.address, text=reply)
+    return "processed"
+
+
+def _request_submit(*, delivery, identity, channel: str, address: str, text: str, part: int = 0) -> str:
+    """Submit through the same service as the API; the reply says what governance decided."""
+    try:
+        result = task_submit(
+            user=identity.user, task_type=ASSISTANT_TASK, description=text[:10000],
+            parameters={"channel": channel, "to": address, "question": text.strip()[:QUESTION_MAX_CHARS]},
+            idempotency_key=f"webhook:{delivery.pk}" + (f":{part}" if part else ""), channel=channel,
+            correlation_id=observability.get_correlation_id() or "")
+    except APIException as exc:
+        return f"Sorry, I could not take that request: {approvals.readable(exc)}"
+    task = result.task
+    reasons = "; ".join(task.decision_reasons)
+    if task.decision == "allow":
+        return "Got it, working on it. I'll answer here."
+    if task.decision == "escalate":
+        return f"Your request needs an approval first ({reasons}). I'll answer here once it is approved."
+    return f"Sorry, that request is not allowed: {reasons}."
+
+
+# --- events: GitHub, Jira, Sentry ----------------------------------------------------------------
+
+
+def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: str = "", url: str = "") -> str:
+    """An event from a tool: remembered as an episode, then every matching routing rule of the
+    tenant submits a `notify` task (as the rule's `run_as` member) with the event's summary."""
+    if delivery.tenant_id is None:
+        return "ignored: no tenant (add ?tenant=<slug> to the webhook URL, or set INTEGRATIONS_DEFAULT_TENANT)"
+    episode_record(tenant_id=delivery.tenant_id, kind="inbound_message", source=delivery.provider,
+                   actor=actor[:150], content=summary,
+                   metadata={"event_type": delivery.event_type, "delivery_id": delivery.pk, "url": url})
+    refused = []
+    for rule in selectors.routing_rules_matching(tenant_id=delivery.tenant_id, provider=delivery.provider,
+                                                  event_type=delivery.event_type, payload=payload):
+        try:
+            task_submit(user=rule.run_as, task_type="notify", description=f"{rule.name}: {summary}"[:10000],
+                        parameters={"rule_id": rule.pk, "text": summary},
+                        idempotency_key=f"webhook:route:{rule.pk}:{delivery.pk}", channel=delivery.provider,
+                        correlation_id=observability.get_correlation_id() or "")
+        except APIException as exc:
+            refused.append(f"rule {rule.pk} ({rule.name}): {approvals.readable(exc)}")
+    if refused:
+        logger.warning("routing rules refused for delivery %s: %s", delivery.pk, "; ".join(refused))
+    return "processed"

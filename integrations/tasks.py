@@ -1,0 +1,29 @@
+"""Celery tasks of the integrations: thin, take ids, call a service. All on the `integrations` queue."""
+
+from celery import shared_task
+
+from integrations import outbound, services
+
+
+@shared_task(name="integrations.process_delivery", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def process_delivery(delivery_id: int) -> str:
+    """Act on one stored webhook delivery; a duplicate message finds it locked or already processed."""
+    return services.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(name="integrations.send_message", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def send_message(message_id: int) -> str:
+    """Send one outbox message; a duplicate message finds it claimed, sent or not yet due."""
+    return outbound.message_send(message_id=message_id)
+
+
+@shared_task(name="integrations.send_due_messages", queue="integrations", expires=10)
+def send_due_messages() -> dict:
+    """Publish due messages whose send was lost, and settle sends whose worker died."""
+    return outbound.messages_send_due()
+
+
+@shared_task(name="integrations.republish_deliveries", queue="integrations", expires=30)
+def republish_deliveries() -> int:
+    """Publish again the webhook deliveries whose processing message was lost."""
+    return services.deliveries_republish()
