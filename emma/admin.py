@@ -42,7 +42,20 @@ def as_text(field: str):
     return show
 
 
-class TenantReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the application writes: the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TenantReadOnlyAdmin(ReadOnlyAdmin):
     """A read-only screen over one tenant's rows; superusers see every tenant.
     Who may look is the Membership role (`roles`), not Django model permissions: staff only."""
 
@@ -55,15 +68,6 @@ class TenantReadOnlyAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -116,17 +120,8 @@ class AgentTaskAdmin(TenantReadOnlyAdmin):
 # --- operations: maintenance runs and backups, read-only --------------------------------------------
 
 
-class OperationsReadOnlyAdmin(admin.ModelAdmin):
+class OperationsReadOnlyAdmin(ReadOnlyAdmin):
     """Records written by the maintenance jobs: superusers (and staff given the view permission) read them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MaintenanceRun)

@@ -109,14 +109,19 @@ class WorkerProcess:
         return self.log_path.read_text()
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        stop_process_group(self.process)
         self.log.close()
+
+
+def stop_process_group(process: subprocess.Popen | None) -> None:
+    """SIGTERM a child started with start_new_session, SIGKILL its group if it lingers past 20 s."""
+    if process and process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
 
 
 @pytest.fixture(scope="session")

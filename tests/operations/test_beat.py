@@ -1,7 +1,6 @@
 """Maintenance from real beat processes and a real worker: a backup sent by beat is verified by a real
 restore, and two beats started together run each job once per tick."""
 
-import os
 import subprocess
 import sys
 from itertools import pairwise
@@ -12,7 +11,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from emma.maintenance import jobs
 from emma.models import Backup, MaintenanceRun
-from tests.conftest import ROOT, subprocess_env, wait_for
+from tests.conftest import ROOT, stop_process_group, subprocess_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -37,13 +36,7 @@ class BeatProcess:
         return sum(1 for line in self.log_path.read_text().splitlines() if "Sending due task" in line and task in line)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        stop_process_group(self.process)
         self.log.close()
 
 
