@@ -10,6 +10,7 @@
 
 Bodies are already bounded by PayloadLimitMiddleware (MAX_PAYLOAD_BYTES)."""
 
+import abc
 import hashlib
 import hmac
 import json
@@ -64,7 +65,7 @@ def required_secret(name: str) -> str:
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class WebhookView(View):
+class WebhookView(abc.ABC, View):
     """Subclasses name their provider and integration and implement verify() and accept()."""
 
     provider = ""
@@ -83,13 +84,13 @@ class WebhookView(View):
 
     # --- what subclasses provide ---
 
+    @abc.abstractmethod
     def verify(self, request) -> None:
         """Raise Refused (or NotConfigured) unless the request is the provider's."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def accept(self, request) -> Accepted | HttpResponse:
         """What to store; or a response to give at once without storing (a URL handshake)."""
-        raise NotImplementedError
 
     def acknowledge(self, request, delivery, created: bool) -> HttpResponse:
         return JsonResponse({"status": "accepted" if created else "duplicate"})
