@@ -17,7 +17,6 @@ from emma import health, registry, services
 from emma.models import AgentTask, TaskEvent
 from emma.selectors import membership_for_user, tasks_for_user
 from emma.serializers import ListFilterSerializer, StrictSerializer, paginated_response
-from emma.services.tasks import governance_escalation_id
 
 
 @require_GET
@@ -69,7 +68,7 @@ class MeApi(APIView):
 class TaskOutputSerializer(serializers.ModelSerializer):
     task_id = serializers.UUIDField(source="id")
     submitter = serializers.CharField(source="submitter.username")
-    escalation_id = serializers.SerializerMethodField()
+    escalation_id = serializers.UUIDField(read_only=True, allow_null=True)  # annotated by tasks_for_user
 
     class Meta:
         model = AgentTask
@@ -77,9 +76,6 @@ class TaskOutputSerializer(serializers.ModelSerializer):
                   "actual_cost", "status", "decision", "decision_reasons", "policy_version", "correlation_id",
                   "idempotency_key", "submitter", "channel", "result", "error", "attempts", "cancel_requested",
                   "created_at", "queued_at", "started_at", "finished_at", "escalation_id"]
-
-    def get_escalation_id(self, task) -> str | None:
-        return governance_escalation_id(task) if task.decision == "escalate" else None
 
 
 class TaskEventSerializer(serializers.ModelSerializer):
@@ -157,7 +153,8 @@ class TaskDetailApi(APIView):
 class TaskCancelApi(APIView):
     @extend_schema(request=None, responses=TaskOutputSerializer)
     def post(self, request, task_id):
-        task = services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)
+        services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)
+        task = tasks_for_user(request.user).get(pk=task_id)
         return Response(TaskOutputSerializer(task).data, status=202 if task.status == "running" else 200)
 
 

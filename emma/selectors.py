@@ -1,7 +1,8 @@
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from rest_framework.exceptions import PermissionDenied
 
 from emma.models import AgentTask, Membership
+from governance.models import Escalation
 
 
 def membership_for_user(user) -> Membership:
@@ -14,7 +15,10 @@ def membership_for_user(user) -> Membership:
 
 def tasks_for_user(user, *, status: str | None = None, task_type: str | None = None) -> QuerySet[AgentTask]:
     """The tasks of the caller's tenant, newest first, optionally filtered."""
-    tasks = AgentTask.objects.for_tenant(membership_for_user(user).tenant_id).select_related("submitter")
+    latest_escalation = Escalation.objects.filter(task_id=OuterRef("pk")).order_by("-created_at").values("pk")[:1]
+    # The task's current (or last) escalation in the same query: a list never asks once per row.
+    tasks = (AgentTask.objects.for_tenant(membership_for_user(user).tenant_id).select_related("submitter")
+             .annotate(escalation_id=Subquery(latest_escalation)))
     if status:
         tasks = tasks.filter(status=status)
     if task_type:

@@ -115,9 +115,9 @@ def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, 
     return escalation
 
 
-def escalation_refusal(escalation: Escalation, user) -> str | None:
+def escalation_refusal(escalation: Escalation, user, membership: Membership | None = None) -> str | None:
     """Why this user may not decide this escalation, or None if they may."""
-    membership = Membership.objects.filter(user=user).first()
+    membership = membership or Membership.objects.filter(user=user).first()
     if membership is None or membership.tenant_id != escalation.tenant_id:
         return "you are not in this escalation's tenant"
     if membership.role not in (Membership.Role.APPROVER, Membership.Role.ADMIN):
@@ -143,7 +143,7 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
     if escalation.deadline <= timezone.now():
         # The final outcome is the policy's, applied by the sweep within seconds; a late click does not race it.
         raise Conflict("This escalation's deadline has passed; it is timing out to the next tier or the default.")
-    refusal = escalation_refusal(escalation, user)
+    refusal = escalation_refusal(escalation, user, membership)
     if refusal:
         raise PermissionDenied(refusal)
     before = _snapshot(escalation)

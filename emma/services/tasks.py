@@ -28,6 +28,7 @@ from emma.models import AgentTask, Membership, TaskEvent
 from emma.selectors import membership_for_user
 from governance import services as governance
 from governance.audit import audit_record
+from governance.selectors import escalation_for_task
 from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
 
 logger = logging.getLogger(__name__)
@@ -104,15 +105,8 @@ def _existing_for_key(tenant_id, idempotency_key: str, fingerprint: str) -> Subm
         return None
     if task.request_fingerprint != fingerprint:
         raise Conflict("This Idempotency-Key was already used with a different request body.")
-    escalation = governance_escalation_id(task)
-    return SubmitResult(task=task, escalation_id=escalation, created=False)
-
-
-def governance_escalation_id(task: AgentTask) -> str | None:
-    from governance.selectors import escalation_for_task
-
     escalation = escalation_for_task(task_id=task.pk)
-    return str(escalation.pk) if escalation else None
+    return SubmitResult(task=task, escalation_id=str(escalation.pk) if escalation else None, created=False)
 
 
 def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
