@@ -259,7 +259,7 @@ def embedding_figures(tenant_id: int, rng) -> dict:
 
 def run(report: dict) -> None:
     """Put the semantic-memory figures into report["memory"]; Django must be set up and migrated."""
-    from emma.models import Tenant
+    from core.models import Tenant
 
     rng = np.random.default_rng(20240611)
     started = time.perf_counter()

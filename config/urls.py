@@ -3,21 +3,22 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from core import api as core_api
+from core import metrics as core_metrics
 from emma import api as emma_api
-from emma import metrics as emma_metrics
 from governance import api as governance_api
 
 urlpatterns = [
-    path("health", emma_api.health_view, name="health"),
-    path("health/live", emma_api.live_view, name="health-live"),
-    path("health/ready", emma_api.ready_view, name="health-ready"),
-    path("version", emma_api.version_view, name="version"),
-    path("metrics", emma_metrics.metrics_view, name="metrics"),
+    path("health", core_api.health_view, name="health"),
+    path("health/live", core_api.live_view, name="health-live"),
+    path("health/ready", core_api.ready_view, name="health-ready"),
+    path("version", core_api.version_view, name="version"),
+    path("metrics", core_metrics.metrics_view, name="metrics"),
     path("api/auth/token", TokenObtainPairView.as_view(), name="token-obtain"),
     path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/me", emma_api.MeApi.as_view(), name="me"),
+    path("api/me", core_api.MeApi.as_view(), name="me"),
     path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
     path("api/tasks/<uuid:task_id>", emma_api.TaskDetailApi.as_view(), name="task-detail"),
     path("api/tasks/<uuid:task_id>/cancel", emma_api.TaskCancelApi.as_view(), name="task-cancel"),
@@ -38,7 +39,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "emma.errors.bad_request"
-handler403 = "emma.errors.permission_denied"
-handler404 = "emma.errors.not_found"
-handler500 = "emma.errors.server_error"
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"

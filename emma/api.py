@@ -1,65 +1,17 @@
-"""Public probes (/health, /version, /metrics) and the caller's identity (/api/me)."""
+"""The task API: submit, list, read, cancel, and the task types on offer."""
 
-import platform
 from decimal import Decimal
 
-import django
-from django.conf import settings
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emma import health, registry, services
+from core.errors import Invalid, NotFound
+from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
+from emma import registry, services
 from emma.models import AgentTask, TaskEvent
-from emma.selectors import membership_for_user, tasks_for_user
-from emma.serializers import ListFilterSerializer, StrictSerializer, paginated_response
-
-
-@require_GET
-def health_view(request):
-    report = health.run_checks()
-    return JsonResponse(report, status=503 if report["status"] == "unhealthy" else 200)
-
-
-@require_GET
-def live_view(request):
-    return JsonResponse({"status": "alive"})
-
-
-@require_GET
-def ready_view(request):
-    report = health.readiness()
-    return JsonResponse(report, status=200 if report["status"] == "ready" else 503)
-
-
-@require_GET
-def version_view(request):
-    return JsonResponse({
-        "name": "emma",
-        "version": settings.EMMA_VERSION,
-        "python": platform.python_version(),
-        "django": django.get_version(),
-    })
-
-
-class MeApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        tenant = serializers.CharField()
-        role = serializers.CharField()
-
-    @extend_schema(responses=OutputSerializer)
-    def get(self, request):
-        membership = membership_for_user(request.user)
-        return Response(self.OutputSerializer({
-            "username": request.user.get_username(),
-            "tenant": membership.tenant.slug,
-            "role": membership.role,
-        }).data)
+from emma.selectors import tasks_for_user
 
 
 # --- agent tasks --------------------------------------------------------------------------------
@@ -129,7 +81,7 @@ class TaskListCreateApi(APIView):
         payload.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and (len(key) > 255 or not key.isprintable()):
-            raise ValidationError({"Idempotency-Key": ["At most 255 printable characters."]})
+            raise Invalid(details={"Idempotency-Key": ["At most 255 printable characters."]})
         submitted = services.task_submit(user=request.user, idempotency_key=key,
                                          correlation_id=request.correlation_id, **payload.validated_data)
         task = submitted.task

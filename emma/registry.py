@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import jsonschema
 
-RISKS = ("low", "medium", "high", "critical")
+from governance.policy import RISK_LEVELS
 
 
 class RetryableError(Exception):
@@ -34,6 +34,14 @@ class TaskType:
     description: str = ""
     # Some types change their risk with the configuration (research sends data out once an LLM is set).
     risk_for: Callable[[], tuple[str, bool]] | None = field(default=None, compare=False)
+    # The side effect's receipt in a successful result (an HTTP status, a provider's message id), for the audit.
+    receipt: Callable[[dict], dict] | None = field(default=None, compare=False)
+
+    def receipt_of(self, result) -> dict | None:
+        try:
+            return self.receipt(result) if self.receipt and isinstance(result, dict) else None
+        except (KeyError, TypeError):
+            return None
 
     def current_risk(self) -> tuple[str, bool]:
         return self.risk_for() if self.risk_for else (self.risk, self.external_side_effects)
@@ -59,17 +67,17 @@ _registry: dict[str, TaskType] = {}
 
 
 def task_type(name: str, *, risk: str, schema: dict, external_side_effects: bool = False, default_cost=0,
-              time_limit: int = 60, max_attempts: int = 3, description: str = "", risk_for=None):
+              time_limit: int = 60, max_attempts: int = 3, description: str = "", risk_for=None, receipt=None):
     """Register a handler `handler(ctx, parameters) -> JSON-serialisable result`."""
-    if risk not in RISKS:
-        raise ValueError(f"risk must be one of {RISKS}")
+    if risk not in RISK_LEVELS:
+        raise ValueError(f"risk must be one of {RISK_LEVELS}")
     jsonschema.Draft202012Validator.check_schema(schema)
 
     def register(handler):
         _registry[name] = TaskType(name=name, handler=handler, risk=risk, external_side_effects=external_side_effects,
                                    default_cost=Decimal(str(default_cost)), schema=schema, time_limit=time_limit,
                                    max_attempts=max_attempts, description=description or (handler.__doc__ or "").strip(),
-                                   risk_for=risk_for)
+                                   risk_for=risk_for, receipt=receipt)
         return handler
 
     return register

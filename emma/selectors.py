@@ -1,16 +1,8 @@
 from django.db.models import OuterRef, QuerySet, Subquery
-from rest_framework.exceptions import PermissionDenied
 
-from emma.models import AgentTask, Membership
+from core.selectors import membership_for_user
+from emma.models import AgentTask
 from governance.models import Escalation
-
-
-def membership_for_user(user) -> Membership:
-    """The caller's membership; a user who belongs to no tenant may use no tenant data."""
-    try:
-        return user.membership  # cached on the user object: one query per request
-    except Membership.DoesNotExist:
-        raise PermissionDenied("Your account belongs to no tenant; ask an admin to add you to one.")
 
 
 def tasks_for_user(user, *, status: str | None = None, task_type: str | None = None) -> QuerySet[AgentTask]:

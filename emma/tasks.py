@@ -15,8 +15,9 @@ def execute_task(task_id: str) -> str:
 
 @shared_task(name="emma.republish_stale_tasks", queue="default", expires=30)
 def republish_stale_tasks() -> int:
-    """Publish again the queued tasks whose message was lost (a broker outage after commit)."""
-    return services.tasks_republish_stale()
+    """Publish again the queued tasks whose message was lost (a broker outage after commit), and settle
+    the tasks whose escalation closed while the hook that moves them was lost with its process."""
+    return services.tasks_republish_stale() + services.tasks_settle_closed_escalations()
 
 
 @shared_task(name="emma.reap_stuck_tasks", queue="default", expires=60)

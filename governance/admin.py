@@ -12,11 +12,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException
 
-from emma.admin import TenantReadOnlyAdmin, as_text, pretty_json
-from emma.models import Membership, TaskEvent
-from governance import services
+from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from core.errors import ApplicationError, error_text
+from core.models import Membership
+from governance import hooks, services
 from governance.models import AuditEvent, Escalation, PolicyVersion
 
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
@@ -28,14 +28,6 @@ def _duration(start, end) -> str:
     """Seconds under a minute (an escalation can be that short), else Django's "3 minutes"."""
     seconds = int((end - start).total_seconds())
     return f"{max(seconds, 0)} seconds" if seconds < 60 else timesince(start, end)
-
-
-def error_message(exc: APIException) -> str:
-    """The readable text of a service error: ValidationError details are flattened."""
-    detail = exc.detail
-    if isinstance(detail, dict):
-        detail = [text for texts in detail.values() for text in (texts if isinstance(texts, list) else [texts])]
-    return " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -134,8 +126,7 @@ class EscalationAdmin(TenantReadOnlyAdmin):
             context.update(
                 refusal=refusal, earlier_tiers=chain,
                 can_decide=escalation.status == Escalation.Status.OPEN and refusal is None,
-                task_events=TaskEvent.objects.filter(task_id=escalation.task_id,
-                                                     task__tenant_id=escalation.tenant_id))
+                task_events=hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id))
         return super().change_view(request, object_id, form_url, context)
 
     def decide_view(self, request, object_id):
@@ -147,8 +138,8 @@ class EscalationAdmin(TenantReadOnlyAdmin):
             try:
                 DECISIONS[decision](escalation_id=object_id, user=request.user, reason=request.POST.get("reason", ""),
                                     channel="admin", correlation_id=request.correlation_id)
-            except APIException as exc:
-                messages.error(request, error_message(exc))
+            except ApplicationError as exc:
+                messages.error(request, error_text(exc))
             else:
                 messages.success(request, OUTCOME[decision])
         return redirect(reverse("admin:governance_escalation_change", args=[object_id]))
@@ -173,8 +164,8 @@ class EscalationAdmin(TenantReadOnlyAdmin):
                     DECISIONS[decision](escalation_id=escalation.pk, user=request.user, reason=reason,
                                         channel="admin", correlation_id=request.correlation_id)
                     done += 1
-                except APIException as exc:
-                    refused.append(f"{escalation.task_type} from {escalation.requester}: {error_message(exc)}")
+                except ApplicationError as exc:
+                    refused.append(f"{escalation.task_type} from {escalation.requester}: {error_text(exc)}")
             if done:
                 messages.success(request, f"{DONE[decision].capitalize()} {done} of {len(queryset)} escalations.")
             for refusal in refused:

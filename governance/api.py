@@ -2,12 +2,12 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emma.selectors import membership_for_user
-from emma.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer,
+from core.errors import NotFound
+from core.selectors import membership_for_user
+from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer,
                               paginated_response)
 from governance import selectors, services
 from governance.models import AuditEvent, Escalation, PolicyVersion
@@ -38,9 +38,8 @@ class EscalationsActiveApi(APIView):
 class EscalationDetailApi(APIView):
     @extend_schema(responses=EscalationOutputSerializer)
     def get(self, request, escalation_id):
-        membership = membership_for_user(request.user)
-        escalation = Escalation.objects.for_tenant(membership.tenant_id).filter(pk=escalation_id).first()
-        if escalation is None or (membership.role == "submitter" and escalation.requester_id != request.user.pk):
+        escalation = selectors.escalation_for_user(user=request.user, escalation_id=escalation_id)
+        if escalation is None:
             raise NotFound("No such escalation.")
         return Response(EscalationOutputSerializer(escalation).data)
 

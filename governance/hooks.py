@@ -1,30 +1,68 @@
-"""How governance sets off work in the layer above it without importing it.
+"""How governance sets off work in the layers above it without importing them.
 
-The task layer registers its handlers at start-up (AppConfig.ready); governance calls them by name."""
+Those layers register their handlers at start-up (AppConfig.ready); governance calls them after the
+transaction that opened or closed an escalation commits, so a handler never sees a change that could
+still roll back, and a failing handler never undoes a decision. What must not be lost when a process
+dies right after the commit is made up by a sweep of the layer that owns it (emma settles tasks whose
+escalation closed; see `emma.services.tasks_settle_closed_escalations`)."""
 
+import enum
+import logging
 from collections.abc import Callable
 
-_escalation_decided: list[Callable] = []
-_escalation_opened: list[Callable] = []
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 
-def register_on_escalation_decided(handler: Callable) -> None:
-    """handler(escalation, outcome) with outcome 'approved' or 'rejected', inside the deciding transaction."""
-    if handler not in _escalation_decided:
-        _escalation_decided.append(handler)
+class EscalationOutcome(enum.StrEnum):
+    """How an escalation chain ended, as its task sees it."""
+
+    APPROVED = "approved"  # by a person, or by the policy's default at the last deadline
+    REJECTED = "rejected"  # by a person
+    EXPIRED = "expired"  # no decision before the last deadline, and the default is to reject
+    WITHDRAWN = "withdrawn"  # the task was cancelled before anyone decided
+
+
+_closed: list[Callable] = []
+_opened: list[Callable] = []
+_task_history: list[Callable] = []
+
+
+def register_on_escalation_closed(handler: Callable) -> None:
+    """handler(escalation, outcome: EscalationOutcome), after the closing transaction committed."""
+    if handler not in _closed:
+        _closed.append(handler)
 
 
 def register_on_escalation_opened(handler: Callable) -> None:
-    """handler(escalation) when an escalation opens or moves to a new tier (to notify its approvers)."""
-    if handler not in _escalation_opened:
-        _escalation_opened.append(handler)
+    """handler(escalation) after an escalation opened or moved to a new tier (to notify its approvers)."""
+    if handler not in _opened:
+        _opened.append(handler)
 
 
-def on_escalation_decided(escalation, outcome: str) -> None:
-    for handler in _escalation_decided:
-        handler(escalation, outcome)
+def register_task_history(provider: Callable) -> None:
+    """provider(tenant_id, task_id) -> the task's status history, shown on the escalation's admin page."""
+    if provider not in _task_history:
+        _task_history.append(provider)
 
 
-def on_escalation_opened(escalation) -> None:
-    for handler in _escalation_opened:
-        handler(escalation)
+def _call_each(handlers, *args) -> None:
+    for handler in handlers:
+        try:
+            handler(*args)
+        except Exception:  # one handler's failure must not keep the others from running
+            logger.exception("escalation hook %s failed", getattr(handler, "__qualname__", handler))
+
+
+def escalation_closed(escalation, outcome: EscalationOutcome) -> None:
+    """Run the closed handlers once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: _call_each(_closed, escalation, EscalationOutcome(outcome)))
+
+
+def escalation_opened(escalation) -> None:
+    transaction.on_commit(lambda: _call_each(_opened, escalation))
+
+
+def task_history(*, tenant_id: int, task_id) -> list:
+    return [row for provider in _task_history for row in provider(tenant_id=tenant_id, task_id=task_id)]

@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from emma.models import TenantOwned
+from core.models import TenantOwned
 
 
 class PolicyVersion(TenantOwned):

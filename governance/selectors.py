@@ -1,5 +1,8 @@
 from django.db.models import QuerySet
 
+from core.models import Membership
+from core.selectors import membership_for_user
+from governance.hooks import EscalationOutcome
 from governance.models import AuditEvent, Escalation, PolicyVersion
 from governance.policy import default_policy
 
@@ -21,13 +24,36 @@ def escalations_active(*, tenant_id: int) -> QuerySet[Escalation]:
         "requester").order_by("deadline")
 
 
+def escalation_for_user(*, user, escalation_id) -> Escalation | None:
+    """An escalation of the user's tenant that they may see: approvers and admins see every one,
+    a submitter only those of their own tasks."""
+    membership = membership_for_user(user)
+    escalations = Escalation.objects.for_tenant(membership.tenant_id).filter(pk=escalation_id)
+    if membership.role not in Membership.DECIDING_ROLES:
+        escalations = escalations.filter(requester_id=user.pk)
+    return escalations.select_related("requester", "decided_by").first()
+
+
 def escalation_for_task(*, task_id) -> Escalation | None:
     """The task's latest escalation (the open one, while one is open)."""
     return Escalation.objects.filter(task_id=task_id).order_by("-created_at").first()
 
 
-def escalations_of_task(*, tenant_id: int, task_id) -> QuerySet[Escalation]:
-    return Escalation.objects.filter(tenant_id=tenant_id, task_id=task_id).order_by("created_at")
+def escalations_closed_before(*, before, task_ids) -> list[tuple[Escalation, EscalationOutcome]]:
+    """The closed ends of the escalation chains of these tasks (a query of ids), decided before `before`,
+    with the outcome each means for its task."""
+    closed = (Escalation.objects.filter(task_id__in=task_ids, decided_at__lt=before,
+                                        status__in=[Escalation.Status.APPROVED, Escalation.Status.REJECTED,
+                                                    Escalation.Status.EXPIRED])
+              .select_related("decided_by").order_by("decided_at"))
+    outcomes = []
+    for escalation in closed:
+        if escalation.status == Escalation.Status.EXPIRED:
+            approved = escalation.final_outcome == "approve"
+            outcomes.append((escalation, EscalationOutcome.APPROVED if approved else EscalationOutcome.EXPIRED))
+        else:
+            outcomes.append((escalation, EscalationOutcome(escalation.status)))
+    return outcomes
 
 
 def audit_events(*, tenant_id: int, action: str | None = None, object_id: str | None = None,

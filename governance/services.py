@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from emma.errors import Conflict
-from emma.models import Membership, Tenant
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.models import Membership, Tenant
 from governance import hooks
+from governance.hooks import EscalationOutcome
 from governance.audit import audit_record
 from governance.metrics import APPROVAL_DECISIONS
 from governance.models import DailyUsage, Escalation, PolicyVersion
@@ -82,7 +82,7 @@ def policy_rollback(*, tenant_id: int, user, version: int, correlation_id: str =
     """A new version whose document is that of an earlier one (history is never rewritten)."""
     target = PolicyVersion.objects.filter(tenant_id=tenant_id, version=version).first()
     if target is None:
-        raise ValidationError({"version": [f"version {version} does not exist"]})
+        raise Invalid(details={"version": [f"version {version} does not exist"]})
     return policy_update(tenant_id=tenant_id, user=user, document=target.document,
                          note=f"rollback to version {version}", correlation_id=correlation_id,
                          action="policy.rolled_back")
@@ -111,7 +111,7 @@ def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, 
     audit_record(tenant_id=tenant_id, actor=requester.get_username(), action="escalation.opened",
                  object_type="escalation", object_id=escalation.pk, after=_snapshot(escalation),
                  correlation_id=correlation_id)
-    transaction.on_commit(lambda: hooks.on_escalation_opened(escalation))
+    hooks.escalation_opened(escalation)
     return escalation
 
 
@@ -132,7 +132,7 @@ def escalation_refusal(escalation: Escalation, user, membership: Membership | No
 
 def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, correlation_id: str) -> Escalation:
     if not (reason or "").strip():
-        raise ValidationError({"reason": ["A reason is required."]})
+        raise Invalid(details={"reason": ["A reason is required."]})
     escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
     membership = Membership.objects.filter(user=user).first()
     if escalation is None or membership is None or membership.tenant_id != escalation.tenant_id:
@@ -145,7 +145,7 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
         raise Conflict("This escalation's deadline has passed; it is timing out to the next tier or the default.")
     refusal = escalation_refusal(escalation, user, membership)
     if refusal:
-        raise PermissionDenied(refusal)
+        raise Forbidden(refusal)
     before = _snapshot(escalation)
     escalation.status = outcome
     escalation.decided_by = user
@@ -159,7 +159,7 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
                  object_type="escalation", object_id=escalation.pk, before=before,
                  after={**_snapshot(escalation), "reason": escalation.decision_reason, "channel": channel},
                  correlation_id=correlation_id)
-    hooks.on_escalation_decided(escalation, outcome)
+    hooks.escalation_closed(escalation, EscalationOutcome(outcome))
     transaction.on_commit(lambda: APPROVAL_DECISIONS.labels(outcome=outcome).inc())
     return escalation
 
@@ -195,6 +195,7 @@ def escalation_withdraw(*, task_id, actor: str, correlation_id: str = "") -> Esc
     audit_record(tenant_id=escalation.tenant_id, actor=actor, action="escalation.cancelled",
                  object_type="escalation", object_id=escalation.pk, before=before, after=_snapshot(escalation),
                  correlation_id=correlation_id)
+    hooks.escalation_closed(escalation, EscalationOutcome.WITHDRAWN)
     return escalation
 
 
@@ -226,20 +227,20 @@ def escalation_timeout(*, escalation_id) -> Escalation | None:
                      object_type="escalation", object_id=escalation.pk, before=before,
                      after={**_snapshot(escalation), "next": str(successor.pk), "next_tier": next_tier},
                      correlation_id=escalation.correlation_id)
-        transaction.on_commit(lambda: hooks.on_escalation_opened(successor))
+        hooks.escalation_opened(successor)
         return successor
     escalation.status = Escalation.Status.EXPIRED
     escalation.decided_at = now
     escalation.decision_reason = f"no decision before the deadline; final outcome: {escalation.final_outcome}"
     escalation.save(update_fields=["status", "decided_at", "decision_reason"])
-    outcome = "approved" if escalation.final_outcome == "approve" else "expired"
-    if outcome == "approved":
+    outcome = EscalationOutcome.APPROVED if escalation.final_outcome == "approve" else EscalationOutcome.EXPIRED
+    if outcome == EscalationOutcome.APPROVED:
         _count_cost(escalation.tenant_id, escalation.estimated_cost)
     audit_record(tenant_id=escalation.tenant_id, actor="system", action="escalation.expired",
                  object_type="escalation", object_id=escalation.pk, before=before,
                  after={**_snapshot(escalation), "final_outcome": escalation.final_outcome},
                  correlation_id=escalation.correlation_id)
-    hooks.on_escalation_decided(escalation, outcome)
+    hooks.escalation_closed(escalation, outcome)
     transaction.on_commit(lambda: APPROVAL_DECISIONS.labels(outcome="expired").inc())
     return escalation
 

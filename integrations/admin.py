@@ -9,8 +9,8 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from emma.admin import TenantReadOnlyAdmin, as_text, pretty_json
-from emma.models import Membership
+from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from core.models import Membership
 from integrations import outbound, services
 from integrations.models import ChannelIdentity, OutboundMessage, RoutingRule, WebhookDelivery
 

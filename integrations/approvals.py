@@ -11,9 +11,11 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
-from emma.models import AgentTask, Membership
+from core import queueing
+from core.errors import ApplicationError, error_text
+from core.models import Membership
+from emma.models import AgentTask
 from governance.models import Escalation
 from governance.services import escalation_approve, escalation_refusal, escalation_reject
 from integrations import outbound, selectors
@@ -26,14 +28,6 @@ CODE_DIGITS = 6  # digits only: typed on a phone keypad, and never mistaken for 
 APPROVAL_REQUEST = "approval_request"
 INVALID_CODE = ("That code is not valid: it may be mistyped, already used, expired, or meant for someone else. "
                 "Nothing was changed.")
-
-
-def readable(exc: APIException) -> str:
-    """The text of a service error (ValidationError details flattened)."""
-    detail = exc.detail
-    if isinstance(detail, dict):
-        detail = [text for texts in detail.values() for text in (texts if isinstance(texts, list) else [texts])]
-    return " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
 
 
 # --- telling approvers ----------------------------------------------------------------------------
@@ -121,8 +115,8 @@ def decision_by_code(*, user, code: str, approve: bool, reason: str, channel: st
             escalation = decide(escalation_id=found.escalation_id, user=user, channel=channel,
                                 reason=reason or f"approved by {channel}", correlation_id=correlation_id)
             DecisionCode.objects.filter(pk=found.pk).update(used_channel=channel, closed_at=timezone.now())
-    except APIException as exc:
-        return False, f"Not decided: {readable(exc)}"
+    except ApplicationError as exc:
+        return False, f"Not decided: {error_text(exc)}"
     what = f"{escalation.task_type} from {escalation.requester.get_username()}"
     if approve:
         return True, f"Approved: {what}. The task is queued."
@@ -152,6 +146,8 @@ def _headline(escalation: Escalation, outcome: str) -> str:
         return "Approved by default: no decision before the deadline"
     if outcome == "escalated":
         return "Moved to the next approvers: no decision before the deadline"
+    if outcome == "withdrawn":
+        return "Withdrawn: the task was cancelled"
     return "Expired: no decision before the deadline; the task will not run"
 
 
@@ -189,8 +185,9 @@ def _settle_messages(escalation: Escalation, outcome: str) -> None:
 
 
 def _tell_requester(escalation: Escalation, outcome: str) -> None:
-    """A request made from chat that will not run: say so where it was asked."""
-    if outcome == "approved":
+    """A request made from chat that will not run: say so where it was asked (a requester who withdrew
+    it knows already)."""
+    if outcome in ("approved", "withdrawn"):
         return
     task = AgentTask.objects.filter(pk=escalation.task_id).only("task_type", "parameters", "tenant_id").first()
     parameters = task.parameters if task and task.task_type == "assistant.request" else {}
@@ -207,24 +204,45 @@ def _tell_requester(escalation: Escalation, outcome: str) -> None:
                            recipient_id=identity.user_id, task_id=escalation.task_id)
 
 
-def on_escalation_decided(escalation: Escalation, outcome: str) -> None:
-    """Governance hook, inside the deciding transaction. A savepoint: nothing here can undo the decision."""
-    try:
+def escalation_settle(*, escalation_id, outcome: str) -> None:
+    """After an escalation closed: its chat messages say how, its codes stop working, and a chat
+    requester whose request will not run is told. A savepoint: nothing here touches the decision."""
+    escalation = Escalation.objects.select_related("requester", "decided_by").filter(pk=escalation_id).first()
+    if escalation is None:
+        return
+    with transaction.atomic():
+        _settle_messages(escalation, outcome)
+        _tell_requester(escalation, outcome)
+
+
+def escalation_opened_notify(*, escalation_id) -> int:
+    """After an escalation opened: the previous tier's messages are settled, the new approvers told."""
+    escalation = Escalation.objects.filter(pk=escalation_id).only("previous_id").first()
+    if escalation is None:
+        return 0
+    if escalation.previous_id:
         with transaction.atomic():
-            _settle_messages(escalation, outcome)
-            _tell_requester(escalation, outcome)
-    except Exception:
-        logger.exception("could not update the chat messages of escalation %s", escalation.pk)
+            _settle_messages(Escalation.objects.select_related("requester").get(pk=escalation.previous_id),
+                             "escalated")
+    return escalation_notify(escalation_id=escalation_id)
+
+
+def _has_chat(tenant_id: int) -> bool:
+    return ChannelIdentity.objects.filter(tenant_id=tenant_id).exists()
 
 
 def on_escalation_opened(escalation: Escalation) -> None:
-    """Governance hook, after commit: the previous tier's messages are settled, the new approvers told.
-    Never raises: the escalation stands whatever happens to its messages."""
-    try:
-        if escalation.previous_id:
-            with transaction.atomic():
-                _settle_messages(Escalation.objects.select_related("requester").get(pk=escalation.previous_id),
-                                 "escalated")
-        escalation_notify(escalation_id=escalation.pk)
-    except Exception:
-        logger.exception("could not notify the approvers of escalation %s", escalation.pk)
+    """Governance hook, after commit: approvers are told by a task on the integrations queue, never in
+    the thread that opened the escalation (a request, the escalation sweep)."""
+    from integrations.tasks import notify_approvers
+
+    if _has_chat(escalation.tenant_id):
+        queueing.publish(notify_approvers, str(escalation.pk))
+
+
+def on_escalation_closed(escalation: Escalation, outcome: str) -> None:
+    """Governance hook, after commit: the messages are settled by a task on the integrations queue."""
+    from integrations.tasks import settle_escalation
+
+    if _has_chat(escalation.tenant_id):
+        queueing.publish(settle_escalation, str(escalation.pk), str(outcome))

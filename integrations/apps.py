@@ -6,17 +6,16 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        from emma import health, metrics
-        from emma.task_types import messaging  # noqa: F401  (registers message.send, notify, assistant.request)
+        from core import health
+        from core.metrics import register_scrape_time_collector
         from governance import hooks
-        from integrations import approvals, outbound, retention
+        from integrations import approvals, retention, task_types  # noqa: F401  (task_types registers its own)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
 
-        messaging.register_outbox(outbound.TaskOutbox())
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)
-        hooks.register_on_escalation_decided(approvals.on_escalation_decided)
+        hooks.register_on_escalation_closed(approvals.on_escalation_closed)
         retention.register()
-        # /health and /metrics belong to emma, below this app, which registers its parts with them.
+        # /health and /metrics belong to core, which this app registers its parts with.
         health.register_check("integrations", breakers_check)
-        metrics.register_scrape_time_collector(integrations_collector)
+        register_scrape_time_collector(integrations_collector)

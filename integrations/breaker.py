@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
-from emma.clients import redis_client
+from core.clients import redis_client
 from integrations import conf
 from integrations.metrics import BREAKER_TRANSITIONS
 

@@ -13,7 +13,7 @@ from datetime import timezone as dt_timezone
 
 import redis
 
-from emma.clients import redis_client
+from core.clients import redis_client
 from integrations import conf
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from emma.models import Membership, Tenant, TenantOwned
+from core.models import Membership, Tenant, TenantOwned
 
 
 class Channel(models.TextChoices):

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from emma.models import Tenant
+from core.models import Tenant
 from integrations.models import ChannelIdentity, DecisionCode, RoutingRule, normalized_address
 
 _MISSING = object()

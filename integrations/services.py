@@ -13,9 +13,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
-from emma import observability
+from core import observability
+from core.errors import ApplicationError, error_text
 from emma.services import task_submit
 from integrations import approvals, outbound, selectors
 from integrations.metrics import DELIVERIES_PROCESSED
@@ -217,8 +217,8 @@ def _request_submit(*, delivery, identity, channel: str, address: str, text: str
             parameters={"channel": channel, "to": address, "question": text.strip()[:QUESTION_MAX_CHARS]},
             idempotency_key=f"webhook:{delivery.pk}" + (f":{part}" if part else ""), channel=channel,
             correlation_id=observability.get_correlation_id() or "")
-    except APIException as exc:
-        return f"Sorry, I could not take that request: {approvals.readable(exc)}"
+    except ApplicationError as exc:
+        return f"Sorry, I could not take that request: {error_text(exc)}"
     task = result.task
     reasons = "; ".join(task.decision_reasons)
     if task.decision == "allow":
@@ -247,8 +247,8 @@ def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: st
                         parameters={"rule_id": rule.pk, "text": summary},
                         idempotency_key=f"webhook:route:{rule.pk}:{delivery.pk}", channel=delivery.provider,
                         correlation_id=observability.get_correlation_id() or "")
-        except APIException as exc:
-            refused.append(f"rule {rule.pk} ({rule.name}): {approvals.readable(exc)}")
+        except ApplicationError as exc:
+            refused.append(f"rule {rule.pk} ({rule.name}): {error_text(exc)}")
     if refused:
         logger.warning("routing rules refused for delivery %s: %s", delivery.pk, "; ".join(refused))
     return "processed"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from integrations import outbound, services
+from integrations import approvals, outbound, services
 
 
 @shared_task(name="integrations.process_delivery", queue="integrations", acks_late=True, reject_on_worker_lost=True)
@@ -27,3 +27,15 @@ def send_due_messages() -> dict:
 def republish_deliveries() -> int:
     """Publish again the webhook deliveries whose processing message was lost."""
     return services.deliveries_republish()
+
+
+@shared_task(name="integrations.notify_approvers", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def notify_approvers(escalation_id: str) -> int:
+    """Tell an open escalation's approvers on their channels; idempotent (one message per approver)."""
+    return approvals.escalation_opened_notify(escalation_id=escalation_id)
+
+
+@shared_task(name="integrations.settle_escalation", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def settle_escalation(escalation_id: str, outcome: str) -> None:
+    """Update a closed escalation's chat messages and close its decision codes; idempotent."""
+    approvals.escalation_settle(escalation_id=escalation_id, outcome=outcome)

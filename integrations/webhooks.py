@@ -23,7 +23,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from emma.errors import json_error
+from core.errors import json_error
 from integrations import conf, selectors, services
 from integrations.errors import NotConfigured, Refused, bad, missing
 from integrations.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED

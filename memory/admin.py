@@ -3,7 +3,7 @@ Memory is written through the API and the research task only, so these screens n
 
 from django.contrib import admin
 
-from emma.admin import TenantReadOnlyAdmin
+from core.admin import TenantReadOnlyAdmin
 from memory.models import EpisodicEvent, MemoryBulkJob, MemoryItem
 
 
@@ -15,7 +15,7 @@ class MemoryItemAdmin(TenantReadOnlyAdmin):
     date_hierarchy = "created_at"
     # Not the embedding: 384 numbers tell a person nothing and weigh down every page.
     fields = readonly_fields = ["id", "tenant", "content", "source", "metadata", "content_hash", "expires_at",
-                                "task", "escalation", "created_by", "created_at", "updated_at"]
+                                "task_id", "escalation_id", "created_by", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("embedding", "search")
@@ -31,7 +31,7 @@ class EpisodicEventAdmin(TenantReadOnlyAdmin):
     list_filter = ["kind", "source"]
     search_fields = ["content", "actor"]
     date_hierarchy = "occurred_at"
-    fields = readonly_fields = ["id", "tenant", "kind", "source", "actor", "content", "metadata", "task",
+    fields = readonly_fields = ["id", "tenant", "kind", "source", "actor", "content", "metadata", "task_id",
                                 "occurred_at", "created_at"]
 
 

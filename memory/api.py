@@ -10,9 +10,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emma.parsers import StrictJSONParser
-from emma.selectors import membership_for_user
-from emma.serializers import ListFilterSerializer, StrictSerializer, paginated_response
+from core.parsers import StrictJSONParser
+from core.selectors import membership_for_user
+from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
 from memory import selectors, services, working
 from memory.models import EMBEDDING_DIMENSIONS, EpisodicEvent, MemoryBulkJob, MemoryItem
 from memory.selectors import MAX_LIMIT

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
-from emma.models import TenantOwned, TenantQuerySet
+from core.models import TenantOwned, TenantQuerySet
 
 # The embedding column's width: all-MiniLM-L6-v2. A backend that declares another width is refused
 # at start (memory/checks.py), since every stored vector and every query must share one space.
@@ -40,10 +40,9 @@ class MemoryItem(TenantOwned):
     search = models.GeneratedField(expression=SearchVector("content", config=TEXT_SEARCH_CONFIG),
                                    output_field=SearchVectorField(), db_persist=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    # What produced it, when something did; the links outlive neither side's deletion.
-    task = models.ForeignKey("emma.AgentTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    escalation = models.ForeignKey("governance.Escalation", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    # What produced it, when something did: ids, not foreign keys (memory sits below the task layer).
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
+    escalation_id = models.UUIDField(null=True, blank=True, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -89,7 +88,7 @@ class EpisodicEvent(TenantOwned):
     actor = models.CharField(max_length=150, blank=True)
     content = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    task = models.ForeignKey("emma.AgentTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -104,8 +103,8 @@ class EpisodicEvent(TenantOwned):
         ]
         constraints = [
             # A task has one result event: a retried handler replaces it rather than adding another.
-            models.UniqueConstraint(fields=["task"], name="episodic_one_result_per_task",
-                                    condition=models.Q(kind="task_result", task__isnull=False)),
+            models.UniqueConstraint(fields=["task_id"], name="episodic_one_result_per_task",
+                                    condition=models.Q(kind="task_result", task_id__isnull=False)),
         ]
 
     def __str__(self):

@@ -12,8 +12,8 @@ from datetime import datetime
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from rest_framework.exceptions import NotFound
 
+from core.errors import NotFound
 from memory.metrics import QUERY_DURATION, timed
 from memory.models import TEXT_SEARCH_CONFIG, EpisodicEvent, MemoryBulkJob, MemoryItem
 

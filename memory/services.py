@@ -15,8 +15,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
 
+from core.errors import Invalid, NotFound
 from memory.metrics import STORE_DURATION, timed
 from memory.models import EMBEDDING_DIMENSIONS, EpisodicEvent, MemoryBulkJob, MemoryItem
 from memory.selectors import vector_literal
@@ -47,17 +47,17 @@ def checked_embedding(embedding) -> list[float]:
     """A client's vector as floats, or a 400 that names the width the column expects."""
     expected = f"Expected a list of {EMBEDDING_DIMENSIONS} finite numbers (the embedding dimension)"
     if not isinstance(embedding, (list, tuple)):
-        raise ValidationError({"embedding": [f"{expected}."]})
+        raise Invalid(details={"embedding": [f"{expected}."]})
     if len(embedding) != EMBEDDING_DIMENSIONS:
-        raise ValidationError({"embedding": [f"{expected}; got {len(embedding)}."]})
+        raise Invalid(details={"embedding": [f"{expected}; got {len(embedding)}."]})
     values = []
     for position, value in enumerate(embedding):
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or abs(value) > FLOAT32_MAX):
-            raise ValidationError({"embedding": [f"{expected}; position {position} is {value!r}."]})
+            raise Invalid(details={"embedding": [f"{expected}; position {position} is {value!r}."]})
         values.append(float(value))
     if not any(values):
-        raise ValidationError({"embedding": [f"{expected}, not all zero (a zero vector has no direction)."]})
+        raise Invalid(details={"embedding": [f"{expected}, not all zero (a zero vector has no direction)."]})
     return values
 
 
@@ -72,7 +72,7 @@ def _checked_item(content, source, metadata) -> tuple[str, str, dict]:
     if metadata is not None and not isinstance(metadata, dict):
         errors["metadata"] = ["Expected a JSON object."]
     if errors:
-        raise ValidationError(errors)
+        raise Invalid(details=errors)
     return content, source, metadata or {}
 
 
@@ -186,9 +186,9 @@ def memory_prune_expired(*, batch_size: int = PRUNE_BATCH) -> int:
 def memory_bulk_start(*, tenant_id, items: list[dict], created_by_id=None) -> MemoryBulkJob:
     """Record a bulk job with its items and queue it after commit; the worker reports progress on the row."""
     if not items:
-        raise ValidationError({"items": ["At least one item."]})
+        raise Invalid(details={"items": ["At least one item."]})
     if len(items) > MAX_BULK_ITEMS:
-        raise ValidationError({"items": [f"At most {MAX_BULK_ITEMS} items a request."]})
+        raise Invalid(details={"items": [f"At most {MAX_BULK_ITEMS} items a request."]})
     errors = {}
     for position, item in enumerate(items):
         try:
@@ -196,7 +196,7 @@ def memory_bulk_start(*, tenant_id, items: list[dict], created_by_id=None) -> Me
         except ValidationError as exc:
             errors[str(position)] = exc.detail
     if errors:
-        raise ValidationError({"items": errors})
+        raise Invalid(details={"items": errors})
     stored = [{**item, "expires_at": item["expires_at"].isoformat() if item.get("expires_at") else None}
               for item in items]
     with transaction.atomic():

@@ -13,17 +13,16 @@ import re
 import redis
 from django.conf import settings
 from django.utils import timezone
-from rest_framework.exceptions import APIException, ValidationError
 
-from emma.clients import redis_client
+from core.errors import Invalid, Unavailable
+from core.clients import redis_client
 from memory.metrics import QUERY_DURATION, STORE_DURATION, timed
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
-class WorkingMemoryUnavailable(APIException):
-    status_code = 503
-    default_code = "working_memory_unavailable"
-    default_detail = "Working memory (Redis) is unavailable; try again shortly."
+class WorkingMemoryUnavailable(Unavailable):
+    code = "working_memory_unavailable"
+    default_message = "Working memory (Redis) is unavailable; try again shortly."
 
 
 def ttl_seconds() -> int:
@@ -36,7 +35,7 @@ def max_entries() -> int:
 
 def _key(tenant_id, session_id: str) -> str:
     if not SESSION_ID.match(session_id or ""):
-        raise ValidationError({"session_id": ["1 to 128 characters: letters, digits, and _ . : - "
+        raise Invalid(details={"session_id": ["1 to 128 characters: letters, digits, and _ . : - "
                                               "(starting with a letter or digit)."]})
     return f"emma:wm:{int(tenant_id)}:{session_id}"
 

@@ -13,8 +13,9 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from emma import services, throttling
-from emma.clients import redis_client
+from core import services as core_services
+from core import throttling
+from core.clients import redis_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +33,16 @@ def _fresh_rate_limits():
 @pytest.fixture
 def make_user(db):
     def make(username="alice", tenant="acme", role="submitter", password="correct-horse-battery"):
-        return services.user_upsert(username=username, password=password, tenant_slug=tenant, role=role)
+        return core_services.user_upsert(username=username, password=password, tenant_slug=tenant, role=role)
 
     return make
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed():` runs what the code inside deferred to after its commit (governance's hooks,
+    publishes), as a real commit would; a test's own transaction never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

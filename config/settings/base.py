@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "django_prometheus",
+    "core",
     "emma",
     "governance",
     "memory",
@@ -76,8 +77,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "emma.middleware.CorrelationIdMiddleware",
-    "emma.middleware.PayloadLimitMiddleware",
+    "core.middleware.CorrelationIdMiddleware",
+    "core.middleware.PayloadLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -134,12 +135,12 @@ CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["emma.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["emma.throttling.PerMinuteThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PerMinuteThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "emma.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -215,6 +216,8 @@ ESCALATION_TIMEOUT_SECONDS = env.int("ESCALATION_TIMEOUT_SECONDS", default=900)
 EMMA_ADMIN_USERNAME = env("EMMA_ADMIN_USERNAME", default="admin")
 EMMA_ADMIN_PASSWORD = env("EMMA_ADMIN_PASSWORD", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+# prometheus_client's multiprocess mode (gunicorn and Celery processes write here; /metrics sums them).
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # --- Operations ---------------------------------------------------------------------------------
 # Backups, retention and pruning: docs/OPERATIONS.md.
@@ -286,7 +289,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "emma.observability.LogContextFilter"}},
+    "filters": {"context": {"()": "core.observability.LogContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

@@ -2,9 +2,10 @@ from emma.services.tasks import (  # noqa: F401
     SubmitResult,
     task_cancel,
     task_execute,
-    task_on_escalation_decided,
+    task_history,
+    task_on_escalation_closed,
+    task_submit,
     tasks_reap_stuck,
     tasks_republish_stale,
-    task_submit,
+    tasks_settle_closed_escalations,
 )
-from emma.services.tenancy import tenant_get_or_create, user_upsert  # noqa: F401

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import socket
 import time
 from dataclasses import dataclass
@@ -19,16 +18,18 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from emma import observability, registry
-from emma.errors import Conflict
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core import observability, queueing
+from emma import registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
-from emma.models import AgentTask, Membership, TaskEvent
-from emma.selectors import membership_for_user
+from core.models import Membership
+from emma.models import AgentTask, TaskEvent
+from core.selectors import membership_for_user
 from governance import services as governance
 from governance.audit import audit_record
-from governance.selectors import escalation_for_task
+from governance.hooks import EscalationOutcome
+from governance.selectors import escalation_for_task, escalations_closed_before
 from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ Status = AgentTask.Status
 REPUBLISH_AFTER = timedelta(seconds=60)
 # Grace past a task type's time limit before its claim counts as abandoned.
 LEASE_GRACE = timedelta(seconds=30)
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 60.0
 
 
 @dataclass
@@ -54,31 +53,49 @@ class SubmitResult:
 
 
 def _transition(task_id, *, expected: str, to: str, actor: str = "system", note: str = "", **fields) -> bool:
-    """Move a task from `expected` to `to` if (and only if) it is still in `expected`."""
+    """Move a task from `expected` to `to` if (and only if) it is still in `expected`. A move to a final
+    status is also recorded in the tenant's audit chain, with the side effect's receipt where the task
+    type names one, in the same commit: the chain outlives the task's events, which retention deletes."""
     filters = {"pk": task_id, "status": expected}
     if "claimed_by" in fields and expected == Status.RUNNING:
         filters["claimed_by"] = fields.pop("claimed_by")
-    with transaction.atomic():  # the change and its event: one commit
+    with transaction.atomic():  # the change, its event and its audit record: one commit
         updated = AgentTask.objects.filter(**filters).update(status=to, updated_at=timezone.now(), **fields)
         if updated:
             TaskEvent.objects.create(task_id=task_id, from_status=expected, to_status=to, actor=actor[:150],
                                      note=note[:2000])
+            if to in AgentTask.FINAL_STATUSES:
+                _audit_outcome(task_id, expected=expected, actor=actor, note=note)
     return bool(updated)
 
 
+def _audit_outcome(task_id, *, expected: str, actor: str, note: str) -> None:
+    task = AgentTask.objects.only("tenant_id", "task_type", "status", "result", "error", "actual_cost",
+                                  "correlation_id").get(pk=task_id)
+    spec = registry.get(task.task_type)
+    outcome = {"status": task.status, "task_type": task.task_type, "note": note[:500]}
+    if task.error:
+        outcome["error"] = task.error[:500]
+    if task.actual_cost is not None:
+        outcome["actual_cost"] = str(task.actual_cost)
+    receipt = spec.receipt_of(task.result) if spec and task.status == Status.SUCCEEDED else None
+    if receipt:
+        outcome["receipt"] = receipt
+    audit_record(tenant_id=task.tenant_id, actor=actor, action=f"task.{task.status}", object_type="task",
+                 object_id=task_id, before={"status": expected}, after=outcome,
+                 correlation_id=task.correlation_id)
+
+
 def _publish(task_id, task_type: str, countdown: float = 0) -> None:
-    """Hand the task to the broker. A failure is logged, not raised: the row is committed as queued
-    and the republish sweep sends it once the broker is back."""
+    """Hand the task to the broker; a failure is counted and left to the republish sweep (the row is
+    committed as queued, with `not_before` saying when the sweep may send it again)."""
     from emma.tasks import execute_task
 
     spec = registry.get(task_type)
     time_limit = spec.time_limit if spec else 60
-    try:
-        execute_task.apply_async(args=[str(task_id)], countdown=countdown or None,
-                                 soft_time_limit=time_limit, time_limit=time_limit + 10)
-    except Exception:
+    if not queueing.publish(execute_task, str(task_id), countdown=countdown, soft_time_limit=time_limit,
+                            time_limit=time_limit + 10):
         PUBLISH_FAILURES.inc()
-        logger.exception("could not publish task %s; the sweep will publish it again", task_id)
 
 
 def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, path: str | None = None) -> bool:
@@ -118,11 +135,11 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
     tenant_id = membership.tenant_id
     spec = registry.get(task_type)
     if spec is None:
-        raise ValidationError({"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
+        raise Invalid(details={"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
     parameters = parameters if parameters is not None else {}
     errors = spec.validate(parameters)
     if errors:
-        raise ValidationError({"parameters": errors})
+        raise Invalid(details={"parameters": errors})
     cost = Decimal(str(estimated_cost)) if estimated_cost is not None else spec.default_cost
     fingerprint = _fingerprint(task_type=task_type, description=description, parameters=parameters,
                                priority=priority, estimated_cost=str(estimated_cost))
@@ -177,17 +194,36 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
 # --- escalation outcomes (registered with governance at start-up) --------------------------------
 
 
-def task_on_escalation_decided(escalation, outcome: str) -> None:
-    """Approved: queue the task. Rejected: reject it. Expired: expire it (the final default)."""
+def task_on_escalation_closed(escalation, outcome: EscalationOutcome) -> None:
+    """Approved: queue the task. Rejected: reject it. Expired: expire it. Withdrawn: the task was
+    cancelled already. Governance calls this after the decision committed; each move is conditional,
+    so the sweep below and this hook can both run without moving a task twice."""
     actor = escalation.decided_by.get_username() if escalation.decided_by_id else "system"
     note = f"escalation {outcome}" + (f": {escalation.decision_reason}" if escalation.decision_reason else "")
-    if outcome == "approved":
+    if outcome == EscalationOutcome.APPROVED:
         _queue(escalation.task_id, expected=Status.PENDING_APPROVAL, task_type=escalation.task_type, actor=actor,
                note=note, path="hitl")
-    else:
-        to = Status.REJECTED if outcome == "rejected" else Status.EXPIRED
+    elif outcome in (EscalationOutcome.REJECTED, EscalationOutcome.EXPIRED):
+        to = Status.REJECTED if outcome == EscalationOutcome.REJECTED else Status.EXPIRED
         _transition(escalation.task_id, expected=Status.PENDING_APPROVAL, to=to, actor=actor, note=note,
                     finished_at=timezone.now())
+
+
+def tasks_settle_closed_escalations(*, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> int:
+    """Tasks still pending approval although their escalation closed: the process that committed the
+    decision died before its hook ran. Apply the outcome now (the hook's own code, so once)."""
+    closed = escalations_closed_before(before=timezone.now() - older_than, task_ids=AgentTask.objects.filter(
+        status=Status.PENDING_APPROVAL).values("pk"))
+    count = 0
+    for escalation, outcome in closed[:limit]:
+        task_on_escalation_closed(escalation, outcome)
+        count += 1
+    return count
+
+
+def task_history(*, tenant_id: int, task_id) -> list[TaskEvent]:
+    """The status history governance's escalation page shows (registered as governance's provider)."""
+    return list(TaskEvent.objects.filter(task_id=task_id, task__tenant_id=tenant_id))
 
 
 # --- cancellation -------------------------------------------------------------------------------
@@ -202,7 +238,7 @@ def task_cancel(*, user, task_id, correlation_id: str = "") -> AgentTask:
     if task is None:
         raise NotFound("No such task.")
     if task.submitter_id != user.pk and membership.role != Membership.Role.ADMIN:
-        raise PermissionDenied("Only the submitter or a tenant admin may cancel this task.")
+        raise Forbidden("Only the submitter or a tenant admin may cancel this task.")
     actor = user.get_username()
     before = task.status
     if task.status in (Status.PENDING_APPROVAL, Status.QUEUED):
@@ -215,12 +251,12 @@ def task_cancel(*, user, task_id, correlation_id: str = "") -> AgentTask:
             AgentTask.objects.filter(pk=task.pk).update(cancel_requested=True)
             TaskEvent.objects.create(task=task, from_status=Status.RUNNING, to_status=Status.RUNNING, actor=actor,
                                      note="cancellation requested")
+            # The outcome (task.cancelled, or whatever the handler reached first) is audited when it ends.
+            audit_record(tenant_id=task.tenant_id, actor=actor, action="task.cancel_requested", object_type="task",
+                         object_id=task.pk, before={"status": before}, after={"cancel_requested": True},
+                         correlation_id=correlation_id)
     else:
         raise Conflict(f"The task is already {task.status}.")
-    audit_record(tenant_id=task.tenant_id, actor=actor, action="task.cancelled", object_type="task",
-                 object_id=task.pk, before={"status": before}, after={"status": "cancel_requested"
-                                                                       if before == Status.RUNNING else Status.CANCELLED},
-                 correlation_id=correlation_id)
     task.refresh_from_db()
     return task
 
@@ -292,12 +328,6 @@ def _claim(task_id, spec, worker: str) -> AgentTask | None:
     return AgentTask.objects.get(pk=task_id)
 
 
-def _backoff(attempt: int) -> float:
-    """Exponential with equal jitter: half the step fixed, half random, capped at a minute."""
-    step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
-    return step / 2 + random.uniform(0, step / 2)
-
-
 def task_execute(*, task_id) -> str:
     """Run a queued task once and log the outcome; the claim makes a repeated message a no-op."""
     outcome = _execute(task_id)
@@ -337,7 +367,7 @@ def _execute(task_id) -> str:
         return "timed-out"
     except registry.RetryableError as exc:
         if task.attempts < spec.max_attempts:
-            delay = _backoff(task.attempts)
+            delay = queueing.backoff_seconds(task.attempts)
             now = timezone.now()
             if _transition(task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
                            f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,

@@ -5,6 +5,7 @@ from emma.registry import RetryableError, task_type
 
 @task_type(
     "webhook.post", risk="medium", external_side_effects=True, default_cost=0, time_limit=60, max_attempts=5,
+    receipt=lambda result: {"status_code": result["status_code"]},
     description="POSTs a JSON body to a URL (an external side effect). The task id is sent as the "
                 "Idempotency-Key header, so a retry is recognisable to the receiver.",
     schema={"type": "object", "additionalProperties": False, "required": ["url"],

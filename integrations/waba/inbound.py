@@ -6,7 +6,7 @@ import json
 
 from django.http import HttpResponse, JsonResponse
 
-from emma.errors import json_error
+from core.errors import json_error
 from integrations import services
 from integrations.errors import NotConfigured, Refused
 from integrations.metrics import WEBHOOKS_REFUSED

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from emma import observability
+from core import observability
 from tests.celery_tasks import log_message
 from tests.conftest import wait_for
 

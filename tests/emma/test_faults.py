@@ -61,7 +61,7 @@ print(json.dumps([response.status_code, response.json()]))
     assert result.returncode == 0, result.stderr[-3000:]
     status, body = json.loads(result.stdout.strip().splitlines()[-1])
     assert status == 202 and body["status"] == "queued"
-    assert "could not publish task" in result.stderr
+    assert "could not publish emma.execute_task" in result.stderr
 
     time.sleep(2)
     assert AgentTask.objects.get(pk=body["task_id"]).status == "queued"  # nothing was published

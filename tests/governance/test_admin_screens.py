@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from core import services as core_services
 from emma import services
 from emma.models import AgentTask
 from governance import services as governance
@@ -64,7 +65,7 @@ def test_queue_lists_only_the_tenants_open_escalations(client, make_user, carol,
 
 def test_a_superuser_sees_every_tenants_queue(client, make_user, submit_escalated):
     ours, theirs = submit_escalated().escalation_id, submit_escalated(make_user("bob", tenant="globex")).escalation_id
-    root = services.user_upsert(username="root", password=PASSWORD, tenant_slug="ops", role="admin", is_superuser=True)
+    root = core_services.user_upsert(username="root", password=PASSWORD, tenant_slug="ops", role="admin", is_superuser=True)
 
     response = logged_in(client, root).get(QUEUE)
 
@@ -85,7 +86,7 @@ def test_queue_search_and_time_left_overdue(client, carol, submit_escalated):
 # --- deciding on the detail page ----------------------------------------------------------------
 
 
-def test_approving_from_the_detail_page_queues_the_task(client, carol, submit_escalated):
+def test_approving_from_the_detail_page_queues_the_task(client, carol, submit_escalated, committed):
     result = submit_escalated(text="hello", depth=2)
     page = logged_in(client, carol).get(detail_url(result.escalation_id))
     body = page.content.decode()
@@ -94,8 +95,9 @@ def test_approving_from_the_detail_page_queues_the_task(client, carol, submit_es
     assert "&quot;depth&quot;: 2" in body, "the parameters are shown as JSON"
     assert 'class="task-event"' in body, "the task's status history is shown"
 
-    response = client.post(decide_url(result.escalation_id), {"decision": "approve", "reason": "looks fine"},
-                           follow=True)
+    with committed():
+        response = client.post(decide_url(result.escalation_id), {"decision": "approve", "reason": "looks fine"},
+                               follow=True)
 
     assert shown_messages(response) == ["Approved: the task is queued."]
     escalation = Escalation.objects.get(pk=result.escalation_id)
@@ -104,11 +106,12 @@ def test_approving_from_the_detail_page_queues_the_task(client, carol, submit_es
     assert AgentTask.objects.get(pk=result.task.pk).status == AgentTask.Status.QUEUED
 
 
-def test_rejecting_from_the_detail_page_rejects_the_task(client, carol, submit_escalated):
+def test_rejecting_from_the_detail_page_rejects_the_task(client, carol, submit_escalated, committed):
     result = submit_escalated()
 
-    response = logged_in(client, carol).post(decide_url(result.escalation_id),
-                                             {"decision": "reject", "reason": "too expensive"}, follow=True)
+    with committed():
+        response = logged_in(client, carol).post(decide_url(result.escalation_id),
+                                                 {"decision": "reject", "reason": "too expensive"}, follow=True)
 
     assert shown_messages(response) == ["Rejected: the task will not run."]
     assert Escalation.objects.get(pk=result.escalation_id).status == "rejected"
@@ -195,7 +198,7 @@ def test_decided_escalations_show_no_buttons(client, make_user, carol, submit_es
 # --- bulk decisions -----------------------------------------------------------------------------
 
 
-def test_bulk_approve_asks_for_one_reason_and_approves_each_permitted(client, carol, submit_escalated):
+def test_bulk_approve_asks_for_one_reason_and_approves_each_permitted(client, carol, submit_escalated, committed):
     permitted = [submit_escalated().escalation_id, submit_escalated(description="Second").escalation_id]
     own = submit_escalated(carol, description="Carol's own").escalation_id
     selection = {"action": "approve_selected", "_selected_action": [*permitted, own]}
@@ -207,7 +210,8 @@ def test_bulk_approve_asks_for_one_reason_and_approves_each_permitted(client, ca
     assert 'id="reason-error"' in without_reason.content.decode()
     assert Escalation.objects.filter(status="open").count() == 3
 
-    response = client.post(QUEUE, {**selection, "confirm": "yes", "reason": "batch ok"}, follow=True)
+    with committed():
+        response = client.post(QUEUE, {**selection, "confirm": "yes", "reason": "batch ok"}, follow=True)
 
     assert shown_messages(response) == [
         "Approved 2 of 3 escalations.",

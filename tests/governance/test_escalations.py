@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from emma import services as emma_services
 from emma.models import AgentTask
 from governance import services
 from governance.audit import verify_chain
@@ -35,15 +36,17 @@ def test_escalation_is_listed_for_approvers_only(acme, globex):
     assert globex.approver_api.get(f"/api/escalations/{body['escalation_id']}").status_code == 404
 
 
-def test_approve_queues_the_task_and_reject_rejects_it(acme):
+def test_approve_queues_the_task_and_reject_rejects_it(acme, committed):
     approved, rejected = escalate(acme), escalate(acme)
-    response = acme.approver_api.post(f"/api/escalations/{approved['escalation_id']}/approve",
-                                      {"reason": "looks fine"}, format="json")
+    with committed():
+        response = acme.approver_api.post(f"/api/escalations/{approved['escalation_id']}/approve",
+                                          {"reason": "looks fine"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "approved"
     assert response.json()["decided_by"] == "acme-approver"
     assert task_status(approved["task_id"]) == "queued"
-    response = acme.approver_api.post(f"/api/escalations/{rejected['escalation_id']}/reject",
-                                      {"reason": "too expensive"}, format="json")
+    with committed():
+        response = acme.approver_api.post(f"/api/escalations/{rejected['escalation_id']}/reject",
+                                          {"reason": "too expensive"}, format="json")
     assert response.json()["status"] == "rejected"
     assert task_status(rejected["task_id"]) == "rejected"
 
@@ -57,10 +60,11 @@ def test_a_reason_is_required(acme):
     assert Escalation.objects.get(pk=body["escalation_id"]).status == "open"
 
 
-def test_second_decision_on_same_escalation_is_refused(acme, make_user, client_for):
+def test_second_decision_on_same_escalation_is_refused(acme, committed):
     body = escalate(acme)
     url = f"/api/escalations/{body['escalation_id']}"
-    assert acme.approver_api.post(f"{url}/approve", {"reason": "ok"}, format="json").status_code == 200
+    with committed():
+        assert acme.approver_api.post(f"{url}/approve", {"reason": "ok"}, format="json").status_code == 200
     second = acme.admin_api.post(f"{url}/reject", {"reason": "no"}, format="json")
     assert second.status_code == 409 and "already approved" in second.json()["error"]["message"]
     assert task_status(body["task_id"]) == "queued"
@@ -125,7 +129,7 @@ def test_approvers_of_another_tenant_cannot_decide(acme, globex):
     assert Escalation.objects.get(pk=body["escalation_id"]).status == "open"
 
 
-def test_timeout_moves_up_the_ladder_then_applies_the_final_outcome(acme):
+def test_timeout_moves_up_the_ladder_then_applies_the_final_outcome(acme, committed):
     acme.set_policy(ladder=[{"group": "", "timeout_seconds": 60}, {"group": "managers", "timeout_seconds": 120}])
     body = escalate(acme)
     make_due(body["escalation_id"])
@@ -137,19 +141,35 @@ def test_timeout_moves_up_the_ladder_then_applies_the_final_outcome(acme):
     assert second.deadline > timezone.now() + timedelta(seconds=100)
     assert acme.submitter_api.get(f"/api/tasks/{body['task_id']}").json()["escalation_id"] == str(second.pk)
     make_due(second.pk)
-    assert services.escalations_expire_due() == 1
+    with committed():
+        assert services.escalations_expire_due() == 1
     second.refresh_from_db()
     assert second.status == "expired"
     assert task_status(body["task_id"]) == "expired"
     assert services.escalations_expire_due() == 0
 
 
-def test_final_outcome_may_be_approve(acme):
+def test_final_outcome_may_be_approve(acme, committed):
     acme.set_policy(final_outcome="approve")
     body = escalate(acme)
     make_due(body["escalation_id"])
-    services.escalations_expire_due()
+    with committed():
+        services.escalations_expire_due()
     assert task_status(body["task_id"]) == "queued"
+
+
+@pytest.mark.parametrize("decision, status", [("approve", "queued"), ("reject", "rejected")])
+def test_a_decision_whose_hook_was_lost_is_applied_by_the_sweep(acme, decision, status):
+    """The process that committed a decision died before its after-commit hook moved the task."""
+    body = escalate(acme)
+    response = acme.approver_api.post(f"/api/escalations/{body['escalation_id']}/{decision}", {"reason": "ok"},
+                                      format="json")  # no commit in a test: the hook never runs
+    assert response.status_code == 200 and task_status(body["task_id"]) == "pending_approval"
+    assert emma_services.tasks_settle_closed_escalations() == 0, "a fresh decision is left to its hook"
+    Escalation.objects.filter(pk=body["escalation_id"]).update(decided_at=timezone.now() - timedelta(minutes=1))
+    assert emma_services.tasks_settle_closed_escalations() == 1
+    assert task_status(body["task_id"]) == status
+    assert emma_services.tasks_settle_closed_escalations() == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -358,12 +358,17 @@ def jira_issue_created(key="SHOP-7", summary="Checkout fails for EU cards") -> d
 
 
 def process_deliveries() -> list[str]:
-    """Process every received delivery, as the worker's integrations.process_delivery would."""
+    """Process every received delivery, as the worker's integrations.process_delivery would, and run what
+    each deferred to after its commit (a test's transaction never commits; in a transactional test the
+    callbacks simply run at each commit)."""
+    from django.test import TestCase
+
     from integrations import services
     from integrations.models import WebhookDelivery
 
-    return [services.delivery_process(delivery_id=pk) for pk in
-            WebhookDelivery.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return [services.delivery_process(delivery_id=pk) for pk in
+                WebhookDelivery.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)]
 
 
 def deliver_outbox() -> list[str]:

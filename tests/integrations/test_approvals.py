@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from emma import services as emma_services
-from emma.models import AgentTask, Membership
+from core.models import Membership
+from emma.models import AgentTask
 from governance import services as governance_services
 from governance.models import Escalation
 from integrations import approvals
@@ -18,6 +19,16 @@ from integrations.models import DecisionCode, OutboundMessage
 from tests.integrations.conftest import deliver_outbox, process_deliveries
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def approvals_run_inline(monkeypatch):
+    """The hooks hand notifying and settling to tasks on the integrations queue; here the task's body runs
+    in this process, inside the test's transaction, as the worker would run it."""
+    from integrations import tasks
+
+    for task in (tasks.notify_approvers, tasks.settle_escalation):
+        monkeypatch.setattr(task, "apply_async", lambda args=(), task=task, **options: task.run(*args))
 
 
 @pytest.fixture

@@ -156,10 +156,13 @@ def llm(settings):
 
 def submit_allowed(team, question):
     """With an LLM the task is medium risk with external effects: supervised autonomy escalates it."""
+    from django.test import TestCase
+
     submitted = team.submit(task_type="research", parameters={"question": question, "limit": 4})
     assert submitted["decision"] == "escalate"
-    response = team.approver_api.post(f"/api/escalations/{submitted['escalation_id']}/approve",
-                                      {"reason": "fine to send to the model"}, format="json")
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the approval queues the task after its commit
+        response = team.approver_api.post(f"/api/escalations/{submitted['escalation_id']}/approve",
+                                          {"reason": "fine to send to the model"}, format="json")
     assert response.status_code == 200, response.content
     return submitted["task_id"]
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from emma import services
-from emma.models import Membership
+from core import services
+from core.models import Membership
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from emma import observability
-from emma.errors import json_error
+from core import observability
+from core.errors import json_error
 
 
 class CorrelationIdMiddleware:

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from config.celery_app import app as celery_app
+from celery import current_app as celery_app
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
-# Checks of the apps above emma (integrations), registered in their AppConfig.ready: name -> check().
+# Checks of the apps above core (integrations), registered in their AppConfig.ready: name -> check().
 _app_checks: dict = {}
 
 

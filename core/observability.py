@@ -82,7 +82,9 @@ def _on_task_postrun(task_id=None, task=None, state=None, **_):
 def _on_worker_process_shutdown(pid=None, **_):
     import os
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    from django.conf import settings
+
+    if settings.PROMETHEUS_MULTIPROC_DIR:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())

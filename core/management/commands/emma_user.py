@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from emma import services
-from emma.models import Membership
+from core import services
+from core.models import Membership
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
-from emma.clients import redis_client
+from core.clients import redis_client
 
 logger = logging.getLogger(__name__)
 KEY_PREFIX = "emma:rate:"

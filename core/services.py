@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from emma.models import Membership, Tenant
+from core.errors import Invalid
+from core.models import Membership, Tenant
 
 
 @transaction.atomic
@@ -16,7 +17,7 @@ def user_upsert(*, username: str, password: str | None, tenant_slug: str, role: 
     """Create or update a user and their one membership (the tenant is created if missing).
     Approvers and admins get staff access, so they can decide escalations in the admin."""
     if role not in Membership.Role.values:
-        raise ValueError(f"role must be one of {', '.join(Membership.Role.values)}")
+        raise Invalid.field("role", f"role must be one of {', '.join(Membership.Role.values)}")
     tenant = tenant_get_or_create(slug=tenant_slug)
     user, _ = get_user_model().objects.get_or_create(username=username)
     if password:

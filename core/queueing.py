@@ -1,0 +1,25 @@
+"""Handing work to the broker, the same way everywhere: a row records that the work is due, the message
+is published after commit, and a publish that fails (the broker is down) is logged and left to the
+owning app's sweep, which publishes every due row again."""
+
+import logging
+import random
+
+logger = logging.getLogger(__name__)
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential with equal jitter: half the step fixed, half random; capped (the house rule is no
+    countdown over a minute: deadlines longer than that live in PostgreSQL)."""
+    step = min(cap, base * 2 ** max(0, attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def publish(task, *args, countdown: float = 0, **options) -> bool:
+    """task.apply_async(args); False (logged, never raised) when the broker could not take it."""
+    try:
+        task.apply_async(args=list(args), countdown=round(countdown, 3) if countdown > 0 else None, **options)
+        return True
+    except Exception:
+        logger.exception("could not publish %s%r; its sweep will publish it again", task.name, tuple(args))
+        return False
