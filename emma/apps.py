@@ -6,14 +6,22 @@ class EmmaConfig(AppConfig):
     verbose_name = "Emma"
 
     def ready(self):
+        from core import registries
         from core.metrics import register_scrape_time_collector
         from emma import task_types  # noqa: F401  (registers the built-in task types)
-        from emma.maintenance.metrics import maintenance_collector
         from emma.metrics import tasks_in_status_collector
+        from emma.models import AgentTask, TaskEvent
         from emma.services import task_history, task_on_escalation_closed
+        from emma.tasks import PERIODIC_JOBS
         from governance import hooks
 
         hooks.register_on_escalation_closed(task_on_escalation_closed)
         hooks.register_task_history(task_history)
         register_scrape_time_collector(tasks_in_status_collector)
-        register_scrape_time_collector(maintenance_collector)
+        # The status history of finished tasks (their outcome is kept in the audit chain); an open
+        # task keeps all of its history.
+        registries.register_prunable(
+            "emma.task_event", lambda: TaskEvent.objects.filter(task__status__in=AgentTask.FINAL_STATUSES),
+            "created_at")
+        for job in PERIODIC_JOBS:
+            registries.register_periodic_job(job)

@@ -1,10 +1,9 @@
-"""Celery tasks of the task lifecycle and of maintenance: thin, take ids, call a service."""
+"""Celery tasks of the task lifecycle: thin, take ids, call a service."""
 
 from celery import shared_task
 
+from core.registries import PeriodicJob
 from emma import services
-from emma.maintenance import jobs
-from emma.maintenance.runs import trigger_for
 
 
 @shared_task(name="emma.execute_task", queue="agent", acks_late=True, reject_on_worker_lost=True)
@@ -26,47 +25,10 @@ def reap_stuck_tasks() -> int:
     return services.tasks_reap_stuck()
 
 
-# --- maintenance: on the maintenance queue, each run locked and recorded (emma.maintenance) --------
-# Acknowledged on receipt: a job that outlived the broker's visibility timeout must not be handed to a
-# second worker; a run lost with its worker is made up by the next tick (and the job's lock would stop
-# a second copy anyway).
-_LONG = {"queue": "maintenance", "acks_late": False, "soft_time_limit": 6 * 3600, "time_limit": 6 * 3600 + 60}
-
-
-@shared_task(name="emma.backup_database", bind=True, **_LONG)
-def backup_database(self) -> str:
-    """Back the database up (pg_dump, checksum, record), apply retention, then queue its verification."""
-    run = jobs.backup_job(trigger=trigger_for(self.request), reraise=False)
-    if run.outcome == run.Outcome.SUCCESS:
-        verify_backup.apply_async((run.figures["backup_id"],), expires=3600)
-    return run.outcome
-
-
-@shared_task(name="emma.verify_backup", bind=True, **_LONG)
-def verify_backup(self, backup_id: int) -> str:
-    """Restore one backup into a scratch database and compare its row counts; mark it verified or failed."""
-    return jobs.verify_job(backup_ids=[backup_id], trigger=trigger_for(self.request), reraise=False).outcome
-
-
-@shared_task(name="emma.verify_pending_backups", bind=True, **_LONG)
-def verify_pending_backups(self) -> str:
-    """Verify every completed backup that no verification has reached yet (the chain's safety net)."""
-    return jobs.verify_job(trigger=trigger_for(self.request), reraise=False).outcome
-
-
-@shared_task(name="emma.prune_logs", bind=True, **_LONG)
-def prune_logs(self, days: int | None = None) -> str:
-    """Delete log data older than LOG_RETENTION_DAYS in short batches; never the audit chain."""
-    return jobs.prune_job(days=days, trigger=trigger_for(self.request), reraise=False).outcome
-
-
-@shared_task(name="emma.vacuum_database", bind=True, **_LONG)
-def vacuum_database(self) -> str:
-    """VACUUM (ANALYZE) Emma's tables outside any transaction, recording each table's duration."""
-    return jobs.vacuum_job(trigger=trigger_for(self.request), reraise=False).outcome
-
-
-@shared_task(name="emma.prune_expired_memories", bind=True, queue="maintenance", acks_late=False, expires=600)
-def prune_expired_memories(self) -> str:
-    """Delete expired semantic memory items, as a locked and recorded maintenance run."""
-    return jobs.prune_expired_memories_job(trigger=trigger_for(self.request), reraise=False).outcome
+PERIODIC_JOBS = [
+    PeriodicJob("republish stale tasks", "emma.republish_stale_tasks", every_seconds=15, expires_seconds=30,
+                description="Queued tasks whose message was lost (a broker outage after commit) are published again; "
+                            "tasks whose escalation closed while its hook was lost are settled."),
+    PeriodicJob("stuck-task reaper", "emma.reap_stuck_tasks", every_seconds=60, expires_seconds=60,
+                description="Running tasks whose worker vanished or overran are queued again, or failed."),
+]

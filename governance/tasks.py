@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from core.registries import PeriodicJob
 from governance import services
 
 
@@ -8,3 +9,10 @@ def expire_escalations() -> int:
     """Time out due escalations (next tier or final outcome). Safe with several workers or beats:
     each escalation is locked, re-checked and moved once."""
     return services.escalations_expire_due()
+
+
+PERIODIC_JOBS = [
+    PeriodicJob("escalation sweep", "governance.expire_escalations", every_seconds=5, expires_seconds=10,
+                queue="escalations",
+                description="Escalations past their deadline move to the next tier, or to the final outcome."),
+]

@@ -8,10 +8,12 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         from core import health
         from core.metrics import register_scrape_time_collector
+        from core.registries import register_periodic_job
         from governance import hooks
         from integrations import approvals, retention, task_types  # noqa: F401  (task_types registers its own)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
+        from integrations.tasks import PERIODIC_JOBS
 
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
@@ -19,3 +21,5 @@ class IntegrationsConfig(AppConfig):
         # /health and /metrics belong to core, which this app registers its parts with.
         health.register_check("integrations", breakers_check)
         register_scrape_time_collector(integrations_collector)
+        for job in PERIODIC_JOBS:
+            register_periodic_job(job)

@@ -4,6 +4,8 @@ idempotency keys, so a replayed delivery or a repeated key is still recognised a
 
 from django.db.models import QuerySet
 
+from core.registries import register_prunable
+
 from integrations.models import OutboundMessage, WebhookDelivery
 
 DONE_DELIVERIES = [WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED, WebhookDelivery.Status.FAILED]
@@ -27,8 +29,6 @@ def empty_message_texts(batch: QuerySet) -> int:
 
 
 def register() -> None:
-    from emma.maintenance.retention import register_prunable
-
     register_prunable("integrations.webhook_delivery_bodies", delivery_bodies, "received_at",
                       action=empty_delivery_bodies)
     register_prunable("integrations.outbound_message_texts", message_texts, "created_at", action=empty_message_texts)

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from core.registries import PeriodicJob
+
 from integrations import approvals, outbound, services
 
 
@@ -39,3 +41,14 @@ def notify_approvers(escalation_id: str) -> int:
 def settle_escalation(escalation_id: str, outcome: str) -> None:
     """Update a closed escalation's chat messages and close its decision codes; idempotent."""
     approvals.escalation_settle(escalation_id=escalation_id, outcome=outcome)
+
+
+PERIODIC_JOBS = [
+    PeriodicJob("send due messages", "integrations.send_due_messages", every_seconds=5, expires_seconds=10,
+                queue="integrations",
+                description="Outbound messages whose send was lost are published again; sends whose worker died "
+                            "are settled (edits queued again, posts failed as outcome unknown)."),
+    PeriodicJob("republish webhook deliveries", "integrations.republish_deliveries", every_seconds=30,
+                expires_seconds=30, queue="integrations",
+                description="Webhook deliveries still unprocessed a minute after they arrived are published again."),
+]

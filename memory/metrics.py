@@ -47,5 +47,5 @@ class MemoryItemsCollector:
         yield gauge
 
 
-# Registered by emma.metrics, with the other gauges read from the database at scrape time.
+# Registered with core.metrics in MemoryConfig.ready.
 memory_items_collector = MemoryItemsCollector()

@@ -1,4 +1,5 @@
-"""Writes of memory: semantic items (store, bulk, delete, prune) and episodic events (record, prune).
+"""Writes of memory: semantic items (store, bulk, delete, prune) and episodic events
+(recorded here; the retention job prunes them).
 
 Storing is idempotent by content: the same content in one tenant is one item, and storing it again
 merges its metadata into the item's (the newer value wins per key), never deletes anything."""
@@ -255,19 +256,6 @@ def episode_record(*, tenant_id, kind: str, source: str, actor: str = "", conten
         return EpisodicEvent.objects.create(tenant_id=tenant_id, kind=kind, source=source[:64], actor=actor[:150],
                                             content=content, metadata=metadata or {}, task_id=task_id,
                                             occurred_at=occurred_at or timezone.now())
-
-
-def episodes_prune(*, older_than: datetime, batch_size: int = PRUNE_BATCH) -> int:
-    """Delete episodic events that occurred before `older_than`, in batches; for the retention job."""
-    total = 0
-    with timed(STORE_DURATION, "episodes_prune"):
-        while True:
-            ids = list(EpisodicEvent.objects.filter(occurred_at__lt=older_than)
-                       .values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                return total
-            deleted, _ = EpisodicEvent.objects.filter(pk__in=ids).delete()
-            total += deleted
 
 
 def _as_datetime(value) -> datetime | None:

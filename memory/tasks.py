@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from core.registries import PeriodicJob
 from memory import services
 
 
@@ -11,7 +12,10 @@ def bulk_store(job_id: str) -> str:
     return services.memory_bulk_run(job_id=job_id)
 
 
-@shared_task(name="memory.prune_expired", queue="maintenance", expires=600)
-def prune_expired() -> int:
-    """Delete expired semantic items (already hidden from every read since they expired)."""
-    return services.memory_prune_expired()
+PERIODIC_JOBS = [
+    # A maintenance run like the others (locked, recorded), of the job registered in MemoryConfig.ready.
+    PeriodicJob("prune expired memories", "operations.run_maintenance_job", args=("prune_expired_memories",),
+                every_seconds=3600, expires_seconds=600, queue="maintenance",
+                previous=({"task": "emma.prune_expired_memories", "args": ()}, {"task": "memory.prune_expired", "args": ()}),
+                description="Semantic memory items past their expiry are deleted."),
+]

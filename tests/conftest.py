@@ -132,6 +132,13 @@ def stop_process_group(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that need the real Celery worker are marked `worker`: `make test-quick` leaves them out."""
+    for item in items:
+        if "celery_worker_process" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.worker)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One real worker for the session, on every queue, against the test database.
@@ -144,17 +151,20 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 def run_concurrently(function, arguments: list) -> list:
-    """Call function(argument) in one thread per argument, all at once; their results, in order.
+    """Call function(argument) in one thread per argument, all at once; their results, in order. What a
+    thread raised is raised here (the first, in argument order), so a failure cannot pass unseen.
     Each thread closes its database connection (Django opens one per thread)."""
     import threading
 
     from django.db import connection
 
-    results = [None] * len(arguments)
+    results, errors = [None] * len(arguments), [None] * len(arguments)
 
     def call(index, argument):
         try:
             results[index] = function(argument)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            errors[index] = exc
         finally:
             connection.close()
 
@@ -163,6 +173,9 @@ def run_concurrently(function, arguments: list) -> list:
         thread.start()
     for thread in threads:
         thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
     return results
 
 

@@ -69,9 +69,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_prometheus",
     "core",
-    "emma",
     "governance",
     "memory",
+    "operations",
+    "emma",
     "integrations",
 ]
 

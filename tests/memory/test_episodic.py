@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from memory import selectors, services
 from memory.models import EpisodicEvent
+from operations.retention import logs_prune
 
 pytestmark = pytest.mark.django_db
 
@@ -76,11 +77,11 @@ def test_a_task_has_one_result_event_even_when_its_handler_runs_again(acme):
     assert [e.content for e in selectors.episodes(tenant_id=acme.tenant_id, task_id=task_id)] == ["second try"]
 
 
-def test_pruning_removes_only_events_older_than_the_cut(acme, globex):
+def test_retention_removes_only_events_older_than_the_cut(acme, globex):
     record(acme, minutes_ago=60 * 24 * 40, content="forty days ago")
     record(globex, minutes_ago=60 * 24 * 31, content="thirty-one days ago")
     record(acme, minutes_ago=60 * 24 * 29, content="twenty-nine days ago")
-    assert services.episodes_prune(older_than=timezone.now() - timedelta(days=30)) == 2
+    assert logs_prune(days=30, only=["memory.episodic_event"])["pruned"]["memory.episodic_event"]["rows"] == 2
     assert list(EpisodicEvent.objects.values_list("content", flat=True)) == ["twenty-nine days ago"]
 
 

@@ -102,7 +102,7 @@ def test_an_expired_item_is_hidden_at_once_and_pruned_later(acme):
     assert acme.submitter_api.delete(f"/api/memory/{fleeting.id}").status_code == 404
     assert selectors.memory_item_count(tenant_id=acme.tenant_id) == 1
     assert MemoryItem.objects.filter(pk=fleeting.id).exists()  # hidden, not yet deleted
-    assert tasks.prune_expired() == 1
+    assert services.memory_prune_expired() == 1
     assert not MemoryItem.objects.filter(pk=fleeting.id).exists()
     assert MemoryItem.objects.filter(pk=lasting.id).exists()
 

@@ -13,9 +13,10 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 from sentry_sdk.transport import Transport
 
-from emma.maintenance import backups, jobs, pg
-from emma.maintenance.pg import MaintenanceError
-from emma.models import AgentTask, Backup, MaintenanceRun, TaskEvent
+from operations import backups, jobs, pg
+from operations.pg import MaintenanceError
+from emma.models import AgentTask, TaskEvent
+from operations.models import Backup, MaintenanceRun
 from governance.models import AuditEvent
 from tests.operations.conftest import submit_and_cancel
 

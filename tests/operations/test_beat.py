@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from emma.maintenance import jobs
-from emma.models import Backup, MaintenanceRun
+from operations import jobs
+from operations.models import Backup, MaintenanceRun
 from tests.conftest import ROOT, stop_process_group, subprocess_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -64,7 +64,7 @@ def runs(job: str):
 
 
 def test_a_backup_sent_by_beat_is_verified_by_a_real_restore(celery_worker_process, beats):
-    PeriodicTask.objects.create(name="test backup", task="emma.backup_database", interval=every(2), one_off=True,
+    PeriodicTask.objects.create(name="test backup", task="operations.backup_database", interval=every(2), one_off=True,
                                 queue="maintenance", expire_seconds=60)
     beats(1)
     try:
@@ -84,14 +84,14 @@ def test_a_backup_sent_by_beat_is_verified_by_a_real_restore(celery_worker_proce
 
 def test_two_beats_started_together_run_each_job_once_per_tick(celery_worker_process, beats):
     period = 4
-    PeriodicTask.objects.create(name="test pruning", task="emma.prune_logs", interval=every(period),
+    PeriodicTask.objects.create(name="test pruning", task="operations.prune_logs", interval=every(period),
                                 queue="maintenance", expire_seconds=30)
     first, second = beats(2)
-    wait_for(lambda: first.sent("emma.prune_logs") >= 3 and second.sent("emma.prune_logs") >= 3, timeout=60,
+    wait_for(lambda: first.sent("operations.prune_logs") >= 3 and second.sent("operations.prune_logs") >= 3, timeout=60,
              message="both beats to send the job three times")
     first.stop()
     second.stop()
-    sent = first.sent("emma.prune_logs") + second.sent("emma.prune_logs")
+    sent = first.sent("operations.prune_logs") + second.sent("operations.prune_logs")
     wait_for(lambda: runs(jobs.PRUNE).count() == sent, timeout=30, message=f"the worker to take all {sent} messages")
 
     ran = list(runs(jobs.PRUNE).exclude(outcome=MaintenanceRun.Outcome.SKIPPED))
@@ -99,6 +99,6 @@ def test_two_beats_started_together_run_each_job_once_per_tick(celery_worker_pro
     assert all(run.outcome == MaintenanceRun.Outcome.SUCCESS for run in ran)
     assert len(ran) + skipped == sent
     # One run per tick: each beat sent every tick, and only one of each pair ran.
-    assert len(ran) == max(first.sent("emma.prune_logs"), second.sent("emma.prune_logs")), (len(ran), skipped, sent)
+    assert len(ran) == max(first.sent("operations.prune_logs"), second.sent("operations.prune_logs")), (len(ran), skipped, sent)
     gaps = [(later.started_at - earlier.started_at).total_seconds() for earlier, later in pairwise(ran)]
     assert all(gap >= period / 2 for gap in gaps), gaps

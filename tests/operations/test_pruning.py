@@ -7,9 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from emma.maintenance import jobs
-from emma.maintenance.retention import logs_prune, register_prunable, unregister_prunable
-from emma.models import AgentTask, MaintenanceRun, TaskEvent
+from operations import jobs
+from core.registries import register_prunable, unregister_prunable
+from operations.retention import logs_prune
+from emma.models import AgentTask, TaskEvent
+from operations.models import MaintenanceRun
 from governance.audit import verify_chain
 from governance.models import AuditEvent
 from memory.models import EpisodicEvent

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from emma.maintenance import jobs
-from emma.models import AgentTask, Backup, MaintenanceRun, TaskEvent
+from operations import jobs
+from emma.models import AgentTask, TaskEvent
+from operations.models import Backup, MaintenanceRun
 from governance.audit import verify_chain
 from tests.operations.conftest import manage, stderr_message, submit_and_cancel
 

@@ -7,11 +7,11 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from prometheus_client import REGISTRY
 
-from emma.maintenance import jobs
-from emma.maintenance.locks import job_lock
-from emma.maintenance.metrics import maintenance_collector
-from emma.maintenance.runs import run_job, schedule_period
-from emma.models import MaintenanceRun
+from operations import jobs
+from operations.locks import job_lock
+from operations.metrics import maintenance_collector
+from operations.runs import run_job, schedule_period
+from operations.models import MaintenanceRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +57,7 @@ def test_a_run_while_another_holds_the_jobs_lock_is_skipped():
 
 def test_a_second_run_of_the_same_schedule_tick_is_skipped_but_a_manual_run_is_not():
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
-    periodic_task("test pruning", "emma.prune_logs", interval=every_minute)
+    periodic_task("test pruning", "operations.prune_logs", interval=every_minute)
 
     first = jobs.prune_job(trigger="beat:test pruning")
     second = jobs.prune_job(trigger="beat:test pruning")
@@ -70,7 +70,7 @@ def test_a_second_run_of_the_same_schedule_tick_is_skipped_but_a_manual_run_is_n
 
 def test_the_next_tick_runs_again():
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
-    periodic_task("test pruning", "emma.prune_logs", interval=every_minute)
+    periodic_task("test pruning", "operations.prune_logs", interval=every_minute)
     first = jobs.prune_job(trigger="beat:test pruning")
     MaintenanceRun.objects.filter(pk=first.pk).update(started_at=timezone.now() - timedelta(seconds=31))
 

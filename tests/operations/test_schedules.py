@@ -8,15 +8,14 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from emma import schedules
-from emma.maintenance import jobs
-from emma.models import Backup
-from emma.schedules import PERIODIC_JOBS
+from core.registries import periodic_jobs
+from operations import jobs, schedules
+from operations.models import Backup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MAINTENANCE_TASKS = {"emma.backup_database", "emma.verify_pending_backups", "emma.prune_logs",
-                     "emma.vacuum_database", "emma.prune_expired_memories"}
+MAINTENANCE_TASKS = {"operations.backup_database", "operations.verify_pending_backups", "operations.prune_logs",
+                     "operations.vacuum_database", "operations.run_maintenance_job"}
 
 
 def sync(capsys=None) -> str:
@@ -28,7 +27,7 @@ def test_every_default_is_created_with_an_expiry_and_crontabs_in_utc():
     sync()
 
     rows = {row.name: row for row in PeriodicTask.objects.select_related("crontab", "interval")}
-    assert set(rows) == {job.name for job in PERIODIC_JOBS}
+    assert set(rows) == {job.name for job in periodic_jobs()}
     assert {row.task for row in rows.values()} >= MAINTENANCE_TASKS | {
         "governance.expire_escalations", "emma.reap_stuck_tasks"}
     for row in rows.values():
@@ -53,7 +52,7 @@ def test_running_it_again_changes_nothing(capsys):
 
     out = sync(capsys)
 
-    assert f"0 created, 0 updated, {len(PERIODIC_JOBS)} unchanged, 0 kept" in out
+    assert f"0 created, 0 updated, {len(periodic_jobs())} unchanged, 0 kept" in out
     assert {row.name: row.date_changed for row in PeriodicTask.objects.all()} == before
 
 
@@ -73,16 +72,15 @@ def test_what_an_operator_changed_in_the_admin_stays_changed(capsys):
     assert PeriodicTask.objects.get(name="escalation sweep").enabled is False
 
 
-def test_a_changed_default_reaches_rows_nobody_changed_and_only_those(monkeypatch):
+def test_a_changed_default_reaches_rows_nobody_changed_and_only_those():
     sync()
     backup = PeriodicTask.objects.get(name="database backup")
     backup.expire_seconds = 60  # the operator's
     backup.save()
     changed = [replace(job, crontab={"minute": "15", "hour": "1"}) if job.name in ("log pruning", "database backup")
-               else job for job in PERIODIC_JOBS]
-    monkeypatch.setattr(schedules, "PERIODIC_JOBS", changed)
+               else job for job in periodic_jobs()]
 
-    call_command("setup_periodic_tasks")
+    schedules.periodic_tasks_sync(changed)
 
     pruning = PeriodicTask.objects.get(name="log pruning")
     assert (pruning.crontab.minute, pruning.crontab.hour) == ("15", "1")
@@ -104,7 +102,8 @@ def test_rows_from_before_fingerprints_are_updated_when_they_equal_an_earlier_de
 
     result = schedules.periodic_tasks_sync()
 
-    assert PeriodicTask.objects.get(name="prune expired memories").task == "emma.prune_expired_memories"
+    memories = PeriodicTask.objects.get(name="prune expired memories")
+    assert (memories.task, json.loads(memories.args)) == ("operations.run_maintenance_job", ["prune_expired_memories"])
     assert "prune expired memories" in result["updated"]
     assert "republish stale tasks" in result["unchanged"]
     assert "emma-default:" in PeriodicTask.objects.get(name="republish stale tasks").description
@@ -119,10 +118,10 @@ def test_the_admin_lists_every_schedule_and_the_operations_records(admin_client,
     backup = Backup.objects.get()
 
     page = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
-    assert all(job.name in page for job in PERIODIC_JOBS)
-    runs = admin_client.get("/admin/emma/maintenancerun/").content.decode()
+    assert all(job.name in page for job in periodic_jobs())
+    runs = admin_client.get("/admin/operations/maintenancerun/").content.decode()
     assert jobs.BACKUP in runs and jobs.VACUUM in runs and "success" in runs
-    backups = admin_client.get("/admin/emma/backup/").content.decode()
+    backups = admin_client.get("/admin/operations/backup/").content.decode()
     assert Path(backup.file).name in backups and "completed" in backups.lower()
-    detail = admin_client.get(f"/admin/emma/backup/{backup.pk}/change/")
+    detail = admin_client.get(f"/admin/operations/backup/{backup.pk}/change/")
     assert detail.status_code == 200 and backup.sha256 in detail.content.decode()

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from emma import schedules
+from operations import schedules
 
 
 class Command(BaseCommand):
     help = ("Create the default periodic tasks that are missing and bring those nobody changed to the current "
-            "defaults; a task an operator changed in the admin is left as it is (see emma/schedules.py).")
+            "defaults; a task an operator changed in the admin is left as it is (see operations/schedules.py).")
 
     def handle(self, *args, **options):
         result = schedules.periodic_tasks_sync()

@@ -1,62 +1,35 @@
 """Log retention: each app declares what of its data may go after LOG_RETENTION_DAYS, and the pruning
 job removes it in small batches, each its own short transaction, so no lock is held for long.
 
-An app registers its prunable data once, at start-up (`AppConfig.ready`):
-
-    from emma.maintenance.retention import register_prunable
-    register_prunable("integrations.webhook_delivery", lambda: WebhookDelivery.objects.all(), "received_at")
-
-`action` is "delete" (the default) or a callable that takes a batch's queryset and returns how many rows
-it changed, e.g. emptying message bodies while keeping the rows; such a queryset must leave out the
-rows already pruned, since batches are selected until none is left.
+Each app registers its prunable data once, at start-up (`AppConfig.ready`), with
+`core.registries.register_prunable` (see there for what a Prunable is).
 
 The audit chain is never prunable: its table refuses DELETE, and its history is the point of it
 (`export_audit_archive` copies old events to a file instead)."""
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Max
 from django.utils import timezone
+
+from core.registries import Prunable, prunables
 
 logger = logging.getLogger("emma.maintenance")
 
 _NEVER_PRUNED = {"governance_auditevent"}
 
 
-@dataclass(frozen=True)
-class Prunable:
-    name: str
-    queryset: Callable[[], QuerySet]
-    date_field: str
-    action: str | Callable[[QuerySet], int] = "delete"
+def old_maintenance_runs():
+    """Maintenance runs, except each job's last success (it feeds emma_maintenance_last_success_timestamp)."""
+    from operations.models import MaintenanceRun
 
-
-_registry: dict[str, Prunable] = {}
-
-
-def register_prunable(name: str, queryset: Callable[[], QuerySet], date_field: str,
-                      action: str | Callable[[QuerySet], int] = "delete") -> None:
-    """Declare data that the retention job may prune once `date_field` is older than the retention
-    period. Registering a name again replaces it."""
-    if action != "delete" and not callable(action):
-        raise ValueError('action must be "delete" or a callable taking a queryset')
-    _registry[name] = Prunable(name, queryset, date_field, action)
-
-
-def unregister_prunable(name: str) -> None:
-    _registry.pop(name, None)
-
-
-def registered() -> dict[str, Prunable]:
-    from emma.maintenance import prunables  # noqa: F401  (Emma's own, registered on first use)
-
-    return dict(sorted(_registry.items()))
+    last_successes = (MaintenanceRun.objects.filter(outcome=MaintenanceRun.Outcome.SUCCESS).values("job")
+                      .annotate(last=Max("pk")).values("last"))
+    return MaintenanceRun.objects.exclude(outcome=MaintenanceRun.Outcome.RUNNING).exclude(pk__in=last_successes)
 
 
 def retention_days() -> int:
@@ -101,7 +74,7 @@ def logs_prune(*, days: int | None = None, batch_size: int | None = None, pause:
     cutoff = timezone.now() - timedelta(days=days)
     tables = set(connection.introspection.table_names())
     figures = {}
-    for name, prunable in registered().items():
+    for name, prunable in prunables().items():
         if only and name not in only:
             continue
         table = prunable.queryset().model._meta.db_table

@@ -13,12 +13,12 @@ from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.utils import timezone
 
-from emma.maintenance import pg
-from emma.maintenance.backups import checksum_verify
-from emma.maintenance.locks import job_lock
-from emma.maintenance.pg import MaintenanceError
-from emma.maintenance.runs import record_run
-from emma.models import Backup, MaintenanceRun
+from operations import pg
+from operations.backups import checksum_verify
+from operations.locks import job_lock
+from operations.pg import MaintenanceError
+from operations.runs import record_run
+from operations.models import Backup, MaintenanceRun
 
 JOB = "restore_database"
 _HISTORY_MODELS = (Backup, MaintenanceRun)

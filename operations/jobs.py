@@ -1,17 +1,17 @@
 """The maintenance jobs as the beat tasks and the management commands run them: each one a recorded,
-locked run (emma.maintenance.runs) around a service. Job names label the runs and the metrics."""
+locked run (operations.runs) around a service. Job names label the runs and the metrics."""
 
-from emma.maintenance import backups
-from emma.maintenance.retention import logs_prune
-from emma.maintenance.runs import run_job
-from emma.maintenance.vacuum import database_vacuum
-from emma.models import Backup, MaintenanceRun
+from core.registries import maintenance_job
+from operations import backups
+from operations.retention import logs_prune
+from operations.runs import run_job
+from operations.vacuum import database_vacuum
+from operations.models import Backup, MaintenanceRun
 
 BACKUP = "backup_database"
 VERIFY = "verify_backup"
 PRUNE = "prune_logs"
 VACUUM = "vacuum_database"
-PRUNE_MEMORIES = "prune_expired_memories"
 
 
 def backup_job(*, trigger: str = "command", reraise: bool = True) -> MaintenanceRun:
@@ -62,9 +62,6 @@ def vacuum_job(*, trigger: str = "command", reraise: bool = True) -> Maintenance
     return run_job(VACUUM, lambda figures: figures.update(database_vacuum()), trigger=trigger, reraise=reraise)
 
 
-def prune_expired_memories_job(*, trigger: str = "command", reraise: bool = True) -> MaintenanceRun:
-    """Delete semantic memory items past their expires_at (hidden from reads already)."""
-    from memory.services import memory_prune_expired
-
-    return run_job(PRUNE_MEMORIES, lambda figures: figures.update(memory_items=memory_prune_expired()),
-                   trigger=trigger, reraise=reraise)
+def registered_job(name: str, *, trigger: str = "command", reraise: bool = True) -> MaintenanceRun:
+    """A job another app declared with core.registries.register_maintenance_job."""
+    return run_job(name, maintenance_job(name), trigger=trigger, reraise=reraise)

@@ -34,7 +34,7 @@ class MaintenanceCollector:
     def collect(self):
         from django.db.models import Max
 
-        from emma.models import Backup, MaintenanceRun
+        from operations.models import Backup, MaintenanceRun
 
         for (name, help_text), outcome in ((_LAST_SUCCESS, MaintenanceRun.Outcome.SUCCESS),
                                            (_LAST_FAILURE, MaintenanceRun.Outcome.FAILED)):
@@ -52,5 +52,5 @@ class MaintenanceCollector:
         yield GaugeMetricFamily(*_LAST_SIZE, value=(newest.size_bytes or 0) if newest else 0)
 
 
-# Registered by emma.metrics with the other gauges read from the database at scrape time.
+# Registered with core.metrics in OperationsConfig.ready.
 maintenance_collector = MaintenanceCollector()

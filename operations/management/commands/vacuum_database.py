@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from emma.maintenance import jobs
-from emma.maintenance.runs import failure_line
+from operations import jobs
+from operations.runs import failure_line
 
 
 class Command(BaseCommand):

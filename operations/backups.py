@@ -18,10 +18,10 @@ from django.conf import settings
 from django.utils import timezone
 from psycopg import sql
 
-from emma.maintenance import pg
-from emma.maintenance.metrics import BACKUP_VERIFICATIONS
-from emma.maintenance.pg import MaintenanceError
-from emma.models import Backup
+from operations import pg
+from operations.metrics import BACKUP_VERIFICATIONS
+from operations.pg import MaintenanceError
+from operations.models import Backup
 
 logger = logging.getLogger("emma.maintenance")
 
@@ -244,6 +244,17 @@ def backup_verify(*, backup_id: int) -> Backup:
     logger.info("backup %s verified by a restore in %.1f s", backup.pk, time.monotonic() - clock,
                 extra={"backup_id": backup.pk})
     return backup
+
+
+def backups_verify_later(*, backup_ids: list[int]) -> list[int]:
+    """Queue the verification of those of these backups that are completed (the admin's "verify now");
+    the ids queued."""
+    from operations.tasks import verify_backup
+
+    ids = list(Backup.objects.filter(pk__in=backup_ids, status=Backup.Status.COMPLETED).values_list("pk", flat=True))
+    for backup_id in ids:
+        verify_backup.apply_async((backup_id,), expires=3600)
+    return ids
 
 
 def backups_pending_verification() -> list[int]:

@@ -16,9 +16,9 @@ from itertools import pairwise
 import sentry_sdk
 from django.utils import timezone
 
-from emma.maintenance.locks import job_lock
-from emma.maintenance.metrics import MAINTENANCE_RUNS
-from emma.models import MaintenanceRun
+from operations.locks import job_lock
+from operations.metrics import MAINTENANCE_RUNS
+from operations.models import MaintenanceRun
 
 logger = logging.getLogger("emma.maintenance")
 

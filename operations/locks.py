@@ -5,7 +5,7 @@ mid-run never leaves a job locked."""
 import zlib
 from contextlib import contextmanager
 
-from emma.maintenance import pg
+from operations import pg
 
 # pg_try_advisory_lock(namespace, key): the audit chain uses 0x45AD; maintenance jobs use this one.
 LOCK_NAMESPACE = 0x4D41

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from emma.maintenance import jobs
-from emma.maintenance.retention import batch_size_default, retention_days
-from emma.maintenance.runs import failure_line
+from operations import jobs
+from operations.retention import batch_size_default, retention_days
+from operations.runs import failure_line
 
 
 class Command(BaseCommand):

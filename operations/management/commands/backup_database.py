@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from emma.maintenance import jobs
-from emma.maintenance.runs import failure_line
-from emma.models import Backup
+from operations import jobs
+from operations.runs import failure_line
+from operations.models import Backup
 
 
 class Command(BaseCommand):

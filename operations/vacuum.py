@@ -5,7 +5,7 @@ import time
 
 from psycopg import sql
 
-from emma.maintenance import pg
+from operations import pg
 
 
 def vacuum_tables() -> list[str]:

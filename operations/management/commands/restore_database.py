@@ -3,9 +3,9 @@ from pathlib import Path
 import psycopg
 from django.core.management.base import BaseCommand, CommandError
 
-from emma.maintenance import pg
-from emma.maintenance.pg import MaintenanceError
-from emma.maintenance.restore import database_restore
+from operations import pg
+from operations.pg import MaintenanceError
+from operations.restore import database_restore
 
 
 class Command(BaseCommand):
