@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config.embedded import free_port
-from config.processes import BASE_DIR, QUEUES as EMMA_QUEUES, Stack, celery, gunicorn
+from config.processes import BASE_DIR, Stack, celery, gunicorn
 
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
 
@@ -202,10 +202,10 @@ class Bench:
         base_url = f"http://127.0.0.1:{port}"
         web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
         say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
-            f"{SETTINGS['worker_concurrency']} prefork on {EMMA_QUEUES}")
+            f"{SETTINGS['worker_concurrency']} prefork on every queue")
         self.spawn("web", gunicorn(), web_env)
         self.spawn("worker", celery(
-            "worker", "-Q", EMMA_QUEUES, "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
+            "worker", "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
             "-n", "bench-emma@%h", "--without-mingle", "--without-gossip", "-l", "INFO"), web_env)
         try:
             wait_for_web(f"{base_url}/health/live", self.alive)

@@ -12,7 +12,6 @@ from pathlib import Path
 from config import embedded
 
 BASE_DIR = Path(__file__).resolve().parents[1]
-QUEUES = "agent,escalations,integrations,maintenance,default"
 
 
 class Stack:

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from config.processes import BASE_DIR, QUEUES, Stack, celery, gunicorn
+from config.processes import BASE_DIR, Stack, celery, gunicorn
 
 
 def _say(message: str) -> None:
@@ -67,7 +67,8 @@ class Launcher:
             web_bind = env.setdefault("EMMA_WEB_BIND", "127.0.0.1:8000")
             flower_port = env.get("EMMA_FLOWER_PORT", "5555")
             stack.spawn("web", gunicorn(), env)
-            stack.spawn("worker", celery("worker", "-Q", QUEUES, "-E", "-l", "INFO", "-n", "worker@%h",
+            # No -Q: a worker consumes every queue in settings.
+            stack.spawn("worker", celery("worker", "-E", "-l", "INFO", "-n", "worker@%h",
                                          "-c", env.get("CELERY_WORKER_CONCURRENCY", "2")), env)
             stack.spawn("beat", celery("beat", "-l", "INFO"), env)
             # Flower serves its own /metrics; it stays out of Emma's multiprocess metrics.

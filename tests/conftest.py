@@ -88,9 +88,9 @@ class WorkerProcess:
         env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.CELERY_QUEUE_NAMES),
-             "-c", str(self.concurrency), "-P", "prefork", "-n", f"test-{os.getpid()}@%h", "--without-mingle",
-             "--without-gossip", "-I", "tests.celery_tasks", "-l", "INFO"],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", str(self.concurrency), "-P", "prefork",
+             "-n", f"test-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "-I", "tests.celery_tasks",
+             "-l", "INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready()
         return self
@@ -126,7 +126,7 @@ def stop_process_group(process: subprocess.Popen | None) -> None:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker for the session, on every queue, against the test database.
+    """One real worker for the session, on every queue (no -Q: all of settings'), against the test database.
     Tests that use it need `transactional_db` so the worker sees their rows."""
     directory = tmp_path_factory.mktemp("worker")
     worker = WorkerProcess(directory / "worker.log", directory / "metrics").start()

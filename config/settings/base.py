@@ -195,17 +195,19 @@ CELERY_TASK_TRACK_STARTED = True
 # Django's LOGGING (JSON, with correlation ids) stays in charge inside workers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each queue has its own direct exchange and routing key, so a message reaches exactly one queue
-# on Redis and on RabbitMQ alike.
+# The queues, named once: a worker started without -Q consumes every one of them (the Procfile, `make run`,
+# docker/start-worker.sh); Kubernetes gives `maintenance` a worker of its own (tests/operations/test_manifests.py
+# checks the manifests against this list). Each queue has its own direct exchange and routing key, so a
+# message reaches exactly one queue on Redis and on RabbitMQ alike.
 CELERY_QUEUE_NAMES = ("agent", "escalations", "integrations", "maintenance", "default")
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+# Maintenance tasks name their queue themselves (`queue="maintenance"` on the task).
 CELERY_TASK_ROUTES = {
     "emma.execute_task": {"queue": "agent"},
     "governance.*": {"queue": "escalations"},
     "integrations.*": {"queue": "integrations"},
-    "maintenance.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
