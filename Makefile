@@ -1,4 +1,6 @@
-# Two commands: `make run` (the whole system) and `make test` (the whole suite).
+# Two commands: `make run` (the whole system) and `make test` (the whole suite). Both run through the
+# launcher in devstack/, which starts embedded PostgreSQL and Valkey when DATABASE_URL / REDIS_URL are
+# unset and stops them at the end.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,14 +21,14 @@ $(STAMP): $(PY) requirements/base.txt requirements/local.txt requirements/dev.tx
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m config.run
+	$(PY) -m devstack run
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m devstack test
 
 # The quick local loop: everything but the slow fault-injection and browser tests.
 test-quick: $(STAMP)
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m devstack test -m "not slow and not browser"
 
 bench: $(STAMP)
 	$(PY) -m bench

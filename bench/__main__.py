@@ -33,8 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from config.embedded import free_port
-from config.processes import BASE_DIR, Stack, celery, gunicorn
+from devstack import embedded
+from devstack.embedded import free_port
+from devstack.stack import BASE_DIR, Stack, celery, gunicorn
 
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
 
@@ -85,8 +86,6 @@ class Bench:
     # --- services and processes -----------------------------------------------------------------
 
     def environment(self) -> dict:
-        from config import embedded
-
         if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
             running = embedded.find(self.data_dir, database=True, redis=True)
             if running.database_url or running.redis_url:

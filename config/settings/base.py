@@ -5,33 +5,28 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
-
-from config import embedded
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
+# `.env`, when DJANGO_READ_DOT_ENV_FILE=1, is already in the environment (config/settings/__init__.py).
 env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
 
 EMMA_VERSION = "0.1.0"
 
 # --- Data services ------------------------------------------------------------------------------
-# With DATABASE_URL / REDIS_URL unset, Emma uses (and if needed starts) an embedded PostgreSQL with
-# pgvector and an embedded Valkey whose data lives in EMMA_DATA_DIR; see config/embedded.py.
+# URLs, read and never started here. `make run` and `make test` (devstack/) start an embedded
+# PostgreSQL with pgvector and an embedded Valkey when they are unset and export their URLs; local.py and
+# test.py find those already running through their data dir; production must set both.
 EMMA_DATA_DIR = Path(env("EMMA_DATA_DIR", default=str(BASE_DIR / ".emma"))).resolve()
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
-EMBEDDED_SERVICES = None
-if not DATABASE_URL or not REDIS_URL:
-    import atexit
-
-    EMBEDDED_SERVICES = embedded.ensure(EMMA_DATA_DIR, database=not DATABASE_URL, redis=not REDIS_URL)
-    # A process that had to start a service (a management command run on its own) stops it again.
-    atexit.register(EMBEDDED_SERVICES.stop)
-    DATABASE_URL = DATABASE_URL or EMBEDDED_SERVICES.database_url
-    REDIS_URL = REDIS_URL or EMBEDDED_SERVICES.redis_url
+if not DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL is not set: point it at Emma's PostgreSQL "
+                               "(postgres://user:password@host:5432/emma).")
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL is not set: point it at Emma's Redis (redis://host:6379/0).")
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # django-environ leaves a percent-encoded Unix-socket directory as it is.

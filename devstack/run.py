@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from config.processes import BASE_DIR, Stack, celery, gunicorn
+from devstack.stack import BASE_DIR, Stack, celery, gunicorn
 
 
 def _say(message: str) -> None:
