@@ -1,5 +1,6 @@
 """Shared fixtures: users in tenants, JWT clients, and a real Celery worker process."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,11 +62,18 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+# Settings this test run chose for the processes it starts, such as a fake vendor's loopback URL
+# (tests/integrations/conftest.py): config.settings.test ignores the environment, so they travel apart
+# (tests/process_settings.py).
+CHILD_SETTINGS: dict = {}
+
+
 def subprocess_env(**extra) -> dict:
-    """The environment for a child process that must use this test run's database and broker."""
+    """The environment for a child process that must use this test run's database, broker and settings."""
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": "tests.process_settings",
+        "EMMA_TEST_CHILD_SETTINGS": json.dumps(CHILD_SETTINGS),
         "DATABASE_URL": database_url_for_subprocess(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
