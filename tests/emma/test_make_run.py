@@ -1,6 +1,7 @@
 """`make run` as a newcomer uses it: up, healthy, usable from a second shell, Ctrl-C leaves nothing.
 
-`make run` is `python -m devstack run`."""
+`make run` is `python -m devstack run`: embedded PostgreSQL and Valkey, the Procfile's release line, then
+web, worker, beat and Flower under honcho."""
 
 import json
 import os
@@ -104,6 +105,11 @@ def test_make_run_serves_everything_and_stops_cleanly(tmp_path):
     assert leftovers(data_dir) == []
     assert not port_open(web_port) and not port_open(flower_port)
     assert embedded.find(data_dir, database=True, redis=True).database_url is None
+    # In order: the application processes (honcho reports each), then Valkey, then PostgreSQL.
+    output = open(log.name).read()
+    services_stopped = output.index("stopping embedded valkey, postgres")
+    for name in ("web", "worker", "beat", "flower"):
+        assert -1 < output.index(f"{name}.1 stopped") < services_stopped, output[-4000:]
 
     # With `make run` down, the second shell's command says so in one line, and starts nothing.
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=second_shell,
