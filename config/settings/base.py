@@ -5,33 +5,28 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
-
-from config import embedded
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
+# `.env`, when DJANGO_READ_DOT_ENV_FILE=1, is already in the environment (config/settings/__init__.py).
 env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
 
 EMMA_VERSION = "0.1.0"
 
 # --- Data services ------------------------------------------------------------------------------
-# With DATABASE_URL / REDIS_URL unset, Emma uses (and if needed starts) an embedded PostgreSQL with
-# pgvector and an embedded Valkey whose data lives in EMMA_DATA_DIR; see config/embedded.py.
+# URLs, read and never started here. `make run` and `make test` (devstack/) start an embedded
+# PostgreSQL with pgvector and an embedded Valkey when they are unset and export their URLs; local.py and
+# test.py find those already running through their data dir; production must set both.
 EMMA_DATA_DIR = Path(env("EMMA_DATA_DIR", default=str(BASE_DIR / ".emma"))).resolve()
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
-EMBEDDED_SERVICES = None
-if not DATABASE_URL or not REDIS_URL:
-    import atexit
-
-    EMBEDDED_SERVICES = embedded.ensure(EMMA_DATA_DIR, database=not DATABASE_URL, redis=not REDIS_URL)
-    # A process that had to start a service (a management command run on its own) stops it again.
-    atexit.register(EMBEDDED_SERVICES.stop)
-    DATABASE_URL = DATABASE_URL or EMBEDDED_SERVICES.database_url
-    REDIS_URL = REDIS_URL or EMBEDDED_SERVICES.redis_url
+if not DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL is not set: point it at Emma's PostgreSQL "
+                               "(postgres://user:password@host:5432/emma).")
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL is not set: point it at Emma's Redis (redis://host:6379/0).")
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # django-environ leaves a percent-encoded Unix-socket directory as it is.
@@ -197,17 +192,19 @@ CELERY_TASK_TRACK_STARTED = True
 # Django's LOGGING (JSON, with correlation ids) stays in charge inside workers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each queue has its own direct exchange and routing key, so a message reaches exactly one queue
-# on Redis and on RabbitMQ alike.
+# The queues, named once: a worker started without -Q consumes every one of them (the Procfile, `make run`,
+# docker/start-worker.sh); Kubernetes gives `maintenance` a worker of its own (tests/operations/test_manifests.py
+# checks the manifests against this list). Each queue has its own direct exchange and routing key, so a
+# message reaches exactly one queue on Redis and on RabbitMQ alike.
 CELERY_QUEUE_NAMES = ("agent", "escalations", "integrations", "maintenance", "default")
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+# Maintenance tasks name their queue themselves (`queue="maintenance"` on the task).
 CELERY_TASK_ROUTES = {
     "emma.execute_task": {"queue": "agent"},
     "governance.*": {"queue": "escalations"},
     "integrations.*": {"queue": "integrations"},
-    "maintenance.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

@@ -1,4 +1,5 @@
-"""Production: refuses to start with an unsafe configuration."""
+"""Production: refuses to start with an unsafe configuration. DATABASE_URL and REDIS_URL are required
+(base.py refuses to start without them); nothing here finds or starts a data service."""
 
 from django.core.exceptions import ImproperlyConfigured
 

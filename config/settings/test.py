@@ -1,14 +1,38 @@
-"""The test suite: embedded services of its own under .emma/test (or EMMA_TEST_DATA_DIR), so
-`make test` never touches the data of a `make run` on the same machine."""
+"""The test suite: every setting pinned, whatever the shell exports.
+
+base.py is read against an environment of this file's making instead of the shell's, so every setting
+takes its default: an AUTONOMY_LEVEL, a channel secret or DJANGO_DEBUG a developer exported changes
+nothing the suite tests (tests/emma/test_settings.py proves it). Only the data services come from
+outside: DATABASE_URL, REDIS_URL and CELERY_BROKER_URL (and PROMETHEUS_MULTIPROC_DIR, where a test sets it
+for a process it starts), else the embedded services of EMMA_TEST_DATA_DIR
+(default .emma/test, apart from the data of `make run`), which `make test` starts and a pytest run on its
+own finds while they run."""
 
 import os
 from pathlib import Path
 
-os.environ["EMMA_DATA_DIR"] = os.environ.get(
-    "EMMA_TEST_DATA_DIR", str(Path(__file__).resolve().parents[2] / ".emma" / "test")
-)
+import environ
+from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: E402,F403
+from devstack import embedded
+
+TEST_DATA_DIR = Path(os.environ.get("EMMA_TEST_DATA_DIR")
+                     or Path(__file__).resolve().parents[2] / ".emma" / "test").resolve()
+
+# The data services, and the metrics directory a test gives the worker and web processes it starts.
+_environment = {name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
+                                                    "PROMETHEUS_MULTIPROC_DIR") if os.environ.get(name)}
+_environment["EMMA_DATA_DIR"] = str(TEST_DATA_DIR)
+try:
+    _environment.update(embedded.service_urls(_environment, TEST_DATA_DIR, started_by="make test"))
+except embedded.NotRunning as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+environ.Env.ENVIRON = _environment
+try:
+    from .base import *  # noqa: F403
+finally:
+    environ.Env.ENVIRON = os.environ
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = "emma-test"  # noqa: F405

@@ -53,7 +53,7 @@ client.credentials(HTTP_AUTHORIZATION="Bearer " + str(RefreshToken.for_user(user
 response = client.post("/api/tasks", {{"task_type": "test.counted"}}, format="json")
 print(json.dumps([response.status_code, response.json()]))
 """
-    from config import embedded
+    from devstack import embedded
 
     dead_broker = f"redis://127.0.0.1:{embedded.free_port()}/0"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180,

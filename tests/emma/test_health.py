@@ -5,7 +5,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from config import embedded
+from devstack import embedded
 from tests.conftest import ROOT, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

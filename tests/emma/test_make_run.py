@@ -1,4 +1,7 @@
-"""`make run` as a newcomer uses it: up, healthy, usable from a second shell, Ctrl-C leaves nothing."""
+"""`make run` as a newcomer uses it: up, healthy, usable from a second shell, Ctrl-C leaves nothing.
+
+`make run` is `python -m devstack run`: embedded PostgreSQL and Valkey, the Procfile's release line, then
+web, worker, beat and Flower under honcho."""
 
 import json
 import os
@@ -13,7 +16,7 @@ from base64 import b64encode
 import psutil
 import pytest
 
-from config import embedded
+from devstack import embedded
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -27,7 +30,7 @@ def start(data_dir, web_port, flower_port):
                EMMA_FLOWER_PORT=str(flower_port), FLOWER_BASIC_AUTH="ops:secret-flower",
                CELERY_WORKER_CONCURRENCY="1", WEB_CONCURRENCY="1")
     log = open(data_dir.parent / f"run-{time.monotonic_ns()}.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "config.run"], cwd=ROOT, env=env, stdout=log,
+    process = subprocess.Popen([sys.executable, "-m", "devstack", "run"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while "Emma is running" not in open(log.name).read():
@@ -46,6 +49,20 @@ def get_json(url, headers=None, data=None):
 def port_open(port):
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def leftovers(data_dir) -> list[str]:
+    """Processes of this `make run`: the data services name data_dir on their command line; web, worker,
+    beat and Flower carry it in their environment (EMMA_DATA_DIR)."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if (any(str(data_dir) in part for part in (process.info["cmdline"] or []))
+                    or process.environ().get("EMMA_DATA_DIR") == str(data_dir)):
+                found.append(f"{process.info['pid']} {' '.join(process.info['cmdline'] or [])}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
 
 
 def test_make_run_serves_everything_and_stops_cleanly(tmp_path):
@@ -85,11 +102,21 @@ def test_make_run_serves_everything_and_stops_cleanly(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=90) == 0, open(log.name).read()[-4000:]
 
-    leftovers = [p for p in psutil.process_iter(["cmdline"])
-                 if any(str(data_dir) in part for part in (p.info["cmdline"] or []))]
-    assert leftovers == []
+    assert leftovers(data_dir) == []
     assert not port_open(web_port) and not port_open(flower_port)
     assert embedded.find(data_dir, database=True, redis=True).database_url is None
+    # In order: the application processes (honcho reports each), then Valkey, then PostgreSQL.
+    output = open(log.name).read()
+    services_stopped = output.index("stopping embedded valkey, postgres")
+    for name in ("web", "worker", "beat", "flower"):
+        assert -1 < output.index(f"{name}.1 stopped") < services_stopped, output[-4000:]
+
+    # With `make run` down, the second shell's command says so in one line, and starts nothing.
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=second_shell,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "`make run`" in result.stderr, result.stderr
+    assert embedded.find(data_dir, database=True, redis=True).redis_url is None
 
     # A second `make run` reuses the data: the user made in the first one can still log in.
     process, env, log = start(data_dir, web_port, flower_port)

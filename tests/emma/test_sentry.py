@@ -44,8 +44,9 @@ class FakeSentry(BaseHTTPRequestHandler):
 
 
 def run(**env):
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=subprocess_env(**env),
-                            capture_output=True, text=True, timeout=120)
+    # Local settings, which read SENTRY_DSN from the environment as production does (test settings pin it off).
+    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=subprocess_env(DJANGO_SETTINGS_MODULE="config.settings.local", **env))
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[0])
 

@@ -2,14 +2,13 @@
 
 Three real HTTP servers on loopback play Slack's Web API, Twilio's REST API and Meta's Graph API: they
 record what they receive and can fail on demand. They start when this file is imported (at collection,
-before any test or worker runs) and their URLs and test credentials go into the environment, so the
-session's Celery worker (tests.conftest.celery_worker_process), started later from this environment,
-talks to them too. In this process the same values are set on Django settings for each test."""
+before any test or worker runs) and their URLs and test credentials go into the settings of the
+processes the suite starts (tests.conftest.CHILD_SETTINGS), so the session's Celery worker
+(tests.conftest.celery_worker_process), started later, talks to them too. In this process the same values are set on Django settings for each test."""
 
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
 from integrations import breaker, limits
+from tests.conftest import CHILD_SETTINGS
 
 
 class FakeVendor:
@@ -185,8 +185,8 @@ INTEGRATION_SETTINGS = {
     "INTEGRATIONS_DEFAULT_RATE_PER_SEC": "1000",  # the rate-limit test sets its own
     "PUBLIC_BASE_URL": "",
 }
-# For the worker processes started later in this session (they read their settings from the environment).
-os.environ.update(INTEGRATION_SETTINGS)
+# For the worker processes started later in this session.
+CHILD_SETTINGS.update(INTEGRATION_SETTINGS)
 
 
 @pytest.fixture(autouse=True)

@@ -136,17 +136,32 @@ def test_exactly_one_beat_everywhere():
     assert sum(1 for service in compose.values() if service.get("command") == ["docker/start-beat.sh"]) == 1
 
 
+def consumed_queues(deployment: str) -> set[str]:
+    """The queues a worker Deployment consumes, as docker/start-worker.sh reads its variables: CELERY_QUEUES
+    (only these), CELERY_EXCLUDE_QUEUES (all but these), else every queue in settings. A queue the
+    manifest names must be one settings declare."""
+    from django.conf import settings
+
+    container = of_kind("Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    declared = set(settings.CELERY_QUEUE_NAMES)
+    only = set(env["CELERY_QUEUES"].split(",")) if env.get("CELERY_QUEUES") else declared
+    excluded = set(env["CELERY_EXCLUDE_QUEUES"].split(",")) if env.get("CELERY_EXCLUDE_QUEUES") else set()
+    unknown = (only | excluded) - declared
+    assert not unknown, f"{deployment} names queues that settings do not declare: {unknown}"
+    return only - excluded
+
+
 def test_the_worker_scales_on_cpu_and_every_queue_has_a_worker():
     hpa = of_kind("HorizontalPodAutoscaler")["emma-worker"]
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "emma-worker"}
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
-    queues = set()
-    for name in ("emma-worker", "emma-worker-maintenance"):
-        container = of_kind("Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
-        queues |= set({item["name"]: item["value"] for item in container["env"]}["CELERY_QUEUES"].split(","))
     from django.conf import settings
 
-    assert queues == set(settings.CELERY_QUEUE_NAMES)
+    # The maintenance queue on its worker with the backups volume, and only there; every other queue on
+    # the scaled workers.
+    assert consumed_queues("emma-worker-maintenance") == {"maintenance"}
+    assert consumed_queues("emma-worker") == set(settings.CELERY_QUEUE_NAMES) - {"maintenance"}
 
 
 def test_compose_services_have_health_checks_and_flower_and_release():
@@ -180,4 +195,6 @@ def test_procfile_has_the_release_web_worker_beat_and_flower_processes():
     processes = dict(line.split(":", 1) for line in lines)
     assert list(processes) == ["release", "web", "worker", "beat", "flower"]
     assert "setup_periodic_tasks" in processes["release"] and "migrate" in processes["release"]
-    assert "maintenance" in processes["worker"] and "--basic-auth" in processes["flower"]
+    assert "--basic-auth" in processes["flower"]
+    # No queue list to keep in step with settings: a worker without -Q consumes every queue they declare.
+    assert " -Q" not in processes["worker"]

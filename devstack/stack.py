@@ -1,6 +1,9 @@
-"""A stack of Emma processes on one machine: the embedded services they need (when DATABASE_URL /
-REDIS_URL are unset) and child processes, each in a session of its own, stopped together in order.
-`make run` (config/run.py) and `make bench` both run on it. Imports nothing from Django."""
+"""A stack of processes on one machine: the embedded services they need (when DATABASE_URL / REDIS_URL
+are unset), whose URLs it exports to them, and child processes, each in a session of its own, stopped
+together in order: children first, then Valkey, then PostgreSQL. `make run`, `make test` and `make bench`
+run on it. Imports nothing from Django."""
+
+from __future__ import annotations
 
 import os
 import shutil
@@ -9,10 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from config import embedded
+from devstack import embedded
 
 BASE_DIR = Path(__file__).resolve().parents[1]
-QUEUES = "agent,escalations,integrations,maintenance,default"
 
 
 class Stack:
@@ -21,13 +23,9 @@ class Stack:
         self.services: embedded.EmbeddedServices | None = None
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def environment(self, base: dict | None = None, on_start=None) -> dict:
-        """The children's environment: the data services' URLs (starting embedded ones for those
-        unset) and a fresh metrics directory shared by every gunicorn and Celery process."""
-        env = dict(os.environ if base is None else base)
-        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-        env["EMMA_DATA_DIR"] = str(self.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def export_services(self, env: dict, on_start=None) -> dict:
+        """Set DATABASE_URL / REDIS_URL in `env` where unset, starting the embedded services for them
+        (this stack stops those it started). `on_start` hears the names of the services about to start."""
         need_db, need_redis = not env.get("DATABASE_URL"), not env.get("REDIS_URL")
         if need_db or need_redis:
             if on_start:
@@ -37,6 +35,18 @@ class Stack:
                 env["DATABASE_URL"] = self.services.database_url
             if need_redis:
                 env["REDIS_URL"] = self.services.redis_url
+        return env
+
+    def environment(self, base: dict | None = None, on_start=None) -> dict:
+        """The environment of an Emma stack's processes (`make run`, `make bench`): local settings, the data
+        services' URLs, this interpreter's bin directory first on PATH (the Procfile says `python`,
+        `gunicorn`, `celery`), and a fresh metrics directory shared by every gunicorn and Celery process."""
+        env = dict(os.environ if base is None else base)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env["EMMA_DATA_DIR"] = str(self.data_dir)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.export_services(env, on_start)
         metrics_dir = self.data_dir / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
@@ -85,13 +95,17 @@ class Stack:
         if process.poll() is None:
             process.wait()
 
+    def stop_services(self) -> None:
+        """The embedded services this stack started, Valkey then PostgreSQL."""
+        if self.services is not None and self.services.started:
+            print(f"emma | stopping embedded {', '.join(self.services.to_stop())}", flush=True)
+            self.services.stop()
+
     def stop(self) -> None:
         """Every child, then the embedded services this stack started."""
         for name in list(self.processes):
             self.stop_process(name)
-        if self.services is not None and self.services.started:
-            print(f"emma | stopping embedded {', '.join(self.services.started)}", flush=True)
-            self.services.stop()
+        self.stop_services()
 
 
 def _signal_group(pid: int, sig: int) -> None:
