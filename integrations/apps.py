@@ -10,6 +10,13 @@ class IntegrationsConfig(AppConfig):
         from emma.task_types import messaging  # noqa: F401  (registers message.send, notify, assistant.request)
         from governance import hooks
         from integrations import approvals, outbound, retention
+        # Each provider registers its webhook declaration when imported (integrations.providers).
+        from integrations.github import inbound as github  # noqa: F401
+        from integrations.jira import inbound as jira  # noqa: F401
+        from integrations.sentry import inbound as sentry  # noqa: F401
+        from integrations.slack import inbound as slack  # noqa: F401
+        from integrations.twilio import inbound as twilio  # noqa: F401
+        from integrations.waba import inbound as waba  # noqa: F401
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
 
