@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -120,4 +121,9 @@ def provider(name: str) -> WebhookProvider:
 
 def registered() -> list[WebhookProvider]:
     return list(_registry.values())
+
+
+def enabled(switch: str) -> bool:
+    """INTEGRATIONS_<NAME>_ENABLED. A name missing from settings.INTEGRATIONS_ENABLED is a KeyError, not off."""
+    return settings.INTEGRATIONS_ENABLED[switch]
 

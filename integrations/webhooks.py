@@ -18,13 +18,14 @@ import json
 import logging
 from urllib.parse import parse_qs
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from emma.errors import json_error
-from integrations import conf, selectors, services
+from integrations import providers, selectors, services
 from integrations.errors import NotConfigured, Refused, bad, missing
 from integrations.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from integrations.providers import Endpoint, WebhookProvider
@@ -52,7 +53,8 @@ def check_hmac(*, secret: str, body: bytes, signature: str | None, prefix: str =
 
 
 def required_secret(name: str) -> str:
-    secret = conf.setting(name)
+    """The setting `name`, which must be set: without it no request can be trusted."""
+    secret = getattr(settings, name)
     if not secret:
         raise NotConfigured(f"{name} is not set")
     return secret
@@ -98,7 +100,7 @@ def header(name: str):
 def tenant_from_url(request) -> int | None:
     """The tenant an event belongs to: ?tenant=<slug> on the URL pasted into the tool, else
     INTEGRATIONS_DEFAULT_TENANT, else the only tenant there is."""
-    return selectors.tenant_for_webhook(slug=request.GET.get("tenant") or conf.setting("INTEGRATIONS_DEFAULT_TENANT"))
+    return selectors.tenant_for_webhook(slug=request.GET.get("tenant") or settings.INTEGRATIONS_DEFAULT_TENANT)
 
 
 def header_subset(request, names) -> dict:
@@ -122,7 +124,7 @@ class WebhookView(View):
         return cls.as_view(provider=provider, endpoint=endpoint, http_method_names=methods)
 
     def dispatch(self, request, *args, **kwargs):
-        if not conf.enabled(self.provider.switch):
+        if not providers.enabled(self.provider.switch):
             return json_error(404, "not_found", f"Nothing is found at {request.path}.")
         return super().dispatch(request, *args, **kwargs)
 

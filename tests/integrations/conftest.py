@@ -180,20 +180,44 @@ INTEGRATION_SETTINGS = {
     "GITHUB_WEBHOOK_SECRET": GITHUB_WEBHOOK_SECRET,
     "JIRA_WEBHOOK_SECRET": JIRA_WEBHOOK_SECRET,
     "SENTRY_WEBHOOK_SECRET": SENTRY_WEBHOOK_SECRET,
-    "INTEGRATIONS_BREAKER_COOLDOWN_SECONDS": str(BREAKER_COOLDOWN_SECONDS),
-    "INTEGRATIONS_BREAKER_THRESHOLD": "5",
-    "INTEGRATIONS_DEFAULT_RATE_PER_SEC": "1000",  # the rate-limit test sets its own
+    "INTEGRATIONS_BREAKER_COOLDOWN_SECONDS": BREAKER_COOLDOWN_SECONDS,
+    "INTEGRATIONS_BREAKER_THRESHOLD": 5,
+    "INTEGRATIONS_DEFAULT_RATE_PER_SEC": 1000.0,  # the rate-limit test sets its own
     "PUBLIC_BASE_URL": "",
+    "INTEGRATIONS_DEFAULT_TENANT": "",
+    "INTEGRATIONS_ENABLED": {name: True for name in ("slack", "twilio", "waba", "github", "jira", "sentry")},
+    "INTEGRATIONS_RATE_PER_SEC": {"slack": None, "twilio": None, "waba": None},
+    "MAX_DAILY_MESSAGES": {"slack": None, "sms": None, "whatsapp": None},
 }
-# For the worker processes started later in this session (they read their settings from the environment).
-os.environ.update(INTEGRATION_SETTINGS)
+
+
+def _variable(value) -> str:
+    """A setting's value as config/settings/base.py reads it back from the environment (empty: None)."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# The same settings as the variables config/settings/base.py reads them from, for the worker processes
+# started later in this session; a dict setting has one variable per entry.
+ENVIRONMENT = {
+    **{name: _variable(value) for name, value in INTEGRATION_SETTINGS.items() if not isinstance(value, dict)},
+    **{f"INTEGRATIONS_{name.upper()}_ENABLED": _variable(on)
+       for name, on in INTEGRATION_SETTINGS["INTEGRATIONS_ENABLED"].items()},
+    **{f"INTEGRATIONS_{name.upper()}_RATE_PER_SEC": _variable(rate)
+       for name, rate in INTEGRATION_SETTINGS["INTEGRATIONS_RATE_PER_SEC"].items()},
+    **{f"MAX_DAILY_{channel.upper()}_MESSAGES": _variable(cap)
+       for channel, cap in INTEGRATION_SETTINGS["MAX_DAILY_MESSAGES"].items()},
+}
+os.environ.update(ENVIRONMENT)
 
 
 @pytest.fixture(autouse=True)
 def integration_settings(settings):
-    """The same values in this process, whatever Django settings were computed from before import."""
+    """The same values in this process, whatever Django settings were computed from before import
+    (the dicts copied, so a test that changes one in place cannot leak it into the next)."""
     for name, value in INTEGRATION_SETTINGS.items():
-        setattr(settings, name, value)
+        setattr(settings, name, dict(value) if isinstance(value, dict) else value)
     return settings
 
 
