@@ -88,7 +88,7 @@ def delivery_process(*, delivery_id: int) -> str:
                 return "not-pending"
             outcomes = [inbound_event_receive(delivery=delivery, event=event)
                         for event in providers.provider(delivery.provider).normalise(delivery)]
-            outcome = "processed" if "processed" in outcomes else next(iter(outcomes), "ignored: nothing in it")
+            outcome = "processed" if "processed" in outcomes else (outcomes or ["ignored: nothing to act on"])[0]
             ignored = outcome.startswith("ignored")
             status = Status.IGNORED if ignored else Status.PROCESSED
             WebhookDelivery.objects.filter(pk=delivery.pk).update(

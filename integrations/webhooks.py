@@ -114,7 +114,7 @@ def header_subset(request, names) -> dict:
 class WebhookView(View):
     """Serves one endpoint of one provider, as declared; see `for_endpoint`."""
 
-    provider: WebhookProvider = None
+    provider: WebhookProvider = None  # both given by for_endpoint
     endpoint: Endpoint = None
     http_method_names = ["post"]
 
