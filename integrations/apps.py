@@ -11,6 +11,13 @@ class IntegrationsConfig(AppConfig):
         from core.registries import register_periodic_job
         from governance import hooks
         from integrations import approvals, retention, task_types  # noqa: F401  (task_types registers its own)
+        # Each provider registers its webhook declaration when imported (integrations.providers).
+        from integrations.github import inbound as github  # noqa: F401
+        from integrations.jira import inbound as jira  # noqa: F401
+        from integrations.sentry import inbound as sentry  # noqa: F401
+        from integrations.slack import inbound as slack  # noqa: F401
+        from integrations.twilio import inbound as twilio  # noqa: F401
+        from integrations.waba import inbound as waba  # noqa: F401
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS

@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 
 import redis
+from django.conf import settings
 
 from core.clients import redis_client
-from integrations import conf
 from integrations.metrics import BREAKER_TRANSITIONS
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,11 @@ def _keys(provider: str) -> tuple[str, str, str]:
 
 
 def threshold() -> int:
-    return int(conf.setting_number("INTEGRATIONS_BREAKER_THRESHOLD", 5))
+    return settings.INTEGRATIONS_BREAKER_THRESHOLD
 
 
 def cooldown_seconds() -> float:
-    return conf.setting_number("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", 30.0)
+    return settings.INTEGRATIONS_BREAKER_COOLDOWN_SECONDS
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,26 @@ class SendResult:
     provider_channel: str = ""  # Slack: the channel id the message landed in (a DM's D…), for chat.update
 
 
-class Refused(Exception):
-    """A webhook request that must not be stored: 401 without a signature, 403 with a bad or stale one."""
+SIGNATURE_REFUSED = "The request's signature is missing, wrong or too old."
 
-    def __init__(self, status: int, reason: str):
+
+class Refused(Exception):
+    """A webhook request that must not be stored: 401 without a signature, 403 with a bad or stale one.
+    `reason` labels the metric; `message` is what the caller is told."""
+
+    def __init__(self, status: int, reason: str, message: str = SIGNATURE_REFUSED):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.message = message
 
 
 def missing(what: str) -> Refused:
     return Refused(401, f"missing_{what}")
 
 
-def bad(what: str) -> Refused:
-    return Refused(403, f"bad_{what}")
+def bad(what: str, message: str = SIGNATURE_REFUSED) -> Refused:
+    return Refused(403, f"bad_{what}", message)
 
 
 def stale() -> Refused:

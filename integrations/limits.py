@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 import redis
+from django.conf import settings
 
 from core.clients import redis_client
-from integrations import conf
 
 logger = logging.getLogger(__name__)
 
@@ -22,13 +22,12 @@ PREFIX = "emma:integrations"
 
 
 def rate_per_second(provider: str) -> float:
-    default = conf.setting_number("INTEGRATIONS_DEFAULT_RATE_PER_SEC", 5.0)
-    return conf.setting_number(f"INTEGRATIONS_{provider.upper()}_RATE_PER_SEC", default)
+    rate = settings.INTEGRATIONS_RATE_PER_SEC.get(provider)
+    return settings.INTEGRATIONS_DEFAULT_RATE_PER_SEC if rate is None else rate
 
 
 def daily_cap(channel: str) -> int | None:
-    cap = conf.setting_number(f"MAX_DAILY_{channel.upper()}_MESSAGES", None)
-    return None if cap is None else int(cap)
+    return settings.MAX_DAILY_MESSAGES.get(channel)
 
 
 def rate_acquire(provider: str) -> bool:

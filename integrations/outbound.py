@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations import breaker, conf, limits
+from integrations import breaker, limits, providers
 from integrations.errors import NotConfigured, ProviderError, SendResult
 from integrations.metrics import OUTBOUND_MESSAGES
 from integrations.models import Channel, OutboundMessage
@@ -51,7 +51,7 @@ def channel_available(channel: str) -> bool:
     from integrations.waba import client as waba
 
     client = {Channel.SLACK: slack, Channel.SMS: twilio, Channel.WHATSAPP: waba}.get(channel)
-    return client is not None and conf.enabled(PROVIDER_OF[channel]) and client.configured()
+    return client is not None and providers.enabled(PROVIDER_OF[channel]) and client.configured()
 
 
 def _truncate(channel: str, text: str) -> str:
@@ -146,7 +146,7 @@ def message_send(*, message_id: int) -> str:
     message = OutboundMessage.objects.select_related("original").get(pk=message_id)
     channel = message.channel
     provider = PROVIDER_OF[channel]
-    if not conf.enabled(provider):
+    if not providers.enabled(provider):
         return _fail(message_id, f"the {provider} integration is disabled (INTEGRATIONS_{provider.upper()}_ENABLED)",
                      channel)
 

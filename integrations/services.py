@@ -5,7 +5,6 @@ it decides, the replies it queues and the episodes it records commit together wi
 not at all (then it is tried again). Replies leave after the commit, through the outbox."""
 
 import hashlib
-import importlib
 import logging
 import re
 from datetime import timedelta
@@ -17,7 +16,7 @@ from django.utils import timezone
 from core import observability
 from core.errors import ApplicationError, error_text
 from emma.services import task_submit
-from integrations import approvals, outbound, selectors
+from integrations import approvals, outbound, providers, selectors
 from integrations.metrics import DELIVERIES_PROCESSED
 from integrations.models import Channel, ChannelIdentity, WebhookDelivery, normalized_address
 from memory.services import episode_record
@@ -77,20 +76,19 @@ def delivery_store(*, provider: str, dedup_key: str, event_type: str = "", heade
     return delivery, created
 
 
-def _processor(provider: str):
-    return importlib.import_module(f"integrations.{provider}.inbound").process
-
-
 def delivery_process(*, delivery_id: int) -> str:
     """Process a received delivery once. The row is locked (a duplicate message skips it) and must
-    still be `received`; its provider's `process` returns "processed" or "ignored: <why>"."""
+    still be `received`. Its provider's normaliser says what it holds; each event is acted on, and
+    the delivery is processed when one of them was (else ignored, with the first event's reason)."""
     try:
         with transaction.atomic():
             delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True)
                         .filter(pk=delivery_id, status=Status.RECEIVED).first())
             if delivery is None:
                 return "not-pending"
-            outcome = _processor(delivery.provider)(delivery)
+            outcomes = [inbound_event_receive(delivery=delivery, event=event)
+                        for event in providers.provider(delivery.provider).normalise(delivery)]
+            outcome = "processed" if "processed" in outcomes else (outcomes or ["ignored: nothing to act on"])[0]
             ignored = outcome.startswith("ignored")
             status = Status.IGNORED if ignored else Status.PROCESSED
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -137,6 +135,19 @@ def delivery_reprocess(*, delivery_id: int) -> bool:
     if reset:
         transaction.on_commit(lambda: _publish(delivery_id))
     return bool(reset)
+
+
+def inbound_event_receive(*, delivery: WebhookDelivery, event: providers.InboundEvent) -> str:
+    """Act on one thing a delivery says, through the service for its kind; "processed" or "ignored: <why>"."""
+    if event.kind == providers.CHAT_MESSAGE:
+        return chat_message_receive(delivery=delivery, channel=event.channel, address=event.actor, text=event.text,
+                                    part=event.part)
+    if event.kind == providers.BUTTON_DECISION:
+        return button_decision_receive(delivery=delivery, address=event.actor, approve=event.approve, code=event.code)
+    if event.kind == providers.TOOL_EVENT:
+        return event_receive(delivery=delivery, payload=event.payload, summary=event.summary, actor=event.actor,
+                             url=event.url)
+    return f"ignored: {event.reason or event.kind}"
 
 
 # --- chat: Slack, SMS, WhatsApp -----------------------------------------------------------------

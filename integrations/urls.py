@@ -1,21 +1,12 @@
-"""Inbound webhooks: no JWT, each endpoint verifies its provider's signature (docs/INTEGRATIONS.md)."""
+"""Inbound webhooks: no JWT, each endpoint verifies its provider's signature (docs/INTEGRATIONS.md).
+One view serves them all, as each provider declares them (integrations/<provider>/inbound.py)."""
 
 from django.urls import path
 
-from integrations.github.inbound import GithubView
-from integrations.jira.inbound import JiraView
-from integrations.sentry.inbound import SentryView
-from integrations.slack.inbound import CommandsView, EventsView, InteractionsView
-from integrations.twilio.inbound import SmsView
-from integrations.waba.inbound import MessagesView
+from integrations import providers
+from integrations.webhooks import WebhookView
 
 urlpatterns = [
-    path("slack/events", EventsView.as_view(), name="webhook-slack-events"),
-    path("slack/commands", CommandsView.as_view(), name="webhook-slack-commands"),
-    path("slack/interactions", InteractionsView.as_view(), name="webhook-slack-interactions"),
-    path("twilio/sms", SmsView.as_view(), name="webhook-twilio-sms"),
-    path("waba/messages", MessagesView.as_view(), name="webhook-waba-messages"),
-    path("github", GithubView.as_view(), name="webhook-github"),
-    path("jira", JiraView.as_view(), name="webhook-jira"),
-    path("sentry", SentryView.as_view(), name="webhook-sentry"),
+    path(endpoint.path, WebhookView.for_endpoint(provider, endpoint), name=endpoint.url_name)
+    for provider in providers.registered() for endpoint in provider.endpoints
 ]

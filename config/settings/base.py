@@ -265,22 +265,31 @@ SENTRY_WEBHOOK_SECRET = env("SENTRY_WEBHOOK_SECRET", default="")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 # The tenant of GitHub/Jira/Sentry deliveries whose URL names none (?tenant=<slug>).
 INTEGRATIONS_DEFAULT_TENANT = env("INTEGRATIONS_DEFAULT_TENANT", default="")
-INTEGRATIONS_SLACK_ENABLED = env.bool("INTEGRATIONS_SLACK_ENABLED", default=True)
-INTEGRATIONS_TWILIO_ENABLED = env.bool("INTEGRATIONS_TWILIO_ENABLED", default=True)
-INTEGRATIONS_WABA_ENABLED = env.bool("INTEGRATIONS_WABA_ENABLED", default=True)
-INTEGRATIONS_GITHUB_ENABLED = env.bool("INTEGRATIONS_GITHUB_ENABLED", default=True)
-INTEGRATIONS_JIRA_ENABLED = env.bool("INTEGRATIONS_JIRA_ENABLED", default=True)
-INTEGRATIONS_SENTRY_ENABLED = env.bool("INTEGRATIONS_SENTRY_ENABLED", default=True)
+# Off: the provider's webhooks answer 404 and nothing is sent on its channel. Every provider has an entry.
+INTEGRATIONS_ENABLED = {
+    "slack": env.bool("INTEGRATIONS_SLACK_ENABLED", default=True),
+    "twilio": env.bool("INTEGRATIONS_TWILIO_ENABLED", default=True),
+    "waba": env.bool("INTEGRATIONS_WABA_ENABLED", default=True),
+    "github": env.bool("INTEGRATIONS_GITHUB_ENABLED", default=True),
+    "jira": env.bool("INTEGRATIONS_JIRA_ENABLED", default=True),
+    "sentry": env.bool("INTEGRATIONS_SENTRY_ENABLED", default=True),
+}
 INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)
-INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.int("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
+INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.float("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
 INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10)
 INTEGRATIONS_DEFAULT_RATE_PER_SEC = env.float("INTEGRATIONS_DEFAULT_RATE_PER_SEC", default=5)
-INTEGRATIONS_SLACK_RATE_PER_SEC = env.float("INTEGRATIONS_SLACK_RATE_PER_SEC", default=None)
-INTEGRATIONS_TWILIO_RATE_PER_SEC = env.float("INTEGRATIONS_TWILIO_RATE_PER_SEC", default=None)
-INTEGRATIONS_WABA_RATE_PER_SEC = env.float("INTEGRATIONS_WABA_RATE_PER_SEC", default=None)
-MAX_DAILY_SLACK_MESSAGES = env.int("MAX_DAILY_SLACK_MESSAGES", default=None)  # unset: unlimited
-MAX_DAILY_SMS_MESSAGES = env.int("MAX_DAILY_SMS_MESSAGES", default=None)
-MAX_DAILY_WHATSAPP_MESSAGES = env.int("MAX_DAILY_WHATSAPP_MESSAGES", default=None)
+# Sends a second per outbound provider; None: INTEGRATIONS_DEFAULT_RATE_PER_SEC.
+INTEGRATIONS_RATE_PER_SEC = {
+    "slack": env.float("INTEGRATIONS_SLACK_RATE_PER_SEC", default=None),
+    "twilio": env.float("INTEGRATIONS_TWILIO_RATE_PER_SEC", default=None),
+    "waba": env.float("INTEGRATIONS_WABA_RATE_PER_SEC", default=None),
+}
+# Sends a UTC day per channel; None: unlimited.
+MAX_DAILY_MESSAGES = {
+    "slack": env.int("MAX_DAILY_SLACK_MESSAGES", default=None),
+    "sms": env.int("MAX_DAILY_SMS_MESSAGES", default=None),
+    "whatsapp": env.int("MAX_DAILY_WHATSAPP_MESSAGES", default=None),
+}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

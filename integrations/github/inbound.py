@@ -3,26 +3,11 @@ X-GitHub-Event (workflow_run, issues, pull_request, push, ...). Every event is r
 decide which ones notify someone (a failed workflow run: {"action": "completed",
 "workflow_run.conclusion": "failure"})."""
 
-from integrations import services
+from integrations import providers
 from integrations.github import verify
 from integrations.models import WebhookDelivery
-from integrations.webhooks import Accepted, Unusable, WebhookView, header_subset, json_payload, webhook_tenant_id
-
-
-class GithubView(WebhookView):
-    provider = WebhookDelivery.Provider.GITHUB
-    integration = "github"
-
-    def verify(self, request) -> None:
-        verify.verify(request)
-
-    def accept(self, request):
-        delivery_id, event = request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event")
-        if not delivery_id or not event:
-            raise Unusable("X-GitHub-Delivery and X-GitHub-Event are required.")
-        json_payload(request.body)
-        return Accepted(dedup_key=delivery_id, event_type=event, tenant_id=webhook_tenant_id(request),
-                        headers=header_subset(request, ["X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID"]))
+from integrations.providers import Endpoint, WebhookProvider
+from integrations.webhooks import header, json_body, json_object, tenant_from_url
 
 
 def summarize(event: str, payload: dict) -> tuple[str, str]:
@@ -52,10 +37,26 @@ def summarize(event: str, payload: dict) -> tuple[str, str]:
         "html_url", "")
 
 
-def process(delivery: WebhookDelivery) -> str:
+def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     if delivery.event_type == "ping":
-        return "ignored: ping (GitHub checking the hook)"
-    payload = json_payload(delivery.body)
+        return [providers.ignored("ping (GitHub checking the hook)")]
+    payload = json_object(delivery.body)
     summary, url = summarize(delivery.event_type, payload)
-    return services.event_receive(delivery=delivery, payload=payload, summary=summary, url=url,
-                                  actor=(payload.get("sender") or {}).get("login", ""))
+    return [providers.tool_event(payload=payload, summary=summary, url=url,
+                                 actor=(payload.get("sender") or {}).get("login", ""))]
+
+
+GITHUB = providers.register(WebhookProvider(
+    name=WebhookDelivery.Provider.GITHUB,
+    switch="github",
+    verify=verify.verify,
+    normalise=normalise,
+    endpoints=(Endpoint(
+        path="github", url_name="webhook-github",
+        parse=json_body,
+        dedup_key=header("X-GitHub-Delivery"),
+        event_type=header("X-GitHub-Event"),
+        tenant=tenant_from_url,
+        keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID"),
+    ),),
+))

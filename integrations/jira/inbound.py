@@ -3,30 +3,14 @@ payload's webhookEvent (jira:issue_created, jira:issue_updated, comment_created,
 
 from urllib.parse import urlsplit
 
-from integrations import services
+from integrations import providers
 from integrations.jira import verify
 from integrations.models import WebhookDelivery
-from integrations.webhooks import Accepted, Unusable, WebhookView, header_subset, json_payload, webhook_tenant_id
+from integrations.providers import Endpoint, WebhookProvider
+from integrations.webhooks import header, json_body, json_object, tenant_from_url
 
 VERBS = {"jira:issue_created": "created", "jira:issue_updated": "updated", "jira:issue_deleted": "deleted",
          "comment_created": "commented on", "comment_updated": "comment edited on"}
-
-
-class JiraView(WebhookView):
-    provider = WebhookDelivery.Provider.JIRA
-    integration = "jira"
-
-    def verify(self, request) -> None:
-        verify.verify(request)
-
-    def accept(self, request):
-        identifier = request.headers.get("X-Atlassian-Webhook-Identifier")
-        if not identifier:
-            raise Unusable("X-Atlassian-Webhook-Identifier is required.")
-        payload = json_payload(request.body)
-        return Accepted(dedup_key=identifier, event_type=str(payload.get("webhookEvent", ""))[:100],
-                        tenant_id=webhook_tenant_id(request),
-                        headers=header_subset(request, ["X-Atlassian-Webhook-Identifier", "X-Atlassian-Webhook-Retry"]))
 
 
 def summarize(event: str, payload: dict) -> tuple[str, str]:
@@ -46,8 +30,24 @@ def summarize(event: str, payload: dict) -> tuple[str, str]:
     return text, url
 
 
-def process(delivery: WebhookDelivery) -> str:
-    payload = json_payload(delivery.body)
+def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
+    payload = json_object(delivery.body)
     summary, url = summarize(delivery.event_type, payload)
-    return services.event_receive(delivery=delivery, payload=payload, summary=summary, url=url,
-                                  actor=(payload.get("user") or {}).get("displayName", ""))
+    return [providers.tool_event(payload=payload, summary=summary, url=url,
+                                 actor=(payload.get("user") or {}).get("displayName", ""))]
+
+
+JIRA = providers.register(WebhookProvider(
+    name=WebhookDelivery.Provider.JIRA,
+    switch="jira",
+    verify=verify.verify,
+    normalise=normalise,
+    endpoints=(Endpoint(
+        path="jira", url_name="webhook-jira",
+        parse=json_body,
+        dedup_key=header("X-Atlassian-Webhook-Identifier"),
+        event_type=lambda request, payload: str(payload.get("webhookEvent", ""))[:100],
+        tenant=tenant_from_url,
+        keep_headers=("X-Atlassian-Webhook-Identifier", "X-Atlassian-Webhook-Retry"),
+    ),),
+))

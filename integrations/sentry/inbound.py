@@ -1,26 +1,11 @@
 """/webhooks/sentry: a Sentry internal integration's webhooks. Dedup key: Request-ID; event type: the
 Sentry-Hook-Resource (event_alert, issue, metric_alert, error, ...)."""
 
-from integrations import services
+from integrations import providers
 from integrations.models import WebhookDelivery
+from integrations.providers import Endpoint, WebhookProvider
 from integrations.sentry import verify
-from integrations.webhooks import Accepted, Unusable, WebhookView, header_subset, json_payload, webhook_tenant_id
-
-
-class SentryView(WebhookView):
-    provider = WebhookDelivery.Provider.SENTRY
-    integration = "sentry"
-
-    def verify(self, request) -> None:
-        verify.verify(request)
-
-    def accept(self, request):
-        request_id, resource = request.headers.get("Request-ID"), request.headers.get("Sentry-Hook-Resource")
-        if not request_id or not resource:
-            raise Unusable("Request-ID and Sentry-Hook-Resource are required.")
-        json_payload(request.body)
-        return Accepted(dedup_key=request_id, event_type=resource, tenant_id=webhook_tenant_id(request),
-                        headers=header_subset(request, ["Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp"]))
+from integrations.webhooks import header, json_body, json_object, tenant_from_url
 
 
 def summarize(resource: str, payload: dict) -> tuple[str, str]:
@@ -43,10 +28,26 @@ def summarize(resource: str, payload: dict) -> tuple[str, str]:
     return f"Sentry: {resource} {action}".strip(), ""
 
 
-def process(delivery: WebhookDelivery) -> str:
+def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     if delivery.event_type == "installation":
-        return "ignored: installation"
-    payload = json_payload(delivery.body)
+        return [providers.ignored("installation")]
+    payload = json_object(delivery.body)
     summary, url = summarize(delivery.event_type, payload)
-    return services.event_receive(delivery=delivery, payload=payload, summary=summary, url=url,
-                                  actor=(payload.get("actor") or {}).get("name", ""))
+    return [providers.tool_event(payload=payload, summary=summary, url=url,
+                                 actor=(payload.get("actor") or {}).get("name", ""))]
+
+
+SENTRY = providers.register(WebhookProvider(
+    name=WebhookDelivery.Provider.SENTRY,
+    switch="sentry",
+    verify=verify.verify,
+    normalise=normalise,
+    endpoints=(Endpoint(
+        path="sentry", url_name="webhook-sentry",
+        parse=json_body,
+        dedup_key=header("Request-ID"),
+        event_type=header("Sentry-Hook-Resource"),
+        tenant=tenant_from_url,
+        keep_headers=("Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp"),
+    ),),
+))

@@ -7,10 +7,10 @@ reconciliation script reading conversations.history) can see which outbox row a 
 
 import functools
 
+from django.conf import settings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from integrations import conf
 from integrations.errors import NotConfigured, ProviderError, SendResult
 
 # Slack's `error` values that mean "try again later"; any other one is about this request.
@@ -18,7 +18,7 @@ RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_una
 
 
 def configured() -> bool:
-    return bool(conf.setting("SLACK_BOT_TOKEN"))
+    return bool(settings.SLACK_BOT_TOKEN)
 
 
 @functools.lru_cache(maxsize=8)
@@ -28,10 +28,10 @@ def _client(token: str, base_url: str, timeout: int) -> WebClient:
 
 
 def web_client() -> WebClient:
-    token = conf.setting("SLACK_BOT_TOKEN")
+    token = settings.SLACK_BOT_TOKEN
     if not token:
         raise NotConfigured("SLACK_BOT_TOKEN is not set")
-    return _client(token, conf.setting("SLACK_API_URL"), max(1, int(conf.http_timeout())))
+    return _client(token, settings.SLACK_API_URL, max(1, int(settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS)))
 
 
 def _call(method, **arguments) -> dict:

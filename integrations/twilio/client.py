@@ -9,11 +9,11 @@ service's claim keeps two workers from sending one message."""
 import logging
 
 import requests
+from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from integrations import conf
 from integrations.errors import NotConfigured, ProviderError, SendResult
 
 
@@ -23,7 +23,7 @@ _http_log.setLevel(logging.WARNING)
 
 
 def configured() -> bool:
-    return all(conf.setting(name) for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"))
+    return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER)
 
 
 class _KeyedHttpClient(TwilioHttpClient):
@@ -41,10 +41,11 @@ class _KeyedHttpClient(TwilioHttpClient):
 def send_sms(*, to: str, text: str, idempotency_key: str) -> SendResult:
     if not configured():
         raise NotConfigured("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER must be set")
-    client = Client(conf.setting("TWILIO_ACCOUNT_SID"), conf.setting("TWILIO_AUTH_TOKEN"),
-                    http_client=_KeyedHttpClient(idempotency_key=idempotency_key, timeout=conf.http_timeout()))
-    client.api.base_url = conf.setting("TWILIO_API_URL").rstrip("/")
-    sender = conf.setting("TWILIO_FROM_NUMBER")
+    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+                    http_client=_KeyedHttpClient(idempotency_key=idempotency_key,
+                                                 timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS))
+    client.api.base_url = settings.TWILIO_API_URL.rstrip("/")
+    sender = settings.TWILIO_FROM_NUMBER
     origin = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
     try:
         message = client.messages.create(to=to, body=text, **origin)

@@ -6,9 +6,9 @@ saw it (X-Forwarded-Proto/Host). Trusting those headers here is safe: they only 
 covers, and nobody without the auth token can sign any URL. Twilio signs no timestamp, so a replay is
 caught by its MessageSid instead."""
 
+from django.conf import settings
 from twilio.request_validator import RequestValidator
 
-from integrations import conf
 from integrations.errors import bad, missing
 from integrations.webhooks import required_secret
 
@@ -18,7 +18,7 @@ def _first(value: str | None) -> str:
 
 
 def public_url(request) -> str:
-    base = conf.setting("PUBLIC_BASE_URL").rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     if base:
         return base + request.get_full_path()
     proto = _first(request.headers.get("X-Forwarded-Proto")) or request.scheme

@@ -7,8 +7,8 @@ with that reason. The outbox key goes along as `biz_opaque_callback_data` and as
 `Idempotency-Key` header."""
 
 import httpx
+from django.conf import settings
 
-from integrations import conf
 from integrations.errors import NotConfigured, ProviderError, SendResult
 
 # Graph error codes that mean "later": unknown/service errors, rate limits, temporarily unavailable.
@@ -16,12 +16,12 @@ RETRYABLE_CODES = {1, 2, 4, 17, 341, 80007, 130429, 131016, 133004}
 
 
 def configured() -> bool:
-    return bool(conf.setting("WABA_PHONE_ID") and conf.setting("WABA_ACCESS_TOKEN"))
+    return bool(settings.WABA_PHONE_ID and settings.WABA_ACCESS_TOKEN)
 
 
 def messages_url() -> str:
-    base = conf.setting("WABA_API_URL").rstrip("/")
-    return f"{base}/{conf.setting('WABA_API_VERSION')}/{conf.setting('WABA_PHONE_ID')}/messages"
+    base = settings.WABA_API_URL.rstrip("/")
+    return f"{base}/{settings.WABA_API_VERSION}/{settings.WABA_PHONE_ID}/messages"
 
 
 def send_text(*, to: str, text: str, idempotency_key: str) -> SendResult:
@@ -29,9 +29,10 @@ def send_text(*, to: str, text: str, idempotency_key: str) -> SendResult:
         raise NotConfigured("WABA_PHONE_ID and WABA_ACCESS_TOKEN must be set")
     body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"), "type": "text",
             "text": {"preview_url": False, "body": text}, "biz_opaque_callback_data": idempotency_key[:512]}
-    headers = {"Authorization": f"Bearer {conf.setting('WABA_ACCESS_TOKEN')}", "Idempotency-Key": idempotency_key}
+    headers = {"Authorization": f"Bearer {settings.WABA_ACCESS_TOKEN}", "Idempotency-Key": idempotency_key}
     try:
-        response = httpx.post(messages_url(), json=body, headers=headers, timeout=conf.http_timeout())
+        response = httpx.post(messages_url(), json=body, headers=headers,
+                              timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS)
     except httpx.TransportError as exc:
         raise ProviderError(f"WhatsApp unreachable: {type(exc).__name__}: {exc}"[:500], retryable=True) from exc
     try:

@@ -2,66 +2,57 @@
 message ids. Delivery statuses (sent, delivered, read: three per message Emma sends) are verified and
 acknowledged, but not stored: there is nothing to act on."""
 
-import json
-
 from django.http import HttpResponse, JsonResponse
 
-from core.errors import json_error
-from integrations import services
-from integrations.errors import NotConfigured, Refused
-from integrations.metrics import WEBHOOKS_REFUSED
+from integrations import providers
 from integrations.models import Channel, WebhookDelivery
+from integrations.providers import Endpoint, WebhookProvider
 from integrations.waba import verify
-from integrations.webhooks import Accepted, Unusable, WebhookView
+from integrations.webhooks import Unusable, json_body, json_object
 
 
-def _messages(payload: dict) -> list[dict]:
+def _messages(payload) -> list[dict]:
     return [message for entry in payload.get("entry") or [] for change in entry.get("changes") or []
             for message in (change.get("value") or {}).get("messages") or []]
 
 
-class MessagesView(WebhookView):
-    provider = WebhookDelivery.Provider.WABA
-    integration = "waba"
-    http_method_names = ["get", "post"]
-
-    def get(self, request, *args, **kwargs):
-        try:
-            challenge = verify.verify_handshake(request)
-        except NotConfigured:
-            WEBHOOKS_REFUSED.labels(provider=self.provider, reason="not_configured").inc()
-            return json_error(503, "not_configured", "The waba integration is not configured.")
-        except Refused as exc:
-            WEBHOOKS_REFUSED.labels(provider=self.provider, reason=exc.reason).inc()
-            return json_error(403, "forbidden", "The verify token is wrong.", {"reason": exc.reason})
-        return HttpResponse(challenge, content_type="text/plain")
-
-    def verify(self, request) -> None:
-        verify.verify(request)
-
-    def accept(self, request):
-        try:
-            payload = json.loads(request.body)
-        except ValueError:
-            raise Unusable("The body is not JSON.") from None
-        if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
-            raise Unusable("Not a WhatsApp Business webhook.")
-        ids = sorted(str(message.get("id")) for message in _messages(payload) if message.get("id"))
-        if not ids:
-            return JsonResponse({"status": "ignored"})
-        return Accepted(dedup_key="messages:" + ",".join(ids), event_type="messages")
+def _message_ids(payload) -> list[str]:
+    return sorted(str(message.get("id")) for message in _messages(payload) if message.get("id"))
 
 
-def process(delivery: WebhookDelivery) -> str:
-    messages = _messages(json.loads(delivery.body))
+def business_payload(request) -> dict:
+    payload = json_body(request)
+    if payload.get("object") != "whatsapp_business_account":
+        raise Unusable("Not a WhatsApp Business webhook.")
+    return payload
+
+
+def handshake(request) -> HttpResponse:
+    return HttpResponse(verify.verify_handshake(request), content_type="text/plain")
+
+
+def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
+    messages = _messages(json_object(delivery.body))
     if not messages:
-        return "ignored: delivery statuses"
-    outcomes = []
-    for part, message in enumerate(messages):
-        if message.get("type") != "text":
-            outcomes.append(f"ignored: {message.get('type')} message")
-            continue
-        outcomes.append(services.chat_message_receive(delivery=delivery, channel=Channel.WHATSAPP,
-                                                      address=message.get("from", ""),
-                                                      text=(message.get("text") or {}).get("body", ""), part=part))
-    return "processed" if "processed" in outcomes else outcomes[0]
+        return [providers.ignored("delivery statuses")]
+    return [providers.chat_message(channel=Channel.WHATSAPP, sender=message.get("from", ""),
+                                   text=(message.get("text") or {}).get("body", ""), part=part)
+            if message.get("type") == "text" else providers.ignored(f"{message.get('type')} message")
+            for part, message in enumerate(messages)]
+
+
+WABA = providers.register(WebhookProvider(
+    name=WebhookDelivery.Provider.WABA,
+    switch="waba",
+    verify=verify.verify,
+    normalise=normalise,
+    endpoints=(Endpoint(
+        path="waba/messages", url_name="webhook-waba-messages",
+        handshake=handshake,
+        parse=business_payload,
+        # Statuses only: nothing to store.
+        answer=lambda request, payload: None if _message_ids(payload) else JsonResponse({"status": "ignored"}),
+        dedup_key=lambda request, payload: "messages:" + ",".join(_message_ids(payload)),
+        event_type=lambda request, payload: "messages",
+    ),),
+))

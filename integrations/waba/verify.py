@@ -19,5 +19,5 @@ def verify_handshake(request) -> str:
     token = required_secret("WABA_VERIFY_TOKEN")
     given = request.GET.get("hub.verify_token", "")
     if request.GET.get("hub.mode") != "subscribe" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise bad("verify_token")
+        raise bad("verify_token", "The verify token is wrong.")
     return request.GET.get("hub.challenge", "")

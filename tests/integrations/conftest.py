@@ -180,10 +180,14 @@ INTEGRATION_SETTINGS = {
     "GITHUB_WEBHOOK_SECRET": GITHUB_WEBHOOK_SECRET,
     "JIRA_WEBHOOK_SECRET": JIRA_WEBHOOK_SECRET,
     "SENTRY_WEBHOOK_SECRET": SENTRY_WEBHOOK_SECRET,
-    "INTEGRATIONS_BREAKER_COOLDOWN_SECONDS": str(BREAKER_COOLDOWN_SECONDS),
-    "INTEGRATIONS_BREAKER_THRESHOLD": "5",
-    "INTEGRATIONS_DEFAULT_RATE_PER_SEC": "1000",  # the rate-limit test sets its own
+    "INTEGRATIONS_BREAKER_COOLDOWN_SECONDS": BREAKER_COOLDOWN_SECONDS,
+    "INTEGRATIONS_BREAKER_THRESHOLD": 5,
+    "INTEGRATIONS_DEFAULT_RATE_PER_SEC": 1000.0,  # the rate-limit test sets its own
     "PUBLIC_BASE_URL": "",
+    "INTEGRATIONS_DEFAULT_TENANT": "",
+    "INTEGRATIONS_ENABLED": {name: True for name in ("slack", "twilio", "waba", "github", "jira", "sentry")},
+    "INTEGRATIONS_RATE_PER_SEC": {"slack": None, "twilio": None, "waba": None},
+    "MAX_DAILY_MESSAGES": {"slack": None, "sms": None, "whatsapp": None},
 }
 # For the worker processes started later in this session.
 CHILD_SETTINGS.update(INTEGRATION_SETTINGS)
@@ -191,9 +195,10 @@ CHILD_SETTINGS.update(INTEGRATION_SETTINGS)
 
 @pytest.fixture(autouse=True)
 def integration_settings(settings):
-    """The same values in this process, whatever Django settings were computed from before import."""
+    """The same values in this process, whatever Django settings were computed from before import
+    (the dicts copied, so a test that changes one in place cannot leak it into the next)."""
     for name, value in INTEGRATION_SETTINGS.items():
-        setattr(settings, name, value)
+        setattr(settings, name, dict(value) if isinstance(value, dict) else value)
     return settings
 
 

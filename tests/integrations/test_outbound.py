@@ -87,7 +87,7 @@ def test_provider_errors_are_retried_with_backoff_until_sent(fake_vendors):
 
 
 def test_a_message_that_exhausts_its_retries_fails_and_can_be_retried(fake_vendors, settings):
-    settings.INTEGRATIONS_BREAKER_THRESHOLD = "50"  # this test is about the retries, not the breaker
+    settings.INTEGRATIONS_BREAKER_THRESHOLD = 50  # this test is about the retries, not the breaker
     fake_vendors.twilio.fail(status=500)
     (message,) = queue(channel="sms", to="+15550100001")
     outcomes = []
@@ -201,7 +201,7 @@ def test_health_shows_the_breakers(client, fake_vendors):
 
 
 def test_rate_limit_defers_without_using_attempts(fake_vendors, settings):
-    settings.INTEGRATIONS_SLACK_RATE_PER_SEC = "2"
+    settings.INTEGRATIONS_RATE_PER_SEC = {**settings.INTEGRATIONS_RATE_PER_SEC, "slack": 2.0}
     queue(5)
     now = time.time()
     if now - int(now) > 0.8:  # keep the five sends inside one second
@@ -214,7 +214,7 @@ def test_rate_limit_defers_without_using_attempts(fake_vendors, settings):
 
 
 def test_daily_cap_holds_messages_until_tomorrow(fake_vendors, settings):
-    settings.MAX_DAILY_SMS_MESSAGES = "2"
+    settings.MAX_DAILY_MESSAGES = {**settings.MAX_DAILY_MESSAGES, "sms": 2}
     queue(3, channel="sms", to="+15550100001")
     assert deliver_outbox() == ["sent", "sent", "daily-cap"]
     held = OutboundMessage.objects.get(status="queued")
@@ -231,7 +231,7 @@ def test_daily_cap_counts_what_was_sent_today_even_after_redis_forgets(fake_vend
     queue(2, channel="sms", to="+15550100001")
     deliver_outbox()
     limits.reset()  # a Redis restart
-    settings.MAX_DAILY_SMS_MESSAGES = "2"
+    settings.MAX_DAILY_MESSAGES = {**settings.MAX_DAILY_MESSAGES, "sms": 2}
     (third,) = queue(channel="sms", to="+15550100001", prefix="third")
     assert outbound.message_send(message_id=third.pk) == "daily-cap"
 

@@ -170,7 +170,7 @@ def test_stale_timestamp_is_refused_even_with_a_good_signature(client, name):
 
 def test_disabled_integration_answers_404(client, endpoint, settings):
     build, _, _, _, switch, _ = endpoint
-    setattr(settings, f"INTEGRATIONS_{switch}_ENABLED", False)
+    settings.INTEGRATIONS_ENABLED = {**settings.INTEGRATIONS_ENABLED, switch.lower(): False}
     assert send(client, build()).status_code == 404
     assert WebhookDelivery.objects.count() == 0
 

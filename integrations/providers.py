@@ -1,0 +1,129 @@
+"""Webhook providers as declarations, in one registry that the webhook view and the processing read.
+
+Each provider folder declares a `WebhookProvider` in its `inbound.py` and registers it on import
+(IntegrationsConfig.ready imports them). `integrations.webhooks.WebhookView` serves each of its endpoints:
+
+    provider.verify(request)            the signature; raises Refused or NotConfigured
+    endpoint.parse(request)             what the body says (a JSON object, a form), or raises Unusable
+    endpoint.answer(request, payload)   an answer given at once and nothing stored (Slack's URL check,
+                                        an event not for us), or None
+    endpoint.dedup_key / event_type     read from the headers or the payload
+    endpoint.tenant(request)            tool events: from the URL; chat: None (the sender's identity says)
+    endpoint.keep_headers               stored with the delivery
+    endpoint.acknowledge(created)       the 200 the provider expects
+    endpoint.handshake(request)         GET, when the provider checks the URL that way (WhatsApp)
+
+Later `integrations.services.delivery_process` asks `provider.normalise(delivery)` what a stored
+delivery says, as InboundEvents, and acts on each one."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from integrations.models import Channel, WebhookDelivery
+
+Payload = Mapping[str, Any]
+
+# --- what a delivery says ---------------------------------------------------------------------------
+
+CHAT_MESSAGE, BUTTON_DECISION, TOOL_EVENT, IGNORED = "chat_message", "button_decision", "tool_event", "ignored"
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One thing a delivery says, in the terms of the service that acts on it (services.inbound_event_receive)."""
+
+    kind: str  # CHAT_MESSAGE, BUTTON_DECISION, TOOL_EVENT or IGNORED
+    channel: str = ""  # chat and buttons: the Channel the person wrote on
+    actor: str = ""  # chat and buttons: the sender's address (Slack member id, phone number); tools: who did it
+    text: str = ""  # chat: what the person wrote
+    part: int = 0  # chat: which of several messages in one delivery (WhatsApp batches them)
+    approve: bool = False  # buttons: Approve (True) or Reject
+    code: str = ""  # buttons: the approver's decision code
+    summary: str = ""  # tools: the line a person reads in a notification
+    url: str = ""  # tools: the link to the thing
+    payload: Payload = field(default_factory=dict)  # tools: what routing rules match on
+    reason: str = ""  # ignored: why
+
+
+def chat_message(*, channel: str, sender: str, text: str, part: int = 0) -> InboundEvent:
+    return InboundEvent(CHAT_MESSAGE, channel=channel, actor=sender, text=text, part=part)
+
+
+def button_decision(*, sender: str, approve: bool, code: str) -> InboundEvent:
+    return InboundEvent(BUTTON_DECISION, channel=Channel.SLACK, actor=sender, approve=approve, code=code)
+
+
+def tool_event(*, payload: Payload, summary: str, url: str = "", actor: str = "") -> InboundEvent:
+    return InboundEvent(TOOL_EVENT, payload=payload, summary=summary, url=url, actor=actor)
+
+
+def ignored(reason: str) -> InboundEvent:
+    return InboundEvent(IGNORED, reason=reason)
+
+
+# --- what a provider is -----------------------------------------------------------------------------
+
+
+def accepted_or_duplicate(created: bool) -> HttpResponse:
+    return JsonResponse({"status": "accepted" if created else "duplicate"})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One URL under /webhooks/ and how to read what arrives there."""
+
+    path: str
+    url_name: str
+    parse: Callable[[HttpRequest], Payload]
+    dedup_key: Callable[[HttpRequest, Payload], str]
+    event_type: Callable[[HttpRequest, Payload], str]
+    keep_headers: tuple[str, ...] = ()
+    tenant: Callable[[HttpRequest], int | None] | None = None
+    answer: Callable[[HttpRequest, Payload], HttpResponse | None] | None = None
+    acknowledge: Callable[[bool], HttpResponse] = accepted_or_duplicate
+    handshake: Callable[[HttpRequest], HttpResponse] | None = None
+
+
+@dataclass(frozen=True)
+class WebhookProvider:
+    name: str  # WebhookDelivery.provider
+    switch: str  # its key in settings.INTEGRATIONS_ENABLED (INTEGRATIONS_<NAME>_ENABLED)
+    verify: Callable[[HttpRequest], None]
+    normalise: Callable[[WebhookDelivery], list[InboundEvent]]
+    endpoints: tuple[Endpoint, ...]
+
+
+# --- the registry -----------------------------------------------------------------------------------
+
+_registry: dict[str, WebhookProvider] = {}
+
+
+def register(provider: WebhookProvider) -> WebhookProvider:
+    """Add a provider; two providers with one name or one path are a mistake, refused at start-up."""
+    taken = {endpoint.path for other in _registry.values() if other.name != provider.name
+             for endpoint in other.endpoints}
+    clashing = [endpoint.path for endpoint in provider.endpoints if endpoint.path in taken]
+    if clashing or _registry.get(provider.name, provider) is not provider:
+        raise ImproperlyConfigured(f"webhook provider {provider.name!r} clashes with one registered before "
+                                   f"({', '.join(clashing) or 'same name'})")
+    _registry[provider.name] = provider
+    return provider
+
+
+def provider(name: str) -> WebhookProvider:
+    return _registry[name]
+
+
+def registered() -> list[WebhookProvider]:
+    return list(_registry.values())
+
+
+def enabled(switch: str) -> bool:
+    """INTEGRATIONS_<NAME>_ENABLED. A name missing from settings.INTEGRATIONS_ENABLED is a KeyError, not off."""
+    return settings.INTEGRATIONS_ENABLED[switch]
+
