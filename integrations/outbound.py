@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import queueing
 from integrations import breaker, limits, providers
 from integrations.errors import NotConfigured, ProviderError, SendResult
 from integrations.metrics import OUTBOUND_MESSAGES
@@ -33,7 +34,7 @@ Status = OutboundMessage.Status
 
 PROVIDER_OF = {Channel.SLACK: "slack", Channel.SMS: "twilio", Channel.WHATSAPP: "waba"}
 MAX_ATTEMPTS = 5
-BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_BASE_SECONDS = 2.0  # 2, 4, 8, 16 s... with jitter
 BACKOFF_CAP_SECONDS = 60.0  # the house rule: no countdown over a minute
 # A send holds its claim this long; client timeouts are far shorter.
 LEASE = timedelta(seconds=60)
@@ -63,10 +64,7 @@ def _publish(message_id: int, countdown: float = 0) -> None:
     """Hand the send to the broker; a failure is logged, and the sweep publishes the row again."""
     from integrations.tasks import send_message
 
-    try:
-        send_message.apply_async(args=[message_id], countdown=round(countdown, 3) if countdown > 0 else None)
-    except Exception:
-        logger.exception("could not publish outbound message %s; the sweep will", message_id)
+    queueing.publish(send_message, message_id, countdown=countdown)
 
 
 def message_queue(*, channel: str, to: str, text: str, purpose: str, idempotency_key: str, tenant_id=None,
@@ -82,12 +80,6 @@ def message_queue(*, channel: str, to: str, text: str, purpose: str, idempotency
     if created and publish:
         transaction.on_commit(lambda: _publish(message.pk))
     return message
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential with equal jitter (2, 4, 8, 16 s...), capped at a minute."""
-    step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
-    return step / 2 + random.uniform(0, step / 2)
 
 
 def _release(message_id: int, *, until, reason: str, outcome: str, channel: str) -> str:
@@ -200,7 +192,7 @@ def message_send(*, message_id: int) -> str:
         if attempt >= MAX_ATTEMPTS:
             return _fail(message_id, f"gave up after {attempt} attempts: {exc}", channel)
         OUTBOUND_MESSAGES.labels(channel=channel, outcome="retried").inc()
-        delay = _backoff(attempt)
+        delay = queueing.backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
         OutboundMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
             status=Status.QUEUED, next_attempt_at=timezone.now() + timedelta(seconds=delay), lease_until=None,
             error=f"attempt {attempt} failed, retrying in {delay:.1f}s: {exc}"[:2000], updated_at=timezone.now())

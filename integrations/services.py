@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core import observability
+from core import observability, queueing
 from core.errors import ApplicationError, error_text
 from emma.services import task_submit
 from integrations import approvals, outbound, providers, selectors
@@ -57,10 +57,7 @@ def _key(dedup_key: str) -> str:
 def _publish(delivery_id: int, countdown: float = 0) -> None:
     from integrations.tasks import process_delivery
 
-    try:
-        process_delivery.apply_async(args=[delivery_id], countdown=countdown or None)
-    except Exception:
-        logger.exception("could not publish webhook delivery %s; the sweep will", delivery_id)
+    queueing.publish(process_delivery, delivery_id, countdown=countdown)
 
 
 @transaction.atomic
@@ -113,7 +110,7 @@ def _processing_failed(delivery_id: int, exc: Exception) -> str:
         WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(status=Status.FAILED)
         DELIVERIES_PROCESSED.labels(provider=delivery.provider, status=Status.FAILED).inc()
         return "failed"
-    _publish(delivery_id, countdown=2 ** delivery.attempts)
+    _publish(delivery_id, countdown=queueing.backoff_seconds(delivery.attempts, base=2.0))
     return "retrying"
 
 

@@ -142,6 +142,24 @@ def test_queued_approval_messages_are_cancelled_once_decided(team, escalate, web
     assert not OutboundMessage.objects.filter(purpose="decision_update").exists()
 
 
+def test_a_withdrawn_escalation_says_so_in_slack_and_its_codes_stop_working(team, escalate, webhooks, fake_vendors,
+                                                                            committed):
+    escalation = escalate()
+    deliver_outbox()
+    with committed():
+        emma_services.task_cancel(user=team.submitter, task_id=escalation.task_id)
+    escalation.refresh_from_db()
+    assert escalation.status == "cancelled"
+    assert not DecisionCode.objects.filter(escalation_id=escalation.pk, closed_at__isnull=True).exists()
+    deliver_outbox()
+    assert "Withdrawn: the task was cancelled" in fake_vendors.slack.delivered("chat.update")[0]["body"]["text"]
+    webhooks.sms(sender="+15550100002", text=f"YES {code_of(team.ada, escalation)}")
+    process_deliveries()
+    assert AgentTask.objects.get(pk=escalation.task_id).status == "cancelled"
+    reply = OutboundMessage.objects.filter(purpose="reply", to="+15550100002").get()
+    assert "not valid" in reply.text
+
+
 @pytest.mark.parametrize("case", ["wrong", "someone_elses", "used", "expired"])
 def test_a_code_that_is_not_yours_and_open_changes_nothing(team, escalate, webhooks, case):
     escalation = escalate()
