@@ -205,6 +205,7 @@ CELERY_TASK_ROUTES = {
     "emma.execute_task": {"queue": "agent"},
     "governance.*": {"queue": "escalations"},
     "integrations.*": {"queue": "integrations"},
+    "operations.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
