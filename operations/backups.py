@@ -23,7 +23,7 @@ from operations.metrics import BACKUP_VERIFICATIONS
 from operations.pg import MaintenanceError
 from operations.models import Backup
 
-logger = logging.getLogger("emma.maintenance")
+logger = logging.getLogger("operations")
 
 GOOD = (Backup.Status.COMPLETED, Backup.Status.VERIFIED)
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.registries import Prunable, prunables
 
-logger = logging.getLogger("emma.maintenance")
+logger = logging.getLogger("operations")
 
 _NEVER_PRUNED = {"governance_auditevent"}
 

@@ -20,7 +20,7 @@ from operations.locks import job_lock
 from operations.metrics import MAINTENANCE_RUNS
 from operations.models import MaintenanceRun
 
-logger = logging.getLogger("emma.maintenance")
+logger = logging.getLogger("operations")
 
 BEAT_TRIGGER = "beat:"
 _PERIOD_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "microseconds": 1e-6}
