@@ -5,11 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
-
-from celery import current_app as celery_app
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 # Checks of the apps above core (integrations), registered in their AppConfig.ready: name -> check().

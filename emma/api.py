@@ -13,7 +13,6 @@ from emma import registry, services
 from emma.models import AgentTask, TaskEvent
 from emma.selectors import tasks_for_user
 
-
 # --- agent tasks --------------------------------------------------------------------------------
 
 

@@ -7,8 +7,7 @@ from rest_framework.views import APIView
 
 from core.errors import NotFound
 from core.selectors import membership_for_user
-from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer,
-                              paginated_response)
+from core.serializers import IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
 from governance import selectors, services
 from governance.models import AuditEvent, Escalation, PolicyVersion
 from governance.policy import AUTONOMY_LEVELS, RULES

@@ -10,13 +10,12 @@ from django.utils import timezone
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import Membership, Tenant
 from governance import hooks
-from governance.hooks import EscalationOutcome
 from governance.audit import audit_record
+from governance.hooks import EscalationOutcome
 from governance.metrics import APPROVAL_DECISIONS
 from governance.models import DailyUsage, Escalation, PolicyVersion
 from governance.policy import ALLOW, Decision, TaskFacts, decide
 from governance.selectors import policy_current
-
 
 # --- decisions and budget -----------------------------------------------------------------------
 

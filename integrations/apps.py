@@ -1,4 +1,9 @@
+import importlib
+
 from django.apps import AppConfig
+
+# Each provider's inbound module registers its webhook declaration when imported (integrations.providers).
+PROVIDER_FOLDERS = ("github", "jira", "sentry", "slack", "twilio", "waba")
 
 
 class IntegrationsConfig(AppConfig):
@@ -11,17 +16,12 @@ class IntegrationsConfig(AppConfig):
         from core.registries import register_periodic_job
         from governance import hooks
         from integrations import approvals, retention, task_types  # noqa: F401  (task_types registers its own)
-        # Each provider registers its webhook declaration when imported (integrations.providers).
-        from integrations.github import inbound as github  # noqa: F401
-        from integrations.jira import inbound as jira  # noqa: F401
-        from integrations.sentry import inbound as sentry  # noqa: F401
-        from integrations.slack import inbound as slack  # noqa: F401
-        from integrations.twilio import inbound as twilio  # noqa: F401
-        from integrations.waba import inbound as waba  # noqa: F401
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS
 
+        for folder in PROVIDER_FOLDERS:
+            importlib.import_module(f"integrations.{folder}.inbound")
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
         retention.register()

@@ -5,7 +5,6 @@ idempotency keys, so a replayed delivery or a repeated key is still recognised a
 from django.db.models import QuerySet
 
 from core.registries import register_prunable
-
 from integrations.models import OutboundMessage, WebhookDelivery
 
 DONE_DELIVERIES = [WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED, WebhookDelivery.Status.FAILED]

@@ -3,7 +3,6 @@
 from celery import shared_task
 
 from core.registries import PeriodicJob
-
 from integrations import approvals, outbound, services
 
 

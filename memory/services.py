@@ -194,8 +194,8 @@ def memory_bulk_start(*, tenant_id, items: list[dict], created_by_id=None) -> Me
     for position, item in enumerate(items):
         try:
             _checked_item(item.get("content"), item.get("source", "api"), item.get("metadata"))
-        except ValidationError as exc:
-            errors[str(position)] = exc.detail
+        except Invalid as exc:
+            errors[str(position)] = exc.details
     if errors:
         raise Invalid(details={"items": errors})
     stored = [{**item, "expires_at": item["expires_at"].isoformat() if item.get("expires_at") else None}

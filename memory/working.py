@@ -14,8 +14,8 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from core.errors import Invalid, Unavailable
 from core.clients import redis_client
+from core.errors import Invalid, Unavailable
 from memory.metrics import QUERY_DURATION, STORE_DURATION, timed
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")

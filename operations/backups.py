@@ -20,8 +20,8 @@ from psycopg import sql
 
 from operations import pg
 from operations.metrics import BACKUP_VERIFICATIONS
-from operations.pg import MaintenanceError
 from operations.models import Backup
+from operations.pg import MaintenanceError
 
 logger = logging.getLogger("operations")
 

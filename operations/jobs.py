@@ -3,10 +3,10 @@ locked run (operations.runs) around a service. Job names label the runs and the 
 
 from core.registries import maintenance_job
 from operations import backups
+from operations.models import Backup, MaintenanceRun
 from operations.retention import logs_prune
 from operations.runs import run_job
 from operations.vacuum import database_vacuum
-from operations.models import Backup, MaintenanceRun
 
 BACKUP = "backup_database"
 VERIFY = "verify_backup"

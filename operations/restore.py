@@ -16,9 +16,9 @@ from django.utils import timezone
 from operations import pg
 from operations.backups import checksum_verify
 from operations.locks import job_lock
+from operations.models import Backup, MaintenanceRun
 from operations.pg import MaintenanceError
 from operations.runs import record_run
-from operations.models import Backup, MaintenanceRun
 
 JOB = "restore_database"
 _HISTORY_MODELS = (Backup, MaintenanceRun)

@@ -21,6 +21,30 @@ from core.clients import redis_client
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_survives_a_busy_worker():
+    """A transactional test ends by TRUNCATEing every table while the session's real Celery worker may
+    still be finishing a task that test queued (its last transition touches the task, its events and the
+    audit chain). PostgreSQL then breaks the deadlock by cancelling one side; when that is the flush, it
+    is tried again, as any client of a busy database would."""
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def fixture_teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except Exception as exc:  # noqa: BLE001 - flush wraps the deadlock in a CommandError
+                if "deadlock detected" not in str(exc.__cause__ or exc) or attempt == 4:
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = fixture_teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Throttle counters live in Redis; each test starts with none."""

@@ -19,18 +19,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core import observability, queueing
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.models import Membership
+from core.selectors import membership_for_user
 from emma import registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
-from core.models import Membership
 from emma.models import AgentTask, TaskEvent
-from core.selectors import membership_for_user
 from governance import services as governance
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
-from governance.selectors import escalation_for_task, escalations_closed_before
 from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
+from governance.selectors import escalation_for_task, escalations_closed_before
 
 logger = logging.getLogger(__name__)
 Status = AgentTask.Status

@@ -16,7 +16,6 @@ from twilio.rest import Client
 
 from integrations.errors import NotConfigured, ProviderError, SendResult
 
-
 # twilio logs every request and response header at INFO; ours keeps to warnings.
 _http_log = logging.getLogger("integrations.twilio.http")
 _http_log.setLevel(logging.WARNING)

@@ -9,7 +9,6 @@ from emma.models import AgentTask
 from governance.models import DailyUsage, Escalation
 from tests.conftest import run_concurrently, task_status, wait_for_status
 
-
 pytestmark = pytest.mark.django_db
 
 

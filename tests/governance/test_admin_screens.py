@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 
 from core import services as core_services
-from emma import services
 from emma.models import AgentTask
 from governance import services as governance
 from governance.models import Escalation

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from emma import services as emma_services
 from core.models import Membership
+from emma import services as emma_services
 from emma.models import AgentTask
 from governance import services as governance_services
 from governance.models import Escalation

@@ -8,8 +8,13 @@ from emma.models import AgentTask
 from integrations.models import RoutingRule, WebhookDelivery
 from integrations.selectors import rule_matches
 from memory.models import EpisodicEvent
-from tests.integrations.conftest import (deliver_outbox, failed_workflow_run, jira_issue_created, process_deliveries,
-                                         sentry_issue_alert)
+from tests.integrations.conftest import (
+    deliver_outbox,
+    failed_workflow_run,
+    jira_issue_created,
+    process_deliveries,
+    sentry_issue_alert,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,18 @@ import pytest
 from prometheus_client import REGISTRY
 
 from integrations.models import WebhookDelivery
-from tests.integrations.conftest import (GITHUB_WEBHOOK_SECRET, JIRA_WEBHOOK_SECRET, SENTRY_WEBHOOK_SECRET,
-                                         SLACK_SIGNING_SECRET, TWILIO_AUTH_TOKEN, WABA_APP_SECRET, hub_signature,
-                                         sentry_signature, slack_headers, twilio_signature)
+from tests.integrations.conftest import (
+    GITHUB_WEBHOOK_SECRET,
+    JIRA_WEBHOOK_SECRET,
+    SENTRY_WEBHOOK_SECRET,
+    SLACK_SIGNING_SECRET,
+    TWILIO_AUTH_TOKEN,
+    WABA_APP_SECRET,
+    hub_signature,
+    sentry_signature,
+    slack_headers,
+    twilio_signature,
+)
 
 pytestmark = pytest.mark.django_db
 

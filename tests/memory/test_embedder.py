@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from memory.embedders import MiniLMEmbedder, get_minilm_embedder
-from memory.embedders import minilm
+from memory.embedders import MiniLMEmbedder, get_minilm_embedder, minilm
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json").read_text())
 TEXTS = [item["text"] for item in REFERENCE["items"]]

@@ -249,6 +249,16 @@ def test_bulk_requests_are_validated_before_anything_is_queued(acme):
     assert acme.submitter_api.post("/api/memory/bulk", too_many, format="json").status_code == 400
 
 
+def test_the_bulk_service_names_each_bad_item_for_any_caller(acme):
+    """The API validates first; a caller of the service (a task, a script) gets the same answer."""
+    from core.errors import Invalid
+    from memory.services import memory_bulk_start
+
+    with pytest.raises(Invalid) as refused:
+        memory_bulk_start(tenant_id=acme.tenant_id, items=[{"content": "ok"}, {"content": " "}])
+    assert refused.value.details == {"items": {"1": {"content": ["Required, not blank."]}}}
+
+
 # --- admin --------------------------------------------------------------------------------------
 
 

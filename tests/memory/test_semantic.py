@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from memory import selectors, services, tasks
+from memory import selectors, services
 from memory.checks import embedding_backend_check
 from memory.embedders import get_embedder
 from memory.models import MemoryItem

@@ -13,11 +13,11 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 from sentry_sdk.transport import Transport
 
-from operations import backups, jobs, pg
-from operations.pg import MaintenanceError
 from emma.models import AgentTask, TaskEvent
-from operations.models import Backup, MaintenanceRun
 from governance.models import AuditEvent
+from operations import backups, jobs, pg
+from operations.models import Backup, MaintenanceRun
+from operations.pg import MaintenanceError
 from tests.operations.conftest import submit_and_cancel
 
 pytestmark = pytest.mark.django_db(transaction=True)

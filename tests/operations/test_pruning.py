@@ -7,15 +7,15 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from operations import jobs
 from core.registries import register_prunable, unregister_prunable
-from operations.retention import logs_prune
 from emma.models import AgentTask, TaskEvent
-from operations.models import MaintenanceRun
 from governance.audit import verify_chain
 from governance.models import AuditEvent
 from memory.models import EpisodicEvent
 from memory.services import episode_record
+from operations import jobs
+from operations.models import MaintenanceRun
+from operations.retention import logs_prune
 from tests.operations.conftest import submit_and_cancel
 
 pytestmark = pytest.mark.django_db(transaction=True)

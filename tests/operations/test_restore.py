@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from operations import jobs
 from emma.models import AgentTask, TaskEvent
-from operations.models import Backup, MaintenanceRun
 from governance.audit import verify_chain
+from operations import jobs
+from operations.models import Backup, MaintenanceRun
 from tests.operations.conftest import manage, stderr_message, submit_and_cancel
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 from operations import jobs
 from operations.locks import job_lock
 from operations.metrics import maintenance_collector
-from operations.runs import run_job, schedule_period
 from operations.models import MaintenanceRun
+from operations.runs import run_job, schedule_period
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ from django.core.management import call_command
 from django.db import transaction
 
 from operations import jobs, pg
-from operations.vacuum import vacuum_tables
 from operations.models import MaintenanceRun
+from operations.vacuum import vacuum_tables
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

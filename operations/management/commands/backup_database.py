@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from operations import jobs
-from operations.runs import failure_line
 from operations.models import Backup
+from operations.runs import failure_line
 
 
 class Command(BaseCommand):
