@@ -39,13 +39,13 @@ def escalation_for_task(*, task_id) -> Escalation | None:
     return Escalation.objects.filter(task_id=task_id).order_by("-created_at").first()
 
 
-def escalations_closed_before(*, before, task_ids) -> list[tuple[Escalation, EscalationOutcome]]:
+def escalations_closed_before(*, before, task_ids, limit: int = 500) -> list[tuple[Escalation, EscalationOutcome]]:
     """The closed ends of the escalation chains of these tasks (a query of ids), decided before `before`,
     with the outcome each means for its task."""
     closed = (Escalation.objects.filter(task_id__in=task_ids, decided_at__lt=before,
                                         status__in=[Escalation.Status.APPROVED, Escalation.Status.REJECTED,
                                                     Escalation.Status.EXPIRED])
-              .select_related("decided_by").order_by("decided_at"))
+              .select_related("decided_by").order_by("decided_at")[:limit])
     outcomes = []
     for escalation in closed:
         if escalation.status == Escalation.Status.EXPIRED:

@@ -212,13 +212,11 @@ def task_on_escalation_closed(escalation, outcome: EscalationOutcome) -> None:
 def tasks_settle_closed_escalations(*, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> int:
     """Tasks still pending approval although their escalation closed: the process that committed the
     decision died before its hook ran. Apply the outcome now (the hook's own code, so once)."""
-    closed = escalations_closed_before(before=timezone.now() - older_than, task_ids=AgentTask.objects.filter(
-        status=Status.PENDING_APPROVAL).values("pk"))
-    count = 0
-    for escalation, outcome in closed[:limit]:
+    closed = escalations_closed_before(before=timezone.now() - older_than, limit=limit,
+                                       task_ids=AgentTask.objects.filter(status=Status.PENDING_APPROVAL).values("pk"))
+    for escalation, outcome in closed:
         task_on_escalation_closed(escalation, outcome)
-        count += 1
-    return count
+    return len(closed)
 
 
 def task_history(*, tenant_id: int, task_id) -> list[TaskEvent]:
