@@ -17,8 +17,6 @@ DELIVERIES_PROCESSED = Counter("emma_webhook_deliveries_processed_total",
 OUTBOUND_MESSAGES = Counter("emma_outbound_messages_total",
                             "Outbound message send outcomes: sent, failed, retried (provider error), "
                             "deferred (breaker, rate limit, daily cap).", ["channel", "outcome"])
-BREAKER_TRANSITIONS = Counter("emma_integration_breaker_transitions_total",
-                              "Circuit breaker state changes per provider.", ["provider", "state"])
 
 
 class IntegrationsCollector:
