@@ -238,11 +238,47 @@ EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="")  # unset: LLM_API_KEY
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="text-embedding-3-small")
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30)
-# OpenAI-compatible chat completions for the research task; a base URL without a path gets /v1.
+
+# --- LLM (emma/llm/: the agent loop, research, assistant.request) ----------------------------------
+# "openai" (chat completions: OpenAI or any compatible server) or "anthropic" (messages).
+LLM_PROVIDER = env("LLM_PROVIDER", default="openai")
+if LLM_PROVIDER not in ("openai", "anthropic"):
+    raise ImproperlyConfigured(f"LLM_PROVIDER must be openai or anthropic, not {LLM_PROVIDER!r}.")
+# openai: a base URL without a path gets /v1 (https://platform.openai.com/docs/api-reference); needed.
+# anthropic: the API's root (a trailing /v1 is dropped); unset, the SDK's default host, given LLM_API_KEY.
 LLM_BASE_URL = env("LLM_BASE_URL", default="")
 LLM_API_KEY = env("LLM_API_KEY", default="")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
-LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60)  # below research's 120 s time limit
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60)  # each request; below research's 120 s limit
+# Retries of one call on 429, 5xx, timeouts and refused connections, after Retry-After (≤ 60 s) or backoff.
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=3)
+# The provider's circuit breaker (core/breaker.py), shared by every worker.
+LLM_BREAKER_THRESHOLD = env.int("LLM_BREAKER_THRESHOLD", default=5)
+LLM_BREAKER_COOLDOWN_SECONDS = env.float("LLM_BREAKER_COOLDOWN_SECONDS", default=30)
+# USD per million tokens: {"model": {"input": …, "output": …, "cached": …}}. A model takes the longest
+# entry its name starts with (gpt-4o-mini-2024-07-18 → gpt-4o-mini), else "*". "cached" defaults to
+# "input". LLM_PRICES (JSON) adds to and overrides these. https://openai.com/api/pricing/,
+# https://docs.anthropic.com/en/docs/about-claude/pricing
+LLM_PRICES = {
+    "*": {"input": 0, "output": 0, "cached": 0},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60, "cached": 0.075},
+    "gpt-4o": {"input": 2.50, "output": 10.00, "cached": 1.25},
+    "gpt-4.1": {"input": 2.00, "output": 8.00, "cached": 0.50},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60, "cached": 0.10},
+    "gpt-4.1-nano": {"input": 0.10, "output": 0.40, "cached": 0.025},
+    "claude-3-5-haiku": {"input": 0.80, "output": 4.00, "cached": 0.08},
+    "claude-haiku-4-5": {"input": 1.00, "output": 5.00, "cached": 0.10},
+    "claude-sonnet-4": {"input": 3.00, "output": 15.00, "cached": 0.30},
+    "claude-opus-4": {"input": 15.00, "output": 75.00, "cached": 1.50},
+    "claude-opus-4-5": {"input": 5.00, "output": 25.00, "cached": 0.50},
+}
+_prices = env.json("LLM_PRICES", default={})
+if not isinstance(_prices, dict) or not all(
+        isinstance(price, dict) and {"input", "output"} <= price.keys()
+        and all(isinstance(value, (int, float)) for value in price.values()) for price in _prices.values()):
+    raise ImproperlyConfigured('LLM_PRICES must be JSON like {"model": {"input": 2.5, "output": 10, "cached": 1.25}}'
+                               " in USD per million tokens.")
+LLM_PRICES.update(_prices)
 
 # --- Integrations (docs/INTEGRATIONS.md) ----------------------------------------------------------
 SLACK_BOT_TOKEN = env("SLACK_BOT_TOKEN", default="")
