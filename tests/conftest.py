@@ -264,3 +264,24 @@ def task_status(task_id) -> str:
 def wait_for_status(task_id, *statuses, timeout=30.0):
     return wait_for(lambda: task_status(task_id) in statuses, timeout=timeout,
                     message=f"task {task_id} to reach {statuses} (now {task_status(task_id)})")
+
+
+@pytest.fixture
+def fake_llm(settings):
+    """The fake model server (tests/fakes/llm.py), nothing scripted, with this process's LLM settings
+    pointing at it (provider openai; set settings.LLM_PROVIDER = "anthropic" for the other wire format)
+    and the LLM breakers forgotten."""
+    from core import breaker
+    from tests.fakes.llm import fake_llm_server, settings_for
+
+    fake = fake_llm_server()
+    fake.reset()
+    for name, value in settings_for("openai").items():
+        setattr(settings, name, value)
+    names = [f"llm-{provider}" for provider in ("openai", "anthropic")]
+    for name in names:
+        breaker.reset(name)
+    yield fake
+    fake.reset()
+    for name in names:
+        breaker.reset(name)
