@@ -1,31 +1,33 @@
 """The `research` task type: answer a question from the tenant's memories, citing the ones used.
 
-With LLM_BASE_URL set, an OpenAI-compatible chat model writes the answer from the retrieved memories
-(`POST {base}/chat/completions`; a base URL without a path gets `/v1`, as for embeddings, see
-memory/embedders/openai.py). Then the memories leave the system, so the task is `medium` risk with
-external side effects. Without it, the answer is extractive: the retrieved memories' sentences
+With an LLM configured (emma.llm: LLM_PROVIDER, LLM_BASE_URL / LLM_API_KEY), the model writes the answer
+from the retrieved memories. Then the memories leave the system, so the task is `medium` risk with
+external side effects. Without one, the answer is extractive: the retrieved memories' sentences
 closest in meaning to the question, each with its memory id; `low` risk, nothing leaves.
 Either way the answer is recorded as the task's episodic result event."""
 
 from __future__ import annotations
 
 import re
+import time
 
-import httpx
 import numpy as np
-from django.conf import settings
 
-from emma.registry import RetryableError, task_type
+from emma import llm
+from emma.registry import task_type
 from memory import selectors as memory_selectors
 from memory import services as memory_services
 from memory.embedders import get_embedder
-from memory.embedders.openai import api_url
 
 DEFAULT_LIMIT = 5
 # Each memory's share of the prompt; a 20,000-character note must not crowd the others out.
 PROMPT_CHARS_PER_MEMORY = 2000
 EXTRACTIVE_SENTENCES = 3
 RELEVANCE_RATIO = 0.6  # keep sentences scoring at least this share of the best sentence's score
+ANSWER_MAX_TOKENS = 1024
+# The model's share of the task's 120 s time limit, retries included: past it the task is retried later
+# (LLMUnavailable) instead of failing on its time limit.
+LLM_BUDGET_SECONDS = 90
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CITATION = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -46,7 +48,7 @@ SCHEMA = {
 
 
 def llm_configured() -> bool:
-    return bool(settings.LLM_BASE_URL)
+    return llm.configured() is None
 
 
 def research_risk() -> tuple[str, bool]:
@@ -68,7 +70,7 @@ def research(ctx, parameters):
         result = {"answer": "No memories were found for this question.", "citations": [], "mode": "none",
                   "memories": []}
     elif llm_configured():
-        result = _llm_answer(question, hits)
+        result = _llm_answer(question, hits, idempotency_key=f"research-{ctx.task_id}-{ctx.attempt}")
     else:
         result = _extractive_answer(question_vector, hits)
     result["question"] = question
@@ -97,40 +99,17 @@ def _extractive_answer(question_vector, hits) -> dict:
             "mode": "extractive", "sentences": chosen}
 
 
-def _llm_answer(question: str, hits) -> dict:
-    """Ask the configured chat model; the citations are the retrieved ids its answer names."""
+def _llm_answer(question: str, hits, *, idempotency_key: str) -> dict:
+    """Ask the configured model; the citations are the retrieved ids its answer names. A model that is
+    down or slow raises LLMUnavailable (the task is retried later); one that refuses, LLMRefused."""
     memories = "\n\n".join(f"[{hit.id}] {hit.content[:PROMPT_CHARS_PER_MEMORY]}" for hit in hits)
-    model = settings.LLM_MODEL
-    body = {
-        "model": model,
-        "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Memories:\n\n{memories}\n\nQuestion: {question}"},
-        ],
-        "temperature": 0,
-    }
-    content = _chat_completion(body)
+    turn = llm.complete(system=SYSTEM_PROMPT,
+                        messages=[{"role": "user", "content": f"Memories:\n\n{memories}\n\nQuestion: {question}"}],
+                        max_tokens=ANSWER_MAX_TOKENS, idempotency_key=idempotency_key,
+                        deadline=time.monotonic() + LLM_BUDGET_SECONDS)
     retrieved = {hit.id.lower() for hit in hits}
-    cited = [found.lower() for found in _CITATION.findall(content) if found.lower() in retrieved]
-    return {"answer": content, "citations": list(dict.fromkeys(cited)), "mode": "llm", "model": model}
-
-
-def _chat_completion(body: dict) -> str:
-    """One chat completion. Timeouts, connection errors, 429 and 5xx are retryable; any other
-    answer that is not a completion fails the task with what the endpoint said."""
-    url = api_url(settings.LLM_BASE_URL, "chat/completions")
-    api_key = settings.LLM_API_KEY
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    timeout = settings.LLM_TIMEOUT_SECONDS
-    try:
-        response = httpx.post(url, json=body, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
-    except httpx.TransportError as exc:  # timeouts included
-        raise RetryableError(f"LLM endpoint {url} unreachable: {type(exc).__name__}: {exc}") from exc
-    if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableError(f"LLM endpoint {url} answered {response.status_code}: {response.text[:300]}")
-    if response.status_code >= 400:
-        raise RuntimeError(f"LLM endpoint {url} refused the request ({response.status_code}): {response.text[:300]}")
-    try:
-        return response.json()["choices"][0]["message"]["content"] or ""
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise RuntimeError(f"LLM endpoint {url} answered in an unknown format: {response.text[:300]}") from exc
+    cited = [found.lower() for found in _CITATION.findall(turn.text) if found.lower() in retrieved]
+    usage = {"input_tokens": turn.usage.input_tokens, "output_tokens": turn.usage.output_tokens,
+             "cached_tokens": turn.usage.cached_tokens, "cost_usd": str(llm.cost(turn.usage, turn.model))}
+    return {"answer": turn.text, "citations": list(dict.fromkeys(cited)), "mode": "llm", "model": turn.model,
+            "usage": usage}

@@ -1,13 +1,11 @@
 """The `research` task type: answers from the tenant's memories, with a chat model or extractively.
 
-The LLM is a real HTTP server on loopback speaking OpenAI's chat-completions format. Tasks are
-submitted through the API (so governance decides on them) and run with the lifecycle's own service."""
+The LLM is the fake model server on loopback (tests/fakes/llm.py) speaking OpenAI's chat-completions
+format, reached through emma.llm. Tasks are submitted through the API (so governance decides on them) and
+run with the lifecycle's own service."""
 
 import json
 import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -95,63 +93,20 @@ def test_risk_is_low_without_an_llm_and_medium_with_one(acme, settings):
     assert (research["risk"], research["external_side_effects"]) == ("medium", True)
 
 
-# --- with an LLM: a chat-completions server on loopback -----------------------------------------
+# --- with an LLM: the fake model server on loopback ----------------------------------------------
 
 
-class FakeChatHandler(BaseHTTPRequestHandler):
-    """POST /v1/chat/completions in OpenAI's format; answers citing the first memory of the prompt."""
-
-    requests: list = []
-    behaviour = "answer"  # or "unavailable", "slow", "bad_request"
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        if self.path != "/v1/chat/completions":
-            return self._send(404, {"error": {"message": "not found"}})
-        if self.behaviour == "unavailable":
-            return self._send(503, {"error": {"message": "overloaded"}})
-        if self.behaviour == "bad_request":
-            return self._send(400, {"error": {"message": "model not found"}})
-        if self.behaviour == "slow":
-            time.sleep(3)
-        first_id = UUID.search(body["messages"][-1]["content"]).group(1)
-        answer = f"Deployments are frozen from December 20th to January 3rd [{first_id}]."
-        return self._send(200, {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-        })
-
-    def _send(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (the timeout test)
-            pass
-
-    def log_message(self, *args):
-        pass
+def cite_the_first_memory(body) -> str:
+    """What the model answers: the freeze dates, citing the first memory of its prompt."""
+    first_id = UUID.search(body["messages"][-1]["content"]).group(1)
+    return f"Deployments are frozen from December 20th to January 3rd [{first_id}]."
 
 
 @pytest.fixture
-def llm(settings):
-    FakeChatHandler.requests = []
-    FakeChatHandler.behaviour = "answer"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.LLM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}"  # no path: /v1 is added
+def llm(fake_llm, settings):
     settings.LLM_API_KEY = "sk-research"
     settings.LLM_MODEL = "loopback-model"
-    yield FakeChatHandler
-    server.shutdown()
-    server.server_close()
+    return fake_llm
 
 
 def submit_allowed(team, question):
@@ -169,6 +124,7 @@ def submit_allowed(team, question):
 
 def test_with_an_llm_the_model_answers_from_the_memories_and_cites_them(acme, acme_notes, llm):
     question, answer_note = PARAPHRASES[0]
+    llm.reply(text=cite_the_first_memory, usage=(1000, 20))
     task = run(submit_allowed(acme, question))
     assert task.status == "succeeded", task.error
     assert task.risk == "medium"
@@ -176,44 +132,50 @@ def test_with_an_llm_the_model_answers_from_the_memories_and_cites_them(acme, ac
     assert task.result["citations"] == [acme_notes[answer_note]]
     cited = acme_notes[answer_note]
     assert task.result["answer"] == f"Deployments are frozen from December 20th to January 3rd [{cited}]."
+    assert task.result["usage"]["input_tokens"] == 1000 and task.result["usage"]["output_tokens"] == 20
     (request,) = llm.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["auth"] == "Bearer sk-research"
-    assert request["body"]["model"] == "loopback-model"
-    prompt = request["body"]["messages"][-1]["content"]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-research"
+    assert request.body["model"] == "loopback-model"
+    prompt = request.body["messages"][-1]["content"]
     assert f"[{acme_notes[answer_note]}] {NOTES[answer_note]}" in prompt
     assert question in prompt
     assert len(UUID.findall(prompt)) == 4  # the limit
-    assert request["body"]["messages"][0]["role"] == "system"
+    assert request.body["messages"][0]["role"] == "system"
     event = EpisodicEvent.objects.get(task_id=task.pk)
     assert event.content == task.result["answer"] and event.metadata["mode"] == "llm"
 
 
 def test_a_base_url_ending_in_v1_is_used_as_given(acme, acme_notes, llm, settings):
     settings.LLM_BASE_URL = settings.LLM_BASE_URL + "/v1/"
+    llm.reply(text=cite_the_first_memory)
     task = run(submit_allowed(acme, PARAPHRASES[0][0]))
     assert task.status == "succeeded", task.error
-    assert llm.requests[0]["path"] == "/v1/chat/completions"
+    assert llm.requests[0].path == "/v1/chat/completions"
 
 
-def test_an_unavailable_llm_is_retried(acme, acme_notes, llm):
-    llm.behaviour = "unavailable"
+def test_an_unavailable_llm_is_retried_by_the_client_then_by_the_task(acme, acme_notes, llm, settings):
+    settings.LLM_MAX_RETRIES = 3
+    llm.fail(503, retry_after=0, times=4)
     task = run(submit_allowed(acme, PARAPHRASES[0][0]))
-    assert task.status == "queued"  # back in the queue for another attempt
+    assert len(llm.requests) == 4  # the client's own retries first
+    assert task.status == "queued"  # then back in the queue for another attempt
     assert "503" in task.error and task.attempts == 1
     assert not EpisodicEvent.objects.filter(task_id=task.pk).exists()
 
 
 def test_an_llm_timeout_is_retried(acme, acme_notes, llm, settings):
     settings.LLM_TIMEOUT_SECONDS = 0.5
-    llm.behaviour = "slow"
+    settings.LLM_MAX_RETRIES = 0  # the task's retry is the point here
+    llm.reply(text="too late", delay=3)
     task = run(submit_allowed(acme, PARAPHRASES[0][0]))
     assert task.status == "queued"
     assert "Timeout" in task.error
 
 
 def test_an_llm_refusing_the_request_fails_the_task_without_retrying(acme, acme_notes, llm):
-    llm.behaviour = "bad_request"
+    llm.fail(400, body={"error": {"message": "model not found", "type": "invalid_request_error"}})
     task = run(submit_allowed(acme, PARAPHRASES[0][0]))
     assert task.status == "failed"
     assert "400" in task.error and "model not found" in task.error
+    assert len(llm.requests) == 1
