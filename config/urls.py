@@ -30,6 +30,8 @@ urlpatterns = [
          name="escalation-approve"),
     path("api/escalations/<uuid:escalation_id>/reject", governance_api.EscalationRejectApi.as_view(),
          name="escalation-reject"),
+    path("api/escalations/<uuid:escalation_id>/reply", governance_api.EscalationReplyApi.as_view(),
+         name="escalation-reply"),
     path("api/governance/policy", governance_api.PolicyApi.as_view(), name="policy"),
     path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),

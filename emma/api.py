@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from core.errors import Invalid, NotFound
 from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
 from emma import registry, services
-from emma.models import AgentTask, TaskEvent
+from emma.models import AgentRunStep, AgentTask, TaskEvent
 from emma.selectors import tasks_for_user
 
 # --- agent tasks --------------------------------------------------------------------------------
@@ -35,11 +35,20 @@ class TaskEventSerializer(serializers.ModelSerializer):
         fields = ["from_status", "to_status", "actor", "note", "created_at"]
 
 
+class AgentRunStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgentRunStep
+        fields = ["seq", "kind", "turn", "text", "model", "input_tokens", "output_tokens", "cached_tokens", "cost",
+                  "tool_call_id", "tool", "requested_arguments", "arguments", "status", "decision",
+                  "decision_reasons", "escalation_id", "content", "created_at", "finished_at"]
+
+
 class TaskDetailSerializer(TaskOutputSerializer):
     events = TaskEventSerializer(many=True, read_only=True)
+    steps = AgentRunStepSerializer(many=True, read_only=True)  # an agent run's transcript; empty otherwise
 
     class Meta(TaskOutputSerializer.Meta):
-        fields = TaskOutputSerializer.Meta.fields + ["events"]
+        fields = TaskOutputSerializer.Meta.fields + ["events", "steps"]
 
 
 class TaskListCreateApi(APIView):
@@ -95,7 +104,7 @@ class TaskListCreateApi(APIView):
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskDetailSerializer)
     def get(self, request, task_id):
-        task = tasks_for_user(request.user).prefetch_related("events").filter(pk=task_id).first()
+        task = tasks_for_user(request.user).prefetch_related("events", "steps").filter(pk=task_id).first()
         if task is None:
             raise NotFound("No such task.")
         return Response(TaskDetailSerializer(task).data)
@@ -119,14 +128,19 @@ class TaskTypesApi(APIView):
         time_limit = serializers.IntegerField()
         max_attempts = serializers.IntegerField()
         parameters_schema = serializers.JSONField()
+        tool = serializers.BooleanField()  # also offered to agents as a tool
+        available = serializers.BooleanField()
+        unavailable_reason = serializers.CharField(allow_null=True)
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         types = []
         for spec in registry.all_types():
             risk, external = spec.current_risk()
+            missing = spec.unavailable_reason()
             types.append({"name": spec.name, "description": spec.description, "risk": risk,
                           "external_side_effects": external, "default_cost": spec.default_cost,
                           "time_limit": spec.time_limit, "max_attempts": spec.max_attempts,
-                          "parameters_schema": spec.schema})
+                          "parameters_schema": spec.schema, "tool": spec.as_tool, "available": not missing,
+                          "unavailable_reason": f"{missing} is not set" if missing else None})
         return Response(self.OutputSerializer(types, many=True).data)

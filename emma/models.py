@@ -13,6 +13,7 @@ class AgentTask(TenantOwned):
         PENDING_APPROVAL = "pending_approval"
         QUEUED = "queued"
         RUNNING = "running"
+        WAITING_FOR_APPROVAL = "waiting_for_approval"  # an agent run paused on a tool call; no worker held
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         REJECTED = "rejected"
@@ -82,3 +83,51 @@ class TaskEvent(models.Model):
 
     def __str__(self):
         return f"{self.from_status or 'new'} → {self.to_status}"
+
+
+class AgentRunStep(models.Model):
+    """One recorded step of an agent run: a model turn, or one tool call the model made in a turn, with
+    its governance decision and what the model was told. Each step is committed before the next begins,
+    so a run resumes from its last committed step after a pause or a lost worker."""
+
+    class Kind(models.TextChoices):
+        MODEL = "model"
+        TOOL = "tool"
+
+    class ToolStatus(models.TextChoices):
+        PENDING = "pending"  # not decided yet
+        AWAITING_APPROVAL = "awaiting_approval"  # an escalation is open
+        APPROVED = "approved"  # decided: run it (with `arguments`)
+        DONE = "done"  # the model's answer (`content`) is recorded
+
+    task = models.ForeignKey(AgentTask, on_delete=models.CASCADE, related_name="steps")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    turn = models.PositiveIntegerField()  # the seq of the model turn (its own, for a model step)
+    # A model turn.
+    text = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # A tool call: as the model asked for it, as it ran (an approver may have edited it), and its outcome.
+    tool_call_id = models.CharField(max_length=200, blank=True)
+    tool = models.CharField(max_length=100, blank=True)
+    requested_arguments = models.JSONField(null=True, blank=True)
+    arguments = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=ToolStatus.choices, blank=True)
+    decision = models.CharField(max_length=16, blank=True)
+    decision_reasons = models.JSONField(default=list, blank=True)
+    escalation_id = models.UUIDField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    content = models.TextField(blank=True)  # what the model receives as the tool's result
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="agentrunstep_unique_seq")]
+
+    def __str__(self):
+        return f"step {self.seq} {self.kind} {self.tool}".strip()

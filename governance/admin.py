@@ -1,6 +1,8 @@
 """Admin screens for approvers: the pending queue, decisions through the governance services, and
 read-only policy versions and audit log. The admin only presents; every decision is a service call."""
 
+import json
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
@@ -14,7 +16,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
-from core.errors import ApplicationError, error_text
+from core.errors import ApplicationError, Invalid, error_text
 from core.models import Membership
 from governance import hooks, services
 from governance.models import AuditEvent, Escalation, PolicyVersion
@@ -22,12 +24,27 @@ from governance.models import AuditEvent, Escalation, PolicyVersion
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
 DONE = {"approve": "approved", "reject": "rejected"}
 OUTCOME = {"approve": "Approved: the task is queued.", "reject": "Rejected: the task will not run."}
+TOOL_OUTCOME = {"approve": "Approved: the agent's call runs and the run goes on.",
+                "reply": "Replied: the agent receives your message and goes on.",
+                "reject": "Rejected: the agent is told, or its run stops."}
 
 
 def _duration(start, end) -> str:
     """Seconds under a minute (an escalation can be that short), else Django's "3 minutes"."""
     seconds = int((end - start).total_seconds())
     return f"{max(seconds, 0)} seconds" if seconds < 60 else timesince(start, end)
+
+
+def _edited_arguments(request, escalation):
+    """The arguments box: unchanged means None (run as asked); changed must be a JSON object."""
+    text = request.POST.get("arguments", "").strip()
+    if not text:
+        return None
+    try:
+        arguments = json.loads(text)
+    except ValueError:
+        raise Invalid(details={"arguments": ["Not valid JSON."]}) from None
+    return None if arguments == escalation.parameters else arguments
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -125,23 +142,35 @@ class EscalationAdmin(TenantReadOnlyAdmin):
                 previous = previous.previous
             context.update(
                 refusal=refusal, earlier_tiers=chain,
+                arguments_text=json.dumps(escalation.parameters, indent=2, sort_keys=True),
                 can_decide=escalation.status == Escalation.Status.OPEN and refusal is None,
                 task_events=hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id))
         return super().change_view(request, object_id, form_url, context)
 
     def decide_view(self, request, object_id):
-        """POST decision=approve|reject with a reason; the service decides who may, then back to the page."""
+        """POST decision=approve|reject (and reply for an agent's tool call, with edited arguments, a message
+        or stop_run) with a reason; the service decides who may, then back to the page."""
         decision = request.POST.get("decision")
-        if decision not in DECISIONS:
-            messages.error(request, "Choose Approve or Reject.")
-        else:
-            try:
-                DECISIONS[decision](escalation_id=object_id, user=request.user, reason=request.POST.get("reason", ""),
-                                    channel="admin", correlation_id=request.correlation_id)
-            except ApplicationError as exc:
-                messages.error(request, error_text(exc))
+        escalation = self.get_object(request, unquote(str(object_id)))
+        is_tool_call = escalation is not None and escalation.step is not None
+        if escalation is None or decision not in DECISIONS and not (is_tool_call and decision == "reply"):
+            messages.error(request, "Choose a decision.")
+            return redirect(reverse("admin:governance_escalation_change", args=[object_id]))
+        common = {"escalation_id": object_id, "user": request.user, "reason": request.POST.get("reason", ""),
+                  "channel": "admin", "correlation_id": request.correlation_id}
+        try:
+            if not is_tool_call:
+                DECISIONS[decision](**common)
+            elif decision == "approve":
+                services.escalation_approve(**common, arguments=_edited_arguments(request, escalation))
+            elif decision == "reply":
+                services.escalation_reply(**common, message=request.POST.get("message", ""))
             else:
-                messages.success(request, OUTCOME[decision])
+                services.escalation_reject(**common, stop_run=bool(request.POST.get("stop_run")))
+        except ApplicationError as exc:
+            messages.error(request, error_text(exc))
+        else:
+            messages.success(request, (TOOL_OUTCOME if is_tool_call else OUTCOME)[decision])
         return redirect(reverse("admin:governance_escalation_change", args=[object_id]))
 
     # --- bulk decisions ---

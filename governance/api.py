@@ -21,7 +21,8 @@ class EscalationOutputSerializer(serializers.ModelSerializer):
         model = Escalation
         fields = ["id", "task_id", "task_type", "summary", "parameters", "risk", "estimated_cost", "requester",
                   "reasons", "policy_version", "tier", "approver_group", "deadline", "status", "decided_by",
-                  "decided_at", "decision_reason", "decision_channel", "created_at"]
+                  "decided_at", "decision_reason", "decision_channel", "created_at", "step", "tool", "agent_reason",
+                  "decision_arguments", "decision_message", "stop_run"]
 
 
 class EscalationsActiveApi(APIView):
@@ -43,30 +44,54 @@ class EscalationDetailApi(APIView):
         return Response(EscalationOutputSerializer(escalation).data)
 
 
-class DecisionInputSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000)
-
-
 class EscalationDecisionApi(APIView):
-    """POST approve or reject: the same service rules as the admin, Slack and SMS."""
+    """POST a decision: the same service rules as the admin, Slack and SMS. An agent's tool call may also
+    be approved with edited `arguments`, answered with a `message` (reply), or rejected with `stop_run`."""
 
-    decide = None  # services.escalation_approve or services.escalation_reject
+    class InputSerializer(StrictSerializer):
+        reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=DecisionInputSerializer, responses=EscalationOutputSerializer)
+    decide = None  # the governance service
+
     def post(self, request, escalation_id):
-        payload = DecisionInputSerializer(data=request.data)
+        payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         escalation = type(self).decide(escalation_id=escalation_id, user=request.user,
-                                       reason=payload.validated_data["reason"], correlation_id=request.correlation_id)
+                                       correlation_id=request.correlation_id, **payload.validated_data)
         return Response(EscalationOutputSerializer(escalation).data)
 
 
 class EscalationApproveApi(EscalationDecisionApi):
+    class InputSerializer(EscalationDecisionApi.InputSerializer):
+        arguments = serializers.JSONField(required=False)  # checked against the tool's schema by the service
+
     decide = staticmethod(services.escalation_approve)
+
+    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    def post(self, request, escalation_id):
+        return super().post(request, escalation_id)
 
 
 class EscalationRejectApi(EscalationDecisionApi):
+    class InputSerializer(EscalationDecisionApi.InputSerializer):
+        stop_run = serializers.BooleanField(required=False, default=False)
+
     decide = staticmethod(services.escalation_reject)
+
+    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    def post(self, request, escalation_id):
+        return super().post(request, escalation_id)
+
+
+class EscalationReplyApi(EscalationDecisionApi):
+    class InputSerializer(EscalationDecisionApi.InputSerializer):
+        message = serializers.CharField(max_length=20000)
+
+    decide = staticmethod(services.escalation_reply)
+
+    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    def post(self, request, escalation_id):
+        return super().post(request, escalation_id)
 
 
 # --- policy -------------------------------------------------------------------------------------
@@ -89,6 +114,8 @@ class PolicyDocumentSerializer(StrictSerializer):
     allow_self_approval = serializers.BooleanField(required=False)
     ladder = LadderTierSerializer(many=True, required=False, allow_empty=False)
     final_outcome = serializers.ChoiceField(choices=["reject", "approve"], required=False)
+    http_allowed_hosts = serializers.ListField(child=serializers.CharField(max_length=253), required=False,
+                                               max_length=100)
 
 
 class PolicyOutputSerializer(serializers.Serializer):

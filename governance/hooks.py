@@ -22,6 +22,7 @@ class EscalationOutcome(enum.StrEnum):
     REJECTED = "rejected"  # by a person
     EXPIRED = "expired"  # no decision before the last deadline, and the default is to reject
     WITHDRAWN = "withdrawn"  # the task was cancelled before anyone decided
+    REPLIED = "replied"  # an agent's tool call: the approver answered with a message instead
 
 
 _closed: list[Callable] = []

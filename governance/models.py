@@ -46,6 +46,7 @@ class Escalation(TenantOwned):
         EXPIRED = "expired"
         ESCALATED = "escalated"
         CANCELLED = "cancelled"  # the task was withdrawn before anyone decided
+        REPLIED = "replied"  # an agent's tool call answered with a message instead of running it
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # What governance decided on, copied: governance never reads the task itself.
@@ -70,6 +71,17 @@ class Escalation(TenantOwned):
     decided_at = models.DateTimeField(null=True, blank=True)  # when this row stopped being open, for any reason
     decision_reason = models.TextField(blank=True)
     decision_channel = models.CharField(max_length=32, blank=True)
+    # An agent run's tool call (null for a task): its step, the tool, what the agent said it wants it for
+    # and the JSON Schema edited arguments must satisfy.
+    step = models.PositiveIntegerField(null=True, blank=True)
+    tool = models.CharField(max_length=100, blank=True)
+    agent_reason = models.TextField(blank=True)
+    arguments_schema = models.JSONField(null=True, blank=True)
+    # The approver's answer to a tool call: the arguments to run it with (approved with edits), the
+    # message the agent receives instead of the result (replied), or the run stopped (rejected).
+    decision_arguments = models.JSONField(null=True, blank=True)
+    decision_message = models.TextField(blank=True)
+    stop_run = models.BooleanField(default=False)
     previous = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="next")
     correlation_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -25,6 +25,7 @@ def default_policy() -> dict:
         "allow_self_approval": False,
         "ladder": [{"group": "", "timeout_seconds": settings.ESCALATION_TIMEOUT_SECONDS}],
         "final_outcome": "reject",
+        "http_allowed_hosts": [],  # the hosts agents' http_get may read
     }
 
 

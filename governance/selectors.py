@@ -44,7 +44,7 @@ def escalations_closed_before(*, before, task_ids, limit: int = 500) -> list[tup
     with the outcome each means for its task."""
     closed = (Escalation.objects.filter(task_id__in=task_ids, decided_at__lt=before,
                                         status__in=[Escalation.Status.APPROVED, Escalation.Status.REJECTED,
-                                                    Escalation.Status.EXPIRED])
+                                                    Escalation.Status.EXPIRED, Escalation.Status.REPLIED])
               .select_related("decided_by").order_by("decided_at")[:limit])
     outcomes = []
     for escalation in closed:

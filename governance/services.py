@@ -4,6 +4,7 @@ decisions. Every change is audited in the same transaction."""
 from datetime import timedelta
 from decimal import Decimal
 
+import jsonschema
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,6 +55,14 @@ def _count_cost(tenant_id: int, cost) -> None:
         usage.save(update_fields=["committed"])
 
 
+def budget_settle(*, tenant_id: int, reserved, actual) -> None:
+    """A task whose real cost is known only at its end (an agent run) was counted at its estimate: count
+    the difference against the same day's budget, if one is set."""
+    difference = Decimal(str(actual)) - Decimal(str(reserved))
+    if difference:
+        _count_cost(tenant_id, difference)
+
+
 # --- policies -----------------------------------------------------------------------------------
 
 
@@ -91,14 +100,40 @@ def policy_rollback(*, tenant_id: int, user, version: int, correlation_id: str =
 
 
 def _snapshot(escalation: Escalation) -> dict:
-    return {"status": escalation.status, "tier": escalation.tier, "approver_group": escalation.approver_group,
-            "deadline": escalation.deadline.isoformat(), "task_id": str(escalation.task_id)}
+    snapshot = {"status": escalation.status, "tier": escalation.tier, "approver_group": escalation.approver_group,
+                "deadline": escalation.deadline.isoformat(), "task_id": str(escalation.task_id)}
+    if escalation.step is not None:
+        snapshot.update(step=escalation.step, tool=escalation.tool, arguments=escalation.parameters)
+    return snapshot
+
+
+def _tool_answer_errors(escalation: Escalation, *, arguments, message: str, stop_run: bool, outcome: str) -> dict:
+    """What is wrong with an answer to a tool call (edited arguments, a reply, stopping the run)."""
+    errors = {}
+    if escalation.step is None and (arguments is not None or message or stop_run):
+        errors["non_field_errors"] = ["Edited arguments, a reply and stopping a run apply to an agent's tool call "
+                                      "only; this escalation is for a task."]
+    elif arguments is not None:
+        if not isinstance(arguments, dict):
+            errors["arguments"] = ["Expected a JSON object."]
+        elif escalation.arguments_schema:
+            validator = jsonschema.Draft202012Validator(escalation.arguments_schema)
+            problems = [f"{'.'.join(map(str, e.path)) or '(arguments)'}: {e.message}"
+                        for e in validator.iter_errors(arguments)]
+            if problems:
+                errors["arguments"] = problems
+    if outcome == Escalation.Status.REPLIED and not (message or "").strip():
+        errors["message"] = ["The message the agent receives is required."]
+    return errors
 
 
 @transaction.atomic
 def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, parameters: dict, requester,
-                    reasons: list[str], policy: dict, policy_version: int, correlation_id: str = "") -> Escalation:
-    """Open the first tier of the policy's ladder for a task that needs a human."""
+                    reasons: list[str], policy: dict, policy_version: int, correlation_id: str = "",
+                    step: int | None = None, tool: str = "", agent_reason: str = "",
+                    arguments_schema: dict | None = None) -> Escalation:
+    """Open the first tier of the policy's ladder for a task, or for an agent run's tool call (`step`,
+    `tool`, the agent's reason and the schema edited arguments must satisfy), that needs a human."""
     ladder = policy.get("ladder") or [{"group": "", "timeout_seconds": 900}]
     escalation = Escalation.objects.create(
         tenant_id=tenant_id, task_id=task_id, task_type=facts.task_type, summary=summary, parameters=parameters,
@@ -106,7 +141,8 @@ def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, 
         policy_version=policy_version, tier=0, approver_group=ladder[0].get("group", ""), ladder=ladder,
         deadline=timezone.now() + timedelta(seconds=ladder[0]["timeout_seconds"]),
         final_outcome=policy.get("final_outcome", "reject"),
-        allow_self_approval=bool(policy.get("allow_self_approval")), correlation_id=correlation_id)
+        allow_self_approval=bool(policy.get("allow_self_approval")), correlation_id=correlation_id,
+        step=step, tool=tool, agent_reason=agent_reason[:4000], arguments_schema=arguments_schema)
     audit_record(tenant_id=tenant_id, actor=requester.get_username(), action="escalation.opened",
                  object_type="escalation", object_id=escalation.pk, after=_snapshot(escalation),
                  correlation_id=correlation_id)
@@ -129,7 +165,8 @@ def escalation_refusal(escalation: Escalation, user, membership: Membership | No
     return None
 
 
-def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, correlation_id: str) -> Escalation:
+def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, correlation_id: str,
+            arguments=None, message: str = "", stop_run: bool = False) -> Escalation:
     if not (reason or "").strip():
         raise Invalid(details={"reason": ["A reason is required."]})
     escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
@@ -145,39 +182,63 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
     refusal = escalation_refusal(escalation, user, membership)
     if refusal:
         raise Forbidden(refusal)
+    errors = _tool_answer_errors(escalation, arguments=arguments, message=message, stop_run=stop_run, outcome=outcome)
+    if errors:
+        raise Invalid(details=errors)
     before = _snapshot(escalation)
     escalation.status = outcome
     escalation.decided_by = user
     escalation.decided_at = timezone.now()
     escalation.decision_reason = reason.strip()[:2000]
     escalation.decision_channel = channel
-    escalation.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_channel"])
+    escalation.decision_arguments = arguments
+    escalation.decision_message = (message or "").strip()[:20000]
+    escalation.stop_run = stop_run
+    escalation.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "decision_channel",
+                                   "decision_arguments", "decision_message", "stop_run"])
     if outcome == Escalation.Status.APPROVED:
         _count_cost(escalation.tenant_id, escalation.estimated_cost)
+    answer = {"reason": escalation.decision_reason, "channel": channel}
+    if arguments is not None:
+        answer["edited_arguments"] = arguments
+    if escalation.decision_message:
+        answer["message"] = escalation.decision_message
+    if stop_run:
+        answer["stop_run"] = True
     audit_record(tenant_id=escalation.tenant_id, actor=user.get_username(), action=f"escalation.{outcome}",
                  object_type="escalation", object_id=escalation.pk, before=before,
-                 after={**_snapshot(escalation), "reason": escalation.decision_reason, "channel": channel},
-                 correlation_id=correlation_id)
+                 after={**_snapshot(escalation), **answer}, correlation_id=correlation_id)
     hooks.escalation_closed(escalation, EscalationOutcome(outcome))
     transaction.on_commit(lambda: APPROVAL_DECISIONS.labels(outcome=outcome).inc())
     return escalation
 
 
 @transaction.atomic
-def escalation_approve(*, escalation_id, user, reason: str, channel: str = "api",
-                       correlation_id: str = "") -> Escalation:
-    """Approve: the task is queued. Only an approver of the tier's group in the tenant, never the
-    requester (unless the policy allows it); the first decision wins, a second is a conflict."""
+def escalation_approve(*, escalation_id, user, reason: str, channel: str = "api", correlation_id: str = "",
+                       arguments: dict | None = None) -> Escalation:
+    """Approve: the task is queued, or the agent's tool call runs (with `arguments` when the approver
+    edited them; they must satisfy the tool's schema). Only an approver of the tier's group in the
+    tenant, never the requester (unless the policy allows it); the first decision wins."""
     return _decide(escalation_id=escalation_id, user=user, outcome=Escalation.Status.APPROVED, reason=reason,
-                   channel=channel, correlation_id=correlation_id)
+                   channel=channel, correlation_id=correlation_id, arguments=arguments)
 
 
 @transaction.atomic
-def escalation_reject(*, escalation_id, user, reason: str, channel: str = "api",
-                      correlation_id: str = "") -> Escalation:
-    """Reject: the task is rejected. Same rules as approval."""
+def escalation_reject(*, escalation_id, user, reason: str, channel: str = "api", correlation_id: str = "",
+                      stop_run: bool = False) -> Escalation:
+    """Reject: the task is rejected; for a tool call the agent is told and goes on, or (`stop_run`) its
+    run ends. Same rules as approval."""
     return _decide(escalation_id=escalation_id, user=user, outcome=Escalation.Status.REJECTED, reason=reason,
-                   channel=channel, correlation_id=correlation_id)
+                   channel=channel, correlation_id=correlation_id, stop_run=stop_run)
+
+
+@transaction.atomic
+def escalation_reply(*, escalation_id, user, reason: str, message: str, channel: str = "api",
+                     correlation_id: str = "") -> Escalation:
+    """Answer an agent's tool call with a message it receives instead of the tool's result ("request
+    changes"); the tool does not run. Same rules as approval."""
+    return _decide(escalation_id=escalation_id, user=user, outcome=Escalation.Status.REPLIED, reason=reason,
+                   channel=channel, correlation_id=correlation_id, message=message)
 
 
 @transaction.atomic
@@ -221,7 +282,8 @@ def escalation_timeout(*, escalation_id) -> Escalation | None:
             policy_version=escalation.policy_version, tier=next_tier, approver_group=tier.get("group", ""),
             ladder=escalation.ladder, deadline=now + timedelta(seconds=tier["timeout_seconds"]),
             final_outcome=escalation.final_outcome, allow_self_approval=escalation.allow_self_approval,
-            previous=escalation, correlation_id=escalation.correlation_id)
+            previous=escalation, correlation_id=escalation.correlation_id, step=escalation.step, tool=escalation.tool,
+            agent_reason=escalation.agent_reason, arguments_schema=escalation.arguments_schema)
         audit_record(tenant_id=escalation.tenant_id, actor="system", action="escalation.escalated",
                      object_type="escalation", object_id=escalation.pk, before=before,
                      after={**_snapshot(escalation), "next": str(successor.pk), "next_tier": next_tier},

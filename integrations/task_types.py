@@ -45,7 +45,7 @@ def _first_attempt(message: OutboundMessage) -> dict:
 
 
 @task_type("message.send", risk="medium", external_side_effects=True, time_limit=60, max_attempts=3,
-           receipt=_receipt,
+           receipt=_receipt, tool=True,
            description="Sends `text` to `to` on `channel` (slack: a channel or member id; sms, whatsapp: a phone "
                        "number). An external side effect; retried by the outbox, never sent twice.",
            schema={"type": "object", "additionalProperties": False, "required": ["channel", "to", "text"],
@@ -57,10 +57,10 @@ def message_send(ctx, parameters):
         raise ValueError(f"{parameters['to']!r} is not a {channel} address")
     return _first_attempt(outbound.message_queue(
         tenant_id=ctx.tenant_id, channel=channel, to=address, text=parameters["text"], purpose="message",
-        idempotency_key=f"task:{ctx.task_id}", task_id=ctx.task_id, publish=False))
+        idempotency_key=f"task:{ctx.idempotency_key}", task_id=ctx.task_id, publish=False))
 
 
-@task_type("notify", risk="low", time_limit=60, max_attempts=3, receipt=_receipt,
+@task_type("notify", risk="low", time_limit=60, max_attempts=3, receipt=_receipt, tool=True,
            description="Posts `text` (an event's summary) to the channel and recipient of routing rule `rule_id`.",
            schema={"type": "object", "additionalProperties": False, "required": ["rule_id", "text"],
                    "properties": {"rule_id": {"type": "integer", "minimum": 1}, "text": TEXT}})
@@ -70,7 +70,7 @@ def notify(ctx, parameters):
         raise ValueError(f"routing rule {parameters['rule_id']} does not exist in this tenant, or is disabled")
     return _first_attempt(outbound.message_queue(
         tenant_id=ctx.tenant_id, channel=rule.channel, to=rule.to, text=parameters["text"], purpose="notify",
-        idempotency_key=f"task:{ctx.task_id}", task_id=ctx.task_id, publish=False))
+        idempotency_key=f"task:{ctx.idempotency_key}", task_id=ctx.task_id, publish=False))
 
 
 def _reply_to_submitter(ctx, *, channel: str, to: str, text: str) -> dict:
@@ -82,7 +82,7 @@ def _reply_to_submitter(ctx, *, channel: str, to: str, text: str) -> dict:
                          f"{channel} address (message.send reaches anyone else, with an approval)")
     return _first_attempt(outbound.message_queue(
         tenant_id=ctx.tenant_id, channel=channel, to=identity.address, text=text, purpose="answer",
-        idempotency_key=f"task:{ctx.task_id}:answer", task_id=ctx.task_id, recipient_id=identity.user_id,
+        idempotency_key=f"task:{ctx.idempotency_key}:answer", task_id=ctx.task_id, recipient_id=identity.user_id,
         publish=False))
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from core import observability, queueing
@@ -29,6 +29,7 @@ from emma.models import AgentTask, TaskEvent
 from governance import services as governance
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
+from governance.models import Escalation
 from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
 from governance.selectors import escalation_for_task, escalations_closed_before
 
@@ -98,10 +99,11 @@ def _publish(task_id, task_type: str, countdown: float = 0) -> None:
         PUBLISH_FAILURES.inc()
 
 
-def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, path: str | None = None) -> bool:
+def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, path: str | None = None,
+           **fields) -> bool:
     now = timezone.now()
     moved = _transition(task_id, expected=expected, to=Status.QUEUED, actor=actor, note=note, queued_at=now,
-                        not_before=now + REPUBLISH_AFTER)
+                        not_before=now + REPUBLISH_AFTER, **fields)
     if moved:
         transaction.on_commit(lambda: _publish(task_id, task_type))
         if path:
@@ -136,6 +138,9 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
     spec = registry.get(task_type)
     if spec is None:
         raise Invalid(details={"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
+    missing = spec.unavailable_reason()
+    if missing:
+        raise Invalid(details={"task_type": [f"{task_type} is unavailable in this deployment: {missing} is not set."]})
     parameters = parameters if parameters is not None else {}
     errors = spec.validate(parameters)
     if errors:
@@ -200,6 +205,12 @@ def task_on_escalation_closed(escalation, outcome: EscalationOutcome) -> None:
     so the sweep below and this hook can both run without moving a task twice."""
     actor = escalation.decided_by.get_username() if escalation.decided_by_id else "system"
     note = f"escalation {outcome}" + (f": {escalation.decision_reason}" if escalation.decision_reason else "")
+    if escalation.step is not None:
+        # An agent run's tool call: whatever the answer, the run goes on and reads it from the escalation.
+        if outcome != EscalationOutcome.WITHDRAWN:
+            _resume(escalation.task_id, actor=actor, note=f"tool call {escalation.tool} (step {escalation.step}): "
+                                                         f"{note}")
+        return
     if outcome == EscalationOutcome.APPROVED:
         _queue(escalation.task_id, expected=Status.PENDING_APPROVAL, task_type=escalation.task_type, actor=actor,
                note=note, path="hitl")
@@ -209,6 +220,13 @@ def task_on_escalation_closed(escalation, outcome: EscalationOutcome) -> None:
                     finished_at=timezone.now())
 
 
+def _resume(task_id, *, actor: str, note: str) -> bool:
+    """A paused run goes back on its queue, with a fresh set of attempts (each resume is a new segment)."""
+    task_type = AgentTask.objects.filter(pk=task_id).values_list("task_type", flat=True).first()
+    return _queue(task_id, expected=Status.WAITING_FOR_APPROVAL, task_type=task_type or "", actor=actor, note=note,
+                  path="hitl", attempts=0)
+
+
 def tasks_settle_closed_escalations(*, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> int:
     """Tasks still pending approval although their escalation closed: the process that committed the
     decision died before its hook ran. Apply the outcome now (the hook's own code, so once)."""
@@ -216,7 +234,13 @@ def tasks_settle_closed_escalations(*, older_than: timedelta = timedelta(seconds
                                        task_ids=AgentTask.objects.filter(status=Status.PENDING_APPROVAL).values("pk"))
     for escalation, outcome in closed:
         task_on_escalation_closed(escalation, outcome)
-    return len(closed)
+    # Paused runs with no open escalation: the decision on their tool call was made, its hook lost.
+    orphaned = (AgentTask.objects.filter(status=Status.WAITING_FOR_APPROVAL, updated_at__lt=timezone.now() - older_than)
+                .exclude(pk__in=Escalation.objects.filter(status=Escalation.Status.OPEN).values("task_id"))
+                .values_list("pk", flat=True)[:limit])
+    resumed = sum(_resume(task_id, actor="system", note="its tool call was decided; resumed by the sweep")
+                  for task_id in orphaned)
+    return len(closed) + resumed
 
 
 def task_history(*, tenant_id: int, task_id) -> list[TaskEvent]:
@@ -229,8 +253,9 @@ def task_history(*, tenant_id: int, task_id) -> list[TaskEvent]:
 
 @transaction.atomic
 def task_cancel(*, user, task_id, correlation_id: str = "") -> AgentTask:
-    """Pending or queued: cancelled now. Running: cancellation is requested and the handler stops at
-    its next check. Finished: 409. Only the submitter or a tenant admin may cancel."""
+    """Pending, queued or paused on a tool call: cancelled now (an open escalation is withdrawn). Running:
+    cancellation is requested and the handler stops at its next check. Finished: 409. Only the submitter
+    or a tenant admin may cancel."""
     membership = membership_for_user(user)
     task = AgentTask.objects.for_tenant(membership.tenant_id).select_for_update().filter(pk=task_id).first()
     if task is None:
@@ -239,10 +264,13 @@ def task_cancel(*, user, task_id, correlation_id: str = "") -> AgentTask:
         raise Forbidden("Only the submitter or a tenant admin may cancel this task.")
     actor = user.get_username()
     before = task.status
-    if task.status in (Status.PENDING_APPROVAL, Status.QUEUED):
+    if task.status in (Status.PENDING_APPROVAL, Status.QUEUED, Status.WAITING_FOR_APPROVAL):
+        spent = task.steps.aggregate(total=Sum("cost"))["total"] if before == Status.WAITING_FOR_APPROVAL else None
         _transition(task.pk, expected=task.status, to=Status.CANCELLED, actor=actor, note="cancelled",
-                    finished_at=timezone.now())
-        if before == Status.PENDING_APPROVAL:
+                    finished_at=timezone.now(), **({"actual_cost": spent} if spent is not None else {}))
+        if spent is not None:  # a paused run already spent tokens: the day's budget counts what it cost
+            governance.budget_settle(tenant_id=task.tenant_id, reserved=task.estimated_cost, actual=spent)
+        if before in (Status.PENDING_APPROVAL, Status.WAITING_FOR_APPROVAL):
             governance.escalation_withdraw(task_id=task.pk, actor=actor, correlation_id=correlation_id)
     elif task.status == Status.RUNNING:
         if not task.cancel_requested:
@@ -270,6 +298,8 @@ class TaskContext:
         self.tenant_id = task.tenant_id
         self.correlation_id = task.correlation_id
         self.attempt = task.attempts
+        self.idempotency_key = str(task.pk)  # what the task sends out carries it (webhook.post, the outbox)
+        self.actual_cost: Decimal | None = None  # a handler that knows its real cost (an agent run) sets it
         self._next_check = 0.0
 
     def check_cancelled(self) -> None:
@@ -355,13 +385,20 @@ def _execute(task_id) -> str:
     try:
         result = spec.handler(ctx, task.parameters)
         result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
-    except registry.TaskCancelled:
-        _transition(task_id, to=Status.CANCELLED, note="cancelled while running", finished_at=timezone.now(),
+    except registry.TaskPaused as paused:
+        # The worker is released; the escalation's decision queues the task again (task_on_escalation_closed).
+        _transition(task_id, to=Status.WAITING_FOR_APPROVAL, note=f"paused: {paused}", lease_until=None,
                     **finish)
+        return "paused"
+    except registry.TaskCancelled:
+        _end(task, ctx, to=Status.CANCELLED, note="cancelled while running", **finish)
         return "cancelled"
+    except registry.TaskStopped as exc:
+        _end(task, ctx, to=Status.FAILED, note=f"stopped: {exc}", error=f"stopped: {exc}"[:2000], **finish)
+        return "stopped"
     except SoftTimeLimitExceeded:
-        _transition(task_id, to=Status.FAILED, note="time limit exceeded",
-                    error=f"time limit of {spec.time_limit}s exceeded", finished_at=timezone.now(), **finish)
+        _end(task, ctx, to=Status.FAILED, note="time limit exceeded",
+             error=f"time limit of {spec.time_limit}s exceeded", **finish)
         return "timed-out"
     except registry.RetryableError as exc:
         if task.attempts < spec.max_attempts:
@@ -372,19 +409,29 @@ def _execute(task_id) -> str:
                            not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish):
                 _publish(task_id, spec.name, countdown=delay)
             return "retrying"
-        _transition(task_id, to=Status.FAILED, note=f"failed after {task.attempts} attempts",
-                    error=str(exc)[:2000], finished_at=timezone.now(), **finish)
+        _end(task, ctx, to=Status.FAILED, note=f"failed after {task.attempts} attempts", error=str(exc)[:2000],
+             **finish)
         return "failed"
     except Exception as exc:  # a handler's bug fails its task, never the worker
         logger.exception("task %s (%s) failed", task_id, spec.name)
-        _transition(task_id, to=Status.FAILED, note="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
-                    finished_at=timezone.now(), **finish)
+        _end(task, ctx, to=Status.FAILED, note="failed", error=f"{type(exc).__name__}: {exc}"[:2000], **finish)
         return "failed"
     finally:
         TASK_DURATION.labels(task_type=spec.name).observe(time.perf_counter() - started)
-    _transition(task_id, to=Status.SUCCEEDED, note="succeeded", result=result, actual_cost=task.estimated_cost,
-                finished_at=timezone.now(), **finish)
+    _end(task, ctx, to=Status.SUCCEEDED, note="succeeded", result=result, **finish)
     return "succeeded"
+
+
+def _end(task: AgentTask, ctx: TaskContext, *, to: str, **fields) -> bool:
+    """A final transition. A handler that measured its real cost (an agent run's tokens) records it, and
+    the day's budget, which counted the estimate at submission, is settled to it."""
+    actual = ctx.actual_cost if ctx.actual_cost is not None else (
+        task.estimated_cost if to == Status.SUCCEEDED else None)
+    with transaction.atomic():
+        ended = _transition(task.pk, to=to, finished_at=timezone.now(), actual_cost=actual, **fields)
+        if ended and ctx.actual_cost is not None:
+            governance.budget_settle(tenant_id=task.tenant_id, reserved=task.estimated_cost, actual=ctx.actual_cost)
+    return ended
 
 
 # --- recovery sweeps (beat) ---------------------------------------------------------------------

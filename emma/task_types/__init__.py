@@ -1,3 +1,3 @@
-"""Built-in task types. Importing this package registers them (EmmaConfig.ready)."""
+"""Built-in task types and tools. Importing this package registers them (EmmaConfig.ready)."""
 
-from emma.task_types import diagnostic, research, webhook  # noqa: F401
+from emma.task_types import agent, diagnostic, research, tools, webhook  # noqa: F401

@@ -56,7 +56,7 @@ def research_risk() -> tuple[str, bool]:
     return ("medium", True) if llm_configured() else ("low", False)
 
 
-@task_type("research", risk="low", schema=SCHEMA, risk_for=research_risk, time_limit=120, max_attempts=3,
+@task_type("research", risk="low", schema=SCHEMA, risk_for=research_risk, time_limit=120, max_attempts=3, tool=True,
            description="Answers `question` from the tenant's most relevant memories (up to `limit`), citing "
                        "their ids; with an LLM configured the model writes the answer, else the most relevant "
                        "sentences are quoted.")

@@ -5,9 +5,9 @@ from emma.registry import RetryableError, task_type
 
 @task_type(
     "webhook.post", risk="medium", external_side_effects=True, default_cost=0, time_limit=60, max_attempts=5,
-    receipt=lambda result: {"status_code": result["status_code"]},
-    description="POSTs a JSON body to a URL (an external side effect). The task id is sent as the "
-                "Idempotency-Key header, so a retry is recognisable to the receiver.",
+    receipt=lambda result: {"status_code": result["status_code"]}, tool=True,
+    description="POSTs a JSON body to a URL (an external side effect). The task id (or an agent run's id and "
+                "step) is sent as the Idempotency-Key header, so a retry is recognisable to the receiver.",
     schema={"type": "object", "additionalProperties": False, "required": ["url"],
             "properties": {"url": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
                            "body": {"type": ["object", "array"]},
@@ -15,7 +15,7 @@ from emma.registry import RetryableError, task_type
 def post(ctx, parameters):
     try:
         response = httpx.post(parameters["url"], json=parameters.get("body", {}),
-                              headers={"Idempotency-Key": str(ctx.task_id), "X-Correlation-ID": ctx.correlation_id},
+                              headers={"Idempotency-Key": ctx.idempotency_key, "X-Correlation-ID": ctx.correlation_id},
                               timeout=parameters.get("timeout_seconds", 10))
     except httpx.TransportError as exc:
         raise RetryableError(f"{type(exc).__name__}: {exc}") from exc

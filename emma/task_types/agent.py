@@ -1,0 +1,33 @@
+"""`agent.run`: a model works towards `instructions` with tools, each call governed (emma.agent)."""
+
+from emma import agent, llm, registry
+from emma.registry import task_type
+
+CONTEXT = {"type": "object", "additionalProperties": False, "properties": {
+    "memory_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 20},
+    "session_id": {"type": "string", "minLength": 1, "maxLength": 128}}}
+
+
+def _schema() -> dict:
+    return {"type": "object", "additionalProperties": False, "required": ["instructions"], "properties": {
+        "instructions": {"type": "string", "minLength": 1, "maxLength": 20000},
+        "tools": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 50},
+        "model": {"type": "string", "minLength": 1, "maxLength": 200},
+        "max_steps": {"type": "integer", "minimum": 1, "maximum": 100},
+        "max_cost": {"type": "number", "minimum": 0},
+        "context": CONTEXT}}
+
+
+def _known_tools(parameters: dict) -> dict[str, list[str]]:
+    unknown = sorted(set(parameters.get("tools") or []) - {tool.name for tool in registry.tools()})
+    return {"tools": [f"Unknown tool(s): {', '.join(unknown)}; see GET /api/task-types (tool: true)."]} if unknown else {}
+
+
+@task_type("agent.run", risk="medium", schema=_schema(), default_cost="0.50", time_limit=600, max_attempts=3,
+           unavailable=llm.configured, check=_known_tools,
+           description="An LLM agent works towards `instructions` with `tools` (default: every tool); every tool "
+                       "call passes the tenant's policy (rules may name `tool:<name>`), and an escalated call "
+                       "pauses the run until a person decides. `max_steps` (20) model turns, `max_cost` in "
+                       "the price table's currency, `context`: memory ids or a working-memory session.")
+def run(ctx, parameters):
+    return agent.agent_run(ctx, parameters)
