@@ -154,15 +154,15 @@ class CallbackSecretApi(APIView):
 
     permission_classes = [IsTenantAdmin]
 
-    class OutputSerializer(serializers.Serializer):
+    class SecretOutputSerializer(serializers.Serializer):
         secret = serializers.CharField()
         created_at = serializers.DateTimeField()
         previous_signs_until = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(request=None, responses={201: OutputSerializer})
+    @extend_schema(request=None, responses={201: SecretOutputSerializer})
     def post(self, request):
         rotated = callbacks.callback_secret_rotate(user=request.user, correlation_id=request.correlation_id)
-        return Response(self.OutputSerializer(rotated).data, status=201,
+        return Response(self.SecretOutputSerializer(rotated).data, status=201,
                         headers={"Cache-Control": "no-store"})
 
 
