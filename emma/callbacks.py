@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -357,10 +357,7 @@ def callbacks_send_due(*, limit: int = 500) -> dict:
                                              finished_at__gte=now - RETRY_WINDOW,
                                              finished_at__lt=now - LOST_HOOK_GRACE, callback__isnull=True)
                     .values_list("pk", flat=True)[:limit]):
-        try:
-            delivery = callback_delivery_create(task_id=task_id)
-        except IntegrityError:  # its hook created it meanwhile
-            continue
+        delivery = callback_delivery_create(task_id=task_id)  # None if its hook created it meanwhile
         if delivery is not None:
             _publish(delivery.pk)
             created += 1
