@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/me", core_api.MeApi.as_view(), name="me"),
     path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
+    path("api/tasks/callback-secret", emma_api.CallbackSecretApi.as_view(), name="task-callback-secret"),
     path("api/tasks/<uuid:task_id>", emma_api.TaskDetailApi.as_view(), name="task-detail"),
     path("api/tasks/<uuid:task_id>/cancel", emma_api.TaskCancelApi.as_view(), name="task-cancel"),
     path("api/task-types", emma_api.TaskTypesApi.as_view(), name="task-types"),

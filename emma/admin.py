@@ -1,14 +1,16 @@
+import json
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
-from emma.models import AgentRunStep, AgentTask, TaskEvent
+from emma.models import AgentRunStep, AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
 
 
-class TaskEventInline(admin.TabularInline):
-    """The task's status history, read-only; the task's own admin decides who sees it."""
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown with their parent, read-only; the parent's admin decides who sees them."""
 
-    model = TaskEvent
-    fields = readonly_fields = ["created_at", "from_status", "to_status", "actor", "note"]
     extra = 0
     can_delete = False
 
@@ -22,7 +24,40 @@ class TaskEventInline(admin.TabularInline):
         return False
 
 
-class AgentRunStepInline(admin.TabularInline):
+class TaskEventInline(ReadOnlyInline):
+    """The task's status history."""
+
+    model = TaskEvent
+    fields = readonly_fields = ["created_at", "from_status", "to_status", "actor", "note"]
+
+
+def attempts_table(delivery: CallbackDelivery) -> str:
+    rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        (a.number, a.attempted_at, a.status_code or "", a.error, "" if a.duration_ms is None else f"{a.duration_ms} ms")
+        for a in delivery.attempts.all()))
+    return format_html('<table><tr><th>#</th><th>at</th><th>status</th><th>error</th><th>took</th></tr>{}</table>',
+                       rows) if rows else "none yet"
+
+
+class CallbackDeliveryInline(ReadOnlyInline):
+    """The task's completion callback and its attempts (nothing until the task has finished)."""
+
+    model = CallbackDelivery
+    fields = readonly_fields = ["delivery_link", "url", "status", "next_attempt_at", "delivered_at", "last_error",
+                                "attempts_list"]
+    verbose_name = verbose_name_plural = "completion callback"
+
+    @admin.display(description="webhook id")
+    def delivery_link(self, delivery):
+        return format_html('<a href="{}">{}</a>', reverse("admin:emma_callbackdelivery_change", args=[delivery.pk]),
+                           delivery.pk)
+
+    @admin.display(description="attempts")
+    def attempts_list(self, delivery):
+        return attempts_table(delivery)
+
+
+class AgentRunStepInline(ReadOnlyInline):
     """An agent run's transcript: each model turn, each tool call with its decision and what the model
     was told, and what each turn cost."""
 
@@ -30,18 +65,6 @@ class AgentRunStepInline(admin.TabularInline):
     verbose_name, verbose_name_plural = "step", "agent run transcript"
     fields = readonly_fields = ["seq", "kind", "said", "tool", "arguments_json", "decision", "status", "told",
                                 "tokens", "cost"]
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="the model said")
     def said(self, step):
         return step.text
@@ -73,9 +96,36 @@ class AgentTaskAdmin(TenantReadOnlyAdmin):
     fields = readonly_fields = [
         "id", "task_type", "description", "parameters_json", "status", "decision", "decision_reasons", "risk",
         "estimated_cost", "actual_cost", "priority", as_text("submitter"), "channel", "policy_version", "attempts",
-        "result", "error", "correlation_id", "created_at", "queued_at", "started_at", "finished_at"]
-    inlines = [AgentRunStepInline, TaskEventInline]
+        "result", "error", "correlation_id", "callback_url", "created_at", "queued_at", "started_at", "finished_at"]
+    inlines = [AgentRunStepInline, TaskEventInline, CallbackDeliveryInline]
 
     @admin.display(description="parameters")
     def parameters_json(self, task):
         return pretty_json(task.parameters)
+
+
+class CallbackAttemptInline(ReadOnlyInline):
+    model = CallbackAttempt
+    fields = readonly_fields = ["number", "attempted_at", "status_code", "error", "duration_ms"]
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(TenantReadOnlyAdmin):
+    """Completion callbacks and every attempt at sending them; the signing secrets are never shown."""
+
+    list_display = ["event_type", "url", "status", "attempt_count", "next_attempt_at", "created_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["id", "task__id", "url"]
+    date_hierarchy = "created_at"
+    fields = readonly_fields = ["id", "task_link", "url", "event_type", "status", "attempt_count", "next_attempt_at",
+                                "lease_until", "delivered_at", "last_error", "body_json", "created_at"]
+    inlines = [CallbackAttemptInline]
+
+    @admin.display(description="task")
+    def task_link(self, delivery):
+        return format_html('<a href="{}">{}</a>', reverse("admin:emma_agenttask_change", args=[delivery.task_id]),
+                           delivery.task_id)
+
+    @admin.display(description="body")
+    def body_json(self, delivery):
+        return pretty_json(json.loads(delivery.body))

@@ -1,16 +1,16 @@
-"""The task API: submit, list, read, cancel, and the task types on offer."""
+"""The task API: submit, list, read, cancel, the task types on offer, and the callback signing secret."""
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Invalid, NotFound
-from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
-from emma import registry, services
-from emma.models import AgentRunStep, AgentTask, TaskEvent
+from core.serializers import IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
+from emma import callbacks, registry, services
+from emma.models import AgentRunStep, AgentTask, CallbackAttempt, TaskEvent
 from emma.selectors import tasks_for_user
 
 # --- agent tasks --------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ class TaskOutputSerializer(serializers.ModelSerializer):
         fields = ["task_id", "task_type", "description", "parameters", "priority", "risk", "estimated_cost",
                   "actual_cost", "status", "decision", "decision_reasons", "policy_version", "correlation_id",
                   "idempotency_key", "submitter", "channel", "result", "error", "attempts", "cancel_requested",
-                  "created_at", "queued_at", "started_at", "finished_at", "escalation_id"]
+                  "created_at", "queued_at", "started_at", "finished_at", "escalation_id", "callback_url"]
 
 
 class TaskEventSerializer(serializers.ModelSerializer):
@@ -43,12 +43,47 @@ class AgentRunStepSerializer(serializers.ModelSerializer):
                   "decision_reasons", "escalation_id", "content", "created_at", "finished_at"]
 
 
+class CallbackAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallbackAttempt
+        fields = ["number", "attempted_at", "status_code", "error", "duration_ms"]
+
+
+class CallbackSerializer(serializers.Serializer):
+    """The task's completion callback: `waiting` until the task finishes, then its delivery's status
+    (pending, sending, delivered, dead) and every attempt."""
+
+    webhook_id = serializers.UUIDField(allow_null=True)
+    url = serializers.CharField()
+    status = serializers.CharField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    attempts = CallbackAttemptSerializer(many=True)
+
+    @classmethod
+    def of(cls, task: AgentTask) -> dict | None:
+        if not task.callback_url:
+            return None
+        delivery = getattr(task, "callback", None)
+        if delivery is None:
+            return cls({"webhook_id": None, "url": task.callback_url, "status": "waiting", "next_attempt_at": None,
+                        "delivered_at": None, "attempts": []}).data
+        return cls({"webhook_id": delivery.pk, "url": delivery.url, "status": delivery.status,
+                    "next_attempt_at": delivery.next_attempt_at, "delivered_at": delivery.delivered_at,
+                    "attempts": delivery.attempts.all()}).data
+
+
 class TaskDetailSerializer(TaskOutputSerializer):
     events = TaskEventSerializer(many=True, read_only=True)
     steps = AgentRunStepSerializer(many=True, read_only=True)  # an agent run's transcript; empty otherwise
+    callback = serializers.SerializerMethodField()
 
     class Meta(TaskOutputSerializer.Meta):
-        fields = TaskOutputSerializer.Meta.fields + ["events", "steps"]
+        fields = TaskOutputSerializer.Meta.fields + ["events", "steps", "callback"]
+
+    @extend_schema_field(CallbackSerializer(allow_null=True))
+    def get_callback(self, task) -> dict | None:
+        return CallbackSerializer.of(task)
 
 
 class TaskListCreateApi(APIView):
@@ -59,6 +94,9 @@ class TaskListCreateApi(APIView):
         priority = serializers.IntegerField(min_value=1, max_value=10, required=False, default=5)
         estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=Decimal("0"),
                                                   required=False, allow_null=True, default=None)
+        # Checked by the service (scheme, length, the addresses it resolves to); README "Completion callbacks".
+        callback_url = serializers.CharField(max_length=callbacks.MAX_URL_LENGTH, required=False, allow_null=True,
+                                             default=None)
 
         def validate_parameters(self, value):
             if not isinstance(value, dict):
@@ -104,7 +142,8 @@ class TaskListCreateApi(APIView):
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskDetailSerializer)
     def get(self, request, task_id):
-        task = tasks_for_user(request.user).prefetch_related("events", "steps").filter(pk=task_id).first()
+        task = (tasks_for_user(request.user).select_related("callback")
+                .prefetch_related("events", "steps", "callback__attempts").filter(pk=task_id).first())
         if task is None:
             raise NotFound("No such task.")
         return Response(TaskDetailSerializer(task).data)
@@ -116,6 +155,24 @@ class TaskCancelApi(APIView):
         services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)
         task = tasks_for_user(request.user).get(pk=task_id)
         return Response(TaskOutputSerializer(task).data, status=202 if task.status == "running" else 200)
+
+
+class CallbackSecretApi(APIView):
+    """A new signing secret for the tenant's completion callbacks, shown this once; the previous one
+    keeps signing beside it for 24 hours. Tenant admins only."""
+
+    permission_classes = [IsTenantAdmin]
+
+    class SecretOutputSerializer(serializers.Serializer):
+        secret = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        previous_signs_until = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(request=None, responses={201: SecretOutputSerializer})
+    def post(self, request):
+        rotated = callbacks.callback_secret_rotate(user=request.user, correlation_id=request.correlation_id)
+        return Response(self.SecretOutputSerializer(rotated).data, status=201,
+                        headers={"Cache-Control": "no-store"})
 
 
 class TaskTypesApi(APIView):

@@ -10,7 +10,7 @@ class EmmaConfig(AppConfig):
         from core.metrics import register_scrape_time_collector
         from emma import task_types  # noqa: F401  (registers the built-in task types)
         from emma.metrics import tasks_in_status_collector
-        from emma.models import AgentTask, TaskEvent
+        from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
         from emma.services import task_history, task_on_escalation_closed
         from emma.tasks import PERIODIC_JOBS
         from governance import hooks
@@ -23,5 +23,11 @@ class EmmaConfig(AppConfig):
         registries.register_prunable(
             "emma.task_event", lambda: TaskEvent.objects.filter(task__status__in=AgentTask.FINAL_STATUSES),
             "created_at")
+        # The attempts of callbacks that are settled (delivered or dead); the delivery row stays.
+        registries.register_prunable(
+            "emma.callback_attempt",
+            lambda: CallbackAttempt.objects.filter(
+                delivery__status__in=(CallbackDelivery.Status.DELIVERED, CallbackDelivery.Status.DEAD)),
+            "attempted_at")
         for job in PERIODIC_JOBS:
             registries.register_periodic_job(job)

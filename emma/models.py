@@ -52,6 +52,8 @@ class AgentTask(TenantOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
     # When a queued task may next be (re)published: after a retry's backoff, or by the stale sweep.
     not_before = models.DateTimeField(null=True, blank=True)
+    # Where its outcome is POSTed when it reaches a final status (emma.callbacks).
+    callback_url = models.URLField(max_length=2000, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -62,7 +64,12 @@ class AgentTask(TenantOwned):
             models.CheckConstraint(condition=models.Q(priority__gte=1, priority__lte=10),
                                    name="agenttask_priority_1_10"),
         ]
-        indexes = [models.Index(fields=["tenant", "status", "-created_at"], name="agenttask_tenant_status")]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-created_at"], name="agenttask_tenant_status"),
+            # The callback sweep's search for finished tasks whose callback hook was lost with its process.
+            models.Index(fields=["finished_at"], name="agenttask_callback_finished",
+                         condition=models.Q(callback_url__isnull=False)),
+        ]
 
     def __str__(self):
         return f"{self.task_type} {self.id}"
@@ -131,3 +138,79 @@ class AgentRunStep(models.Model):
 
     def __str__(self):
         return f"step {self.seq} {self.kind} {self.tool}".strip()
+
+
+# --- completion callbacks (emma.callbacks) ---------------------------------------------------------
+
+
+class CallbackSecret(TenantOwned):
+    """A tenant's key for signing its completion callbacks (Standard Webhooks: `whsec_` + base64).
+
+    Stored as it is: there is no key ring to encrypt it with yet. Only emma.callbacks reads it (no admin
+    screen, no API shows it but the rotation that creates it). A retired secret still signs, beside the
+    current one, for a while after its rotation, so receivers can switch without losing a delivery."""
+
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], condition=models.Q(retired_at__isnull=True),
+                                    name="callbacksecret_one_current_per_tenant"),
+        ]
+
+    def __str__(self):
+        return f"callback secret of {self.tenant_id} ({'retired' if self.retired_at else 'current'})"
+
+
+class CallbackDelivery(TenantOwned):
+    """The one completion callback of a finished task: its body, fixed when the task finished, and where
+    its sending stands. Its id is the `webhook-id` of every attempt, so a receiver can deduplicate."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its next attempt (next_attempt_at)
+        SENDING = "sending"  # claimed by one sender until lease_until
+        DELIVERED = "delivered"  # the receiver answered 2xx
+        DEAD = "dead"  # no attempt succeeded within the retry window
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.OneToOneField(AgentTask, on_delete=models.CASCADE, related_name="callback")
+    url = models.URLField(max_length=2000)
+    event_type = models.CharField(max_length=32)
+    body = models.TextField()  # the exact JSON sent (and signed) on every attempt
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)  # attempts claimed so far (each has a CallbackAttempt)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "callback deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="callbackdelivery_due")]
+
+    def __str__(self):
+        return f"{self.event_type} to {self.url} ({self.status})"
+
+
+class CallbackAttempt(models.Model):
+    """One try at sending a callback: the receiver's status code, or why nothing was (or may have been) sent."""
+
+    delivery = models.ForeignKey(CallbackDelivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField(db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="callbackattempt_unique_number")]
+
+    def __str__(self):
+        return f"attempt {self.number}: {self.status_code or self.error[:60]}"

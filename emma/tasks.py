@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from core.registries import PeriodicJob
-from emma import services
+from emma import callbacks, services
 
 
 @shared_task(name="emma.execute_task", queue="agent", acks_late=True, reject_on_worker_lost=True)
@@ -25,10 +25,26 @@ def reap_stuck_tasks() -> int:
     return services.tasks_reap_stuck()
 
 
+@shared_task(name="emma.send_callback", queue="default", acks_late=True, reject_on_worker_lost=True)
+def send_callback(delivery_id: str) -> str:
+    """Make a completion callback's due attempt; a duplicate message finds it claimed, settled or not yet due."""
+    return callbacks.callback_send(delivery_id=delivery_id)
+
+
+@shared_task(name="emma.send_due_callbacks", queue="default", expires=10)
+def send_due_callbacks() -> dict:
+    """Publish the completion callbacks that are due, settle those whose sender died, and create those
+    whose hook was lost."""
+    return callbacks.callbacks_send_due()
+
+
 PERIODIC_JOBS = [
     PeriodicJob("republish stale tasks", "emma.republish_stale_tasks", every_seconds=15, expires_seconds=30,
                 description="Queued tasks whose message was lost (a broker outage after commit) are published again; "
                             "tasks whose escalation closed while its hook was lost are settled."),
     PeriodicJob("stuck-task reaper", "emma.reap_stuck_tasks", every_seconds=60, expires_seconds=60,
                 description="Running tasks whose worker vanished or overran are queued again, or failed."),
+    PeriodicJob("send due callbacks", "emma.send_due_callbacks", every_seconds=10, expires_seconds=10,
+                description="Completion callbacks whose next attempt is due are published; a send whose worker "
+                            "died counts as a failed attempt and the next is scheduled."),
 ]

@@ -218,6 +218,12 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 # prometheus_client's multiprocess mode (gunicorn and Celery processes write here; /metrics sums them).
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 
+# --- Completion callbacks (README: "Completion callbacks") ----------------------------------------
+# Signed as https://www.standardwebhooks.com/ says. Off: a callback URL that resolves to a private, loopback,
+# link-local, multicast or reserved address is refused, at submission and again at every send (DNS rebinding).
+CALLBACK_ALLOW_PRIVATE_URLS = env.bool("CALLBACK_ALLOW_PRIVATE_URLS", default=False)
+CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10)
+
 # --- Operations ---------------------------------------------------------------------------------
 # Backups, retention and pruning: docs/OPERATIONS.md.
 BACKUP_DIR = Path(env("BACKUP_DIR", default=str(EMMA_DATA_DIR / "backups"))).resolve()

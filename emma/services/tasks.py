@@ -23,7 +23,7 @@ from core import observability, queueing
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import Membership
 from core.selectors import membership_for_user
-from emma import registry
+from emma import callbacks, registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
 from emma.models import AgentTask, TaskEvent
 from governance import services as governance
@@ -67,6 +67,7 @@ def _transition(task_id, *, expected: str, to: str, actor: str = "system", note:
                                      note=note[:2000])
             if to in AgentTask.FINAL_STATUSES:
                 _audit_outcome(task_id, expected=expected, actor=actor, note=note)
+                callbacks.on_task_finished(task_id=task_id)
     return bool(updated)
 
 
@@ -130,7 +131,7 @@ def _existing_for_key(tenant_id, idempotency_key: str, fingerprint: str) -> Subm
 
 def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
                 estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
-                correlation_id: str = "", channel: str = "api") -> SubmitResult:
+                correlation_id: str = "", channel: str = "api", callback_url: str | None = None) -> SubmitResult:
     """Validate, decide, record and (when allowed) queue a task, all in one transaction.
     The same Idempotency-Key with the same body returns the original task; with another body, 409."""
     membership = membership_for_user(user)
@@ -145,9 +146,11 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
     errors = spec.validate(parameters)
     if errors:
         raise Invalid(details={"parameters": errors})
+    callback_url = callbacks.callback_url_check(callback_url)
     cost = Decimal(str(estimated_cost)) if estimated_cost is not None else spec.default_cost
     fingerprint = _fingerprint(task_type=task_type, description=description, parameters=parameters,
-                               priority=priority, estimated_cost=str(estimated_cost))
+                               priority=priority, estimated_cost=str(estimated_cost),
+                               **({"callback_url": callback_url} if callback_url else {}))
     if idempotency_key:
         existing = _existing_for_key(tenant_id, idempotency_key, fingerprint)
         if existing:
@@ -164,7 +167,7 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
                 priority=priority, risk=risk, estimated_cost=cost, status=status, decision=decision.outcome,
                 decision_reasons=decision.reasons, policy_version=policy_version, correlation_id=correlation_id,
                 idempotency_key=idempotency_key or None, request_fingerprint=fingerprint, submitter=user,
-                channel=channel, queued_at=now if status == Status.QUEUED else None,
+                channel=channel, callback_url=callback_url, queued_at=now if status == Status.QUEUED else None,
                 not_before=now + REPUBLISH_AFTER if status == Status.QUEUED else None,
                 finished_at=now if status == Status.REJECTED else None)
             TaskEvent.objects.create(task=task, to_status=status, actor=user.get_username(),
@@ -176,6 +179,8 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
                                 "policy_version": policy_version, "channel": channel},
                          correlation_id=correlation_id)
             escalation_id = None
+            if status == Status.REJECTED:
+                callbacks.on_task_finished(task_id=task.pk)
             if decision.outcome == ESCALATE:
                 escalation = governance.escalation_open(
                     tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
