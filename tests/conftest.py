@@ -270,7 +270,7 @@ def wait_for_status(task_id, *statuses, timeout=30.0):
 def fake_llm(settings):
     """The fake model server (tests/fakes/llm.py), nothing scripted, with this process's LLM settings
     pointing at it (provider openai; set settings.LLM_PROVIDER = "anthropic" for the other wire format)
-    and the LLM breakers forgotten."""
+    and the LLM breakers forgotten. What a scripted reply function raised is raised here at teardown."""
     from core import breaker
     from tests.fakes.llm import fake_llm_server, settings_for
 
@@ -282,6 +282,9 @@ def fake_llm(settings):
     for name in names:
         breaker.reset(name)
     yield fake
+    errors = list(fake.errors)
     fake.reset()
     for name in names:
         breaker.reset(name)
+    if errors:
+        raise errors[0]

@@ -12,8 +12,17 @@ from functools import lru_cache
 
 import anthropic
 
-from emma.llm.base import (LLMRefused, ModelTurn, ToolCall, ToolSpec, Transient, Usage, error_message,
-                           is_retryable_status, retry_after_seconds)
+from emma.llm.base import (
+    LLMRefused,
+    ModelTurn,
+    ToolCall,
+    ToolSpec,
+    Transient,
+    Usage,
+    error_message,
+    is_retryable_status,
+    retry_after_seconds,
+)
 
 DEFAULT_HOST = "https://api.anthropic.com"  # the SDK's own default, named so no ANTHROPIC_* variable moves it
 

@@ -11,8 +11,17 @@ from functools import lru_cache
 
 import openai
 
-from emma.llm.base import (LLMRefused, ModelTurn, ToolCall, ToolSpec, Transient, Usage, error_message,
-                           is_retryable_status, retry_after_seconds)
+from emma.llm.base import (
+    LLMRefused,
+    ModelTurn,
+    ToolCall,
+    ToolSpec,
+    Transient,
+    Usage,
+    error_message,
+    is_retryable_status,
+    retry_after_seconds,
+)
 from memory.embedders.openai import api_url
 
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use", "length": "max_tokens",

@@ -17,10 +17,10 @@ Each test scripts it: a queue of replies, taken one per request whatever the wir
 With nothing scripted it answers 400 "no reply scripted" (no retry, so a missing script fails fast).
 
 `fake_llm` (tests/conftest.py) points this process's settings at it (LLM_PROVIDER openai, switch with
-`settings.LLM_PROVIDER = "anthropic"`) and forgets the LLM breakers. The server is one per session; for
-the session's Celery worker, put `settings_for()` into tests.conftest.CHILD_SETTINGS before the worker
-starts (at import of a conftest, as tests/integrations/conftest.py does with its vendors): every worker
-test of that session then has an LLM configured."""
+`settings.LLM_PROVIDER = "anthropic"`), forgets the LLM breakers, and re-raises at teardown what a reply
+function raised. The server is one per session; for the session's Celery worker, call `use_in_worker()`
+before the worker starts (at import of a conftest, as tests/integrations/conftest.py does with its
+vendors): every worker test of that session then has an LLM configured, scripted from the test process."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ class FakeLLM:
         self.lock = threading.Lock()
         self.script: deque[Scripted] = deque()
         self.requests: list[Received] = []
+        self.errors: list[Exception] = []  # raised by a scripted reply function; the fixture re-raises them
         self.ids = itertools.count(1)
         fake = self
 
@@ -73,8 +74,12 @@ class FakeLLM:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, payload = fake.answer(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                       raw)
+                try:
+                    status, headers, payload = fake.answer(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                                           raw)
+                except Exception as exc:  # noqa: BLE001 - a test's reply function failed: the fixture re-raises it
+                    fake.errors.append(exc)
+                    status, headers, payload = 400, {}, _error("", 400, f"the fake LLM failed: {exc!r}")
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -118,6 +123,7 @@ class FakeLLM:
         with self.lock:
             self.script.clear()
             self.requests = []
+            self.errors = []
 
     @property
     def pending(self) -> int:
@@ -218,3 +224,11 @@ def settings_for(provider: str = "openai") -> dict:
     """The settings that point emma.llm at the fake (a base URL without a path: the client adds /v1)."""
     return {"LLM_PROVIDER": provider, "LLM_BASE_URL": fake_llm_server().base_url, "LLM_API_KEY": API_KEY,
             "LLM_MODEL": MODEL}
+
+
+def use_in_worker(provider: str = "openai") -> None:
+    """Point the processes the suite starts (the session's Celery worker) at the fake. Call it before the
+    worker starts, at import of a conftest: it holds for the whole session."""
+    from tests.conftest import CHILD_SETTINGS
+
+    CHILD_SETTINGS.update(settings_for(provider))
