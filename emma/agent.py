@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -46,6 +47,7 @@ SYSTEM_PROMPT = (
     "or explain what you could not do. Say briefly why you call a tool before calling it. When you are "
     "done, answer with a short summary of what you did.")
 TOOL_RESULT_CHARS = 20000  # what a tool's result may take of the model's context
+MODEL_CALL_SECONDS = 240  # agent.run's time limit is 600 s a segment
 
 
 @dataclass
@@ -163,8 +165,11 @@ def _check_limits(run, parameters, steps, max_steps: int, spent: Decimal) -> Non
 def _model_turn(ctx, run, parameters, tools, steps) -> None:
     """Ask the model for the next turn and record it with its tool calls, in one commit."""
     seq = (steps[-1].seq + 1) if steps else 1
+    # One model call, retries included, must end well inside the run's time limit: past the deadline it
+    # is LLMUnavailable, and the run is retried from this step rather than killed mid-step.
     turn = llm.complete(messages=transcript(run, steps), tools=tool_specs(tools), system=SYSTEM_PROMPT,
-                        model=parameters.get("model"), idempotency_key=f"{run.pk}:{seq}")
+                        model=parameters.get("model"), idempotency_key=f"{run.pk}:{seq}",
+                        deadline=time.monotonic() + MODEL_CALL_SECONDS)
     cost = llm.cost(turn.usage, turn.model)
     with transaction.atomic():
         Step.objects.create(task=run, seq=seq, turn=seq, kind=Step.Kind.MODEL, text=turn.text, model=turn.model,
