@@ -6,9 +6,7 @@ The run is executed in this process as the worker would (`task_execute`); `commi
 decisions defer to after their commit (the hook that queues the run again)."""
 
 import json
-import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,30 +15,6 @@ from emma.models import AgentRunStep, AgentTask
 from governance.models import AuditEvent, Escalation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver():
-    """A loopback HTTP server recording what webhook.post sends it."""
-
-    class Handler(BaseHTTPRequestHandler):
-        received = []
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            type(self).received.append({"body": body, "idempotency_key": self.headers.get("Idempotency-Key")})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Handler.url = f"http://127.0.0.1:{server.server_port}/hook"
-    yield Handler
-    server.shutdown()
 
 
 @pytest.fixture
