@@ -11,12 +11,13 @@ class EmmaConfig(AppConfig):
         from emma import task_types  # noqa: F401  (registers the built-in task types)
         from emma.metrics import tasks_in_status_collector
         from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
-        from emma.services import task_history, task_on_escalation_closed
+        from emma.services import run_transcript, task_history, task_on_escalation_closed
         from emma.tasks import PERIODIC_JOBS
         from governance import hooks
 
         hooks.register_on_escalation_closed(task_on_escalation_closed)
         hooks.register_task_history(task_history)
+        hooks.register_run_transcript(run_transcript)
         register_scrape_time_collector(tasks_in_status_collector)
         # The status history of finished tasks (their outcome is kept in the audit chain); an open
         # task keeps all of its history.

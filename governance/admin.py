@@ -144,7 +144,9 @@ class EscalationAdmin(TenantReadOnlyAdmin):
                 refusal=refusal, earlier_tiers=chain,
                 arguments_text=json.dumps(escalation.parameters, indent=2, sort_keys=True),
                 can_decide=escalation.status == Escalation.Status.OPEN and refusal is None,
-                task_events=hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id))
+                task_events=hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id),
+                run_steps=hooks.run_transcript(tenant_id=escalation.tenant_id, task_id=escalation.task_id)
+                if escalation.step is not None else [])
         return super().change_view(request, object_id, form_url, context)
 
     def decide_view(self, request, object_id):

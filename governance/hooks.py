@@ -28,6 +28,7 @@ class EscalationOutcome(enum.StrEnum):
 _closed: list[Callable] = []
 _opened: list[Callable] = []
 _task_history: list[Callable] = []
+_run_transcript: list[Callable] = []
 
 
 def register_on_escalation_closed(handler: Callable) -> None:
@@ -46,6 +47,12 @@ def register_task_history(provider: Callable) -> None:
     """provider(tenant_id, task_id) -> the task's status history, shown on the escalation's admin page."""
     if provider not in _task_history:
         _task_history.append(provider)
+
+
+def register_run_transcript(provider: Callable) -> None:
+    """provider(tenant_id, task_id) -> an agent run's steps so far, shown on a tool call's escalation page."""
+    if provider not in _run_transcript:
+        _run_transcript.append(provider)
 
 
 def _call_each(handlers, *args) -> None:
@@ -67,3 +74,7 @@ def escalation_opened(escalation) -> None:
 
 def task_history(*, tenant_id: int, task_id) -> list:
     return [row for provider in _task_history for row in provider(tenant_id=tenant_id, task_id=task_id)]
+
+
+def run_transcript(*, tenant_id: int, task_id) -> list:
+    return [row for provider in _run_transcript for row in provider(tenant_id=tenant_id, task_id=task_id)]

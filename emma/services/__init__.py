@@ -1,5 +1,6 @@
 from emma.services.tasks import (  # noqa: F401
     SubmitResult,
+    run_transcript,
     task_cancel,
     task_execute,
     task_history,

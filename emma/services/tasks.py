@@ -25,7 +25,7 @@ from core.models import Membership
 from core.selectors import membership_for_user
 from emma import callbacks, registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
-from emma.models import AgentTask, TaskEvent
+from emma.models import AgentRunStep, AgentTask, TaskEvent
 from governance import services as governance
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
@@ -246,6 +246,11 @@ def tasks_settle_closed_escalations(*, older_than: timedelta = timedelta(seconds
     resumed = sum(_resume(task_id, actor="system", note="its tool call was decided; resumed by the sweep")
                   for task_id in orphaned)
     return len(closed) + resumed
+
+
+def run_transcript(*, tenant_id: int, task_id) -> list[AgentRunStep]:
+    """An agent run's steps so far (registered as governance's provider for a tool call's escalation page)."""
+    return list(AgentRunStep.objects.filter(task_id=task_id, task__tenant_id=tenant_id).order_by("seq"))
 
 
 def task_history(*, tenant_id: int, task_id) -> list[TaskEvent]:

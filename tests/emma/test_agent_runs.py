@@ -242,3 +242,26 @@ def test_the_same_run_speaks_anthropic_messages(acme, model, committed, settings
     results = [block for message in second.body["messages"] if isinstance(message["content"], list)
                for block in message["content"] if block.get("type") == "tool_result"]
     assert len(results) == 1 and "200" in json.dumps(results[0])
+
+
+def test_the_admin_shows_the_pending_call_and_approves_it_with_edited_arguments(acme, model, committed, receiver,
+                                                                                client):
+    model.reply(text="I will tell the CRM.", tool_calls=[("webhook.post", {"url": receiver.url, "body": {"d": 1}})])
+    model.reply(text="Told it.")
+    run = start(acme, committed)
+    escalation = Escalation.objects.get(task_id=run.pk, status="open")
+    client.force_login(acme.approver)
+    url = f"/admin/governance/escalation/{escalation.pk}/change/"
+
+    page = client.get(url).content.decode()
+    assert 'id="tool-call-summary"' in page and "webhook.post" in page and "I will tell the CRM." in page
+    assert 'id="id_arguments"' in page and 'id="reply-button"' in page and 'id="id_stop_run"' in page
+    assert page.count('class="run-step"') == 2  # the model's turn and the pending call
+
+    edited = json.dumps({"url": receiver.url, "body": {"d": 2}})
+    with committed():
+        response = client.post(f"/admin/governance/escalation/{escalation.pk}/decide/",
+                               {"decision": "approve", "reason": "amount fixed", "arguments": edited}, follow=True)
+    assert "Approved: the agent" in response.content.decode()
+    run = step(run.pk, committed)
+    assert run.status == "succeeded" and receiver.received[0]["body"] == {"d": 2}
