@@ -265,3 +265,27 @@ def test_the_admin_shows_the_pending_call_and_approves_it_with_edited_arguments(
     assert "Approved: the agent" in response.content.decode()
     run = step(run.pk, committed)
     assert run.status == "succeeded" and receiver.received[0]["body"] == {"d": 2}
+
+
+def test_a_call_nobody_decides_times_out_by_the_ladder_and_the_model_is_told(acme, model, committed, receiver):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance import services as governance
+
+    acme.set_policy(ladder=[{"group": "", "timeout_seconds": 60}, {"group": "", "timeout_seconds": 60}])
+    model.reply(tool_calls=[("webhook.post", {"url": receiver.url})])
+    model.reply(text="Nobody answered; I did not post.")
+    run = start(acme, committed)
+    first = Escalation.objects.get(task_id=run.pk, status="open")
+    for _ in range(2):  # the next tier, then the ladder's default (reject)
+        Escalation.objects.filter(status="open").update(deadline=timezone.now() - timedelta(seconds=1))
+        with committed():
+            governance.escalations_expire_due()
+    assert Escalation.objects.get(previous=first).status == "expired"
+    assert AgentTask.objects.get(pk=run.pk).status == "queued"
+
+    run = step(run.pk, committed)
+    assert run.status == "succeeded" and receiver.received == []
+    assert "before its deadline" in tool_messages(model.requests[1])[0]["content"]
