@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -266,8 +267,8 @@ def _run_tool_call(ctx, run: AgentTask, step: AgentRunStep) -> None:
         result = tool.handler(tool_ctx, step.arguments or {})
         result = json.loads(json.dumps(result, default=str))
         content = json.dumps(result, ensure_ascii=False)
-    except registry.TaskCancelled:
-        raise
+    except (registry.TaskCancelled, SoftTimeLimitExceeded):
+        raise  # the run's own end, not the tool's failure
     except registry.RetryableError:
         raise  # the whole run is retried with backoff, and resumes at this step
     except Exception as exc:  # the tool failed: the model is told and goes on
