@@ -6,7 +6,7 @@ import django
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,6 +43,7 @@ def version_view(request):
 
 
 class MeApi(APIView):
+    @extend_schema_serializer(component_name="MeOutput")
     class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
         tenant = serializers.CharField()

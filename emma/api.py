@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -87,6 +87,7 @@ class TaskDetailSerializer(TaskOutputSerializer):
 
 
 class TaskListCreateApi(APIView):
+    @extend_schema_serializer(component_name="TaskSubmitInput")
     class InputSerializer(StrictSerializer):
         task_type = serializers.CharField(max_length=100)
         description = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
@@ -176,6 +177,7 @@ class CallbackSecretApi(APIView):
 
 
 class TaskTypesApi(APIView):
+    @extend_schema_serializer(component_name="TaskTypeOutput")
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField()
         description = serializers.CharField()

@@ -1,6 +1,6 @@
 """Thin views over governance services: escalations, the tenant's policy, the audit log."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +48,7 @@ class EscalationDecisionApi(APIView):
     """POST a decision: the same service rules as the admin, Slack and SMS. An agent's tool call may also
     be approved with edited `arguments`, answered with a `message` (reply), or rejected with `stop_run`."""
 
+    @extend_schema_serializer(component_name="EscalationDecisionInput")
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000)
 
@@ -62,6 +63,7 @@ class EscalationDecisionApi(APIView):
 
 
 class EscalationApproveApi(EscalationDecisionApi):
+    @extend_schema_serializer(component_name="EscalationApproveInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
         arguments = serializers.JSONField(required=False)  # checked against the tool's schema by the service
 
@@ -73,6 +75,7 @@ class EscalationApproveApi(EscalationDecisionApi):
 
 
 class EscalationRejectApi(EscalationDecisionApi):
+    @extend_schema_serializer(component_name="EscalationRejectInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
         stop_run = serializers.BooleanField(required=False, default=False)
 
@@ -84,6 +87,7 @@ class EscalationRejectApi(EscalationDecisionApi):
 
 
 class EscalationReplyApi(EscalationDecisionApi):
+    @extend_schema_serializer(component_name="EscalationReplyInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
         message = serializers.CharField(max_length=20000)
 
@@ -160,6 +164,7 @@ class PolicyVersionsApi(APIView):
 class PolicyRollbackApi(APIView):
     permission_classes = [IsTenantAdmin]
 
+    @extend_schema_serializer(component_name="PolicyRollbackInput")
     class InputSerializer(StrictSerializer):
         version = serializers.IntegerField(min_value=1)
 

@@ -152,6 +152,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Governed agent tasks: submission, policy decisions, escalations, audit and memory.",
     "VERSION": EMMA_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status`: each its own named enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "emma.models.AgentTask.Status",
+        "EscalationStatusEnum": "governance.models.Escalation.Status",
+        "ToolCallStatusEnum": "emma.models.AgentRunStep.ToolStatus",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------------

@@ -103,3 +103,10 @@ def test_cors_allows_only_configured_origins(api_client):
                                      HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
     assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "Access-Control-Allow-Origin" not in refused
+
+
+def test_the_openapi_schema_is_valid_and_names_every_component_once(tmp_path):
+    """drf-spectacular warns of two serializers sharing a component name (one would shadow the other)."""
+    from django.core.management import call_command
+
+    call_command("spectacular", "--file", str(tmp_path / "schema.yaml"), "--validate", "--fail-on-warn")
