@@ -4,6 +4,12 @@ import os
 
 bind = os.environ.get("EMMA_WEB_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads, not one request per process: a task's event stream (GET /api/tasks/{id}/events) is held open for
+# minutes, and under the sync worker each one would take a whole worker. A stream's thread sleeps between
+# polls and holds no database connection; threads are started as they are needed.
+# https://docs.gunicorn.org/en/stable/design.html#choosing-a-worker-type
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "64"))
 timeout = 60
 graceful_timeout = 20
 accesslog = None  # requests are logged by Django as JSON, with their correlation id

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
     path("api/tasks/callback-secret", emma_api.CallbackSecretApi.as_view(), name="task-callback-secret"),
     path("api/tasks/<uuid:task_id>", emma_api.TaskDetailApi.as_view(), name="task-detail"),
+    path("api/tasks/<uuid:task_id>/events", emma_api.TaskEventsApi.as_view(), name="task-events"),
     path("api/tasks/<uuid:task_id>/cancel", emma_api.TaskCancelApi.as_view(), name="task-cancel"),
     path("api/task-types", emma_api.TaskTypesApi.as_view(), name="task-types"),
     path("api/escalations/active", governance_api.EscalationsActiveApi.as_view(), name="escalations-active"),

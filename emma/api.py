@@ -1,15 +1,20 @@
-"""The task API: submit, list, read, cancel, the task types on offer, and the callback signing secret."""
+"""The task API: submit, list, read, cancel, follow a run's events, the task types on offer, and the
+callback signing secret."""
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
+                                   extend_schema_serializer)
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Invalid, NotFound
 from core.serializers import IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
-from emma import callbacks, registry, services
+from emma import callbacks, events, registry, services
 from emma.models import AgentRunStep, AgentTask, CallbackAttempt, TaskEvent
 from emma.selectors import tasks_for_user
 
@@ -148,6 +153,44 @@ class TaskDetailApi(APIView):
         if task is None:
             raise NotFound("No such task.")
         return Response(TaskDetailSerializer(task).data)
+
+
+class TaskEventsApi(APIView):
+    """The task's run as Server-Sent Events (`text/event-stream`), from the rows PostgreSQL holds:
+    `status` (each status change), `model` (a model turn: text, tokens, cost), `tool_call` (tool,
+    arguments, decision, status), `tool_result` (its content, once recorded), `awaiting_approval` (the
+    tool call the run paused on, with its escalation_id), `resumed`, and `finished` (the final status,
+    result, error and cost; then the stream ends). Each `data:` is one JSON object.
+
+    Every event has an `id:` of the form `<microseconds since the epoch>-<source><pk>-<sub>` (source `s`
+    a step recorded, `r` a tool step's result at its finished_at, `e` a status change; sub 1 the event
+    derived from a status change), increasing as the tuple (microseconds, s < r < e, pk, sub). Send the last
+    one back as `Last-Event-ID` (or `?last_event_id=`) to get exactly what came after it; an id that is
+    malformed or names nothing of this task is a 400. The view polls every 0.5 s, sends `: keep-alive`
+    every 15 s, and ends after 5 minutes (reconnect with the last id). Rules: emma.events."""
+
+    class FilterSerializer(serializers.Serializer):  # not strict: EventSource polyfills add their own parameters
+        last_event_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The stream is written by hand; errors (401, 404, 400) are JSON whatever the client accepts.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(parameters=[FilterSerializer,
+                               OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
+                   responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR)})
+    def get(self, request, task_id):
+        task = tasks_for_user(request.user).filter(pk=task_id).first()
+        if task is None:
+            raise NotFound("No such task.")
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        last_event_id = request.headers.get("Last-Event-ID") or query.validated_data.get("last_event_id")
+        after = events.cursor_parse(task_id=task.pk, last_event_id=last_event_id)
+        response = StreamingHttpResponse(events.stream(task, after), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a buffering proxy (nginx) would hold events back
+        return response
 
 
 class TaskCancelApi(APIView):
