@@ -171,3 +171,22 @@ def test_a_run_waiting_for_a_tool_approval_tells_the_requester_once(webhooks, sa
     waiting, = OutboundMessage.objects.filter(purpose="progress")
     assert waiting.to == SAM_PHONE and "waiting for an approval of webhook.post" in waiting.text
     assert answers() == []  # not finished: no answer yet
+
+
+def test_the_chat_origin_of_an_ended_run_goes_with_log_retention(webhooks, sam, model, committed, published):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from operations.retention import logs_prune
+
+    model.reply(text="Done.")
+    for text in ("first", "second"):
+        webhooks.sms(sender=SAM_PHONE, text=text)
+    process_deliveries()
+    ended, waiting = AgentTask.objects.order_by("created_at")
+    run(ended.pk, committed)
+    ChatRequest.objects.update(created_at=timezone.now() - timedelta(days=40))
+
+    logs_prune(days=30, only=["integrations.chat_requests"])
+    assert list(ChatRequest.objects.values_list("task_id", flat=True)) == [waiting.pk]  # still to be answered
