@@ -14,8 +14,10 @@ class IntegrationsConfig(AppConfig):
         from core import health
         from core.metrics import register_scrape_time_collector
         from core.registries import register_periodic_job
+        from emma import hooks as emma_hooks
         from governance import hooks
-        from integrations import approvals, retention, task_types  # noqa: F401  (task_types registers its own)
+        from integrations import approvals, chat_runs, retention  # noqa: F401
+        from integrations import task_types  # noqa: F401  (registers its own)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS
@@ -24,6 +26,8 @@ class IntegrationsConfig(AppConfig):
             importlib.import_module(f"integrations.{folder}.inbound")
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
+        hooks.register_on_escalation_opened(chat_runs.on_escalation_opened)
+        emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
         retention.register()
         # /health and /metrics belong to core, which this app registers its parts with.
         health.register_check("integrations", breakers_check)

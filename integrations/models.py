@@ -195,3 +195,17 @@ class DecisionCode(TenantOwned):
 
     def __str__(self):
         return f"code for {self.approver} on {self.escalation_id}"
+
+
+class ChatRequest(TenantOwned):
+    """Where a request from chat that became an agent run was asked: its answer (or why there is none)
+    goes back there, to the requester's own linked address and nowhere else."""
+
+    task_id = models.UUIDField(primary_key=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    to = models.CharField(max_length=128)
+    identity = models.ForeignKey(ChannelIdentity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.channel}:{self.to} asked {self.task_id}"

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from core import observability, queueing
 from core.errors import ApplicationError, error_text
+from emma import llm
 from emma.services import task_submit
-from integrations import approvals, outbound, providers, selectors
+from integrations import approvals, chat_runs, outbound, providers, selectors
 from integrations.metrics import DELIVERIES_PROCESSED
 from integrations.models import Channel, ChannelIdentity, WebhookDelivery, normalized_address
 from memory.services import episode_record
@@ -218,16 +219,24 @@ def button_decision_receive(*, delivery: WebhookDelivery, address: str, approve:
 
 
 def _request_submit(*, delivery, identity, channel: str, address: str, text: str, part: int = 0) -> str:
-    """Submit through the same service as the API; the reply says what governance decided."""
+    """Submit through the same service as the API; the reply says what governance decided. With an LLM
+    configured the request is an agent run, whose chat origin is recorded in the same transaction (its
+    answer goes back there: integrations.chat_runs); without one, an `assistant.request`."""
+    question = text.strip()[:QUESTION_MAX_CHARS]
+    agent = llm.configured() is None
     try:
         result = task_submit(
-            user=identity.user, task_type=ASSISTANT_TASK, description=text[:10000],
-            parameters={"channel": channel, "to": address, "question": text.strip()[:QUESTION_MAX_CHARS]},
+            user=identity.user, task_type=chat_runs.AGENT_TASK if agent else ASSISTANT_TASK,
+            description=text[:10000],
+            parameters={"instructions": question} if agent else {"channel": channel, "to": address,
+                                                                 "question": question},
             idempotency_key=f"webhook:{delivery.pk}" + (f":{part}" if part else ""), channel=channel,
             correlation_id=observability.get_correlation_id() or "")
     except ApplicationError as exc:
         return f"Sorry, I could not take that request: {error_text(exc)}"
     task = result.task
+    if agent and task.decision != "deny":
+        chat_runs.chat_request_record(task=task, identity=identity, channel=channel, to=address)
     reasons = "; ".join(task.decision_reasons)
     if task.decision == "allow":
         return "Got it, working on it. I'll answer here."

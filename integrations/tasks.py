@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from core.registries import PeriodicJob
-from integrations import approvals, outbound, services
+from integrations import approvals, chat_runs, outbound, services
 
 
 @shared_task(name="integrations.process_delivery", queue="integrations", acks_late=True, reject_on_worker_lost=True)
@@ -40,6 +40,19 @@ def notify_approvers(escalation_id: str) -> int:
 def settle_escalation(escalation_id: str, outcome: str) -> None:
     """Update a closed escalation's chat messages and close its decision codes; idempotent."""
     approvals.escalation_settle(escalation_id=escalation_id, outcome=outcome)
+
+
+@shared_task(name="integrations.answer_chat_request", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def answer_chat_request(task_id: str) -> bool:
+    """Send a finished agent run's answer to the chat requester who asked for it; idempotent (once per run)."""
+    return chat_runs.chat_run_answer(task_id=task_id) is not None
+
+
+@shared_task(name="integrations.tell_chat_requester_waiting", queue="integrations", acks_late=True,
+             reject_on_worker_lost=True)
+def tell_chat_requester_waiting(escalation_id: str) -> bool:
+    """Tell a chat requester their run waits for an approval of a tool call; idempotent (once per call)."""
+    return chat_runs.chat_run_waiting_tell(escalation_id=escalation_id) is not None
 
 
 PERIODIC_JOBS = [

@@ -23,7 +23,7 @@ from core import observability, queueing
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import Membership
 from core.selectors import membership_for_user
-from emma import callbacks, registry
+from emma import callbacks, hooks, registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
 from emma.models import AgentRunStep, AgentTask, TaskEvent
 from governance import services as governance
@@ -68,6 +68,7 @@ def _transition(task_id, *, expected: str, to: str, actor: str = "system", note:
             if to in AgentTask.FINAL_STATUSES:
                 _audit_outcome(task_id, expected=expected, actor=actor, note=note)
                 callbacks.on_task_finished(task_id=task_id)
+                hooks.task_finished(task_id=task_id)
     return bool(updated)
 
 

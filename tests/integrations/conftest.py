@@ -199,6 +199,8 @@ def integration_settings(settings):
     (the dicts copied, so a test that changes one in place cannot leak it into the next)."""
     for name, value in INTEGRATION_SETTINGS.items():
         setattr(settings, name, dict(value) if isinstance(value, dict) else value)
+    # No model unless a test asks for one (fake_llm): a request from chat is then an assistant.request.
+    settings.LLM_PROVIDER, settings.LLM_BASE_URL, settings.LLM_API_KEY = "openai", "", ""
     return settings
 
 
