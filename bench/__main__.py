@@ -38,6 +38,7 @@ from devstack.embedded import free_port
 from devstack.stack import BASE_DIR, Stack, celery, gunicorn
 
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
+APPROVER = "bench-approver"
 
 # Goals (see docs/BENCHMARKS.md): reported against, never enforced.
 THROUGHPUT_GOAL_RATIO = 0.5
@@ -56,6 +57,8 @@ SETTINGS = {
     "sequential": _int_env("BENCH_SEQUENTIAL", 100),
     "web_concurrency": _int_env("BENCH_WEB_CONCURRENCY", 2),
     "worker_concurrency": _int_env("BENCH_WORKER_CONCURRENCY", 2),
+    "agent_runs": _int_env("BENCH_AGENT_RUNS", 20),
+    "agent_tool_steps": _int_env("BENCH_AGENT_TOOL_STEPS", 5),
 }
 
 
@@ -168,6 +171,8 @@ class Bench:
         self.manage("migrate", "--noinput")
         self.manage("emma_user", "--username", USERNAME, "--password", PASSWORD, "--tenant", TENANT,
                     "--role", "admin")
+        self.manage("emma_user", "--username", APPROVER, "--password", PASSWORD, "--tenant", TENANT,
+                    "--role", "approver")
 
         import logging
 
@@ -197,9 +202,12 @@ class Bench:
         say(f"baseline done: {json.dumps(report['celery'])}")
 
         # 2. Emma's full path.
+        from bench import agent as agent_bench
+
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
+        model = agent_bench.start_model()  # the loopback model agent runs talk to (section 2b)
+        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}", **agent_bench.model_environment(model)}
         say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
             f"{SETTINGS['worker_concurrency']} prefork on every queue")
         self.spawn("web", gunicorn(), web_env)
@@ -214,6 +222,14 @@ class Bench:
             try:
                 task_bench.run_emma(report, emma, tasks=SETTINGS["tasks"], threads=SETTINGS["threads"],
                                     sequential=SETTINGS["sequential"], alive=self.alive, cpu=cpu)
+                # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
+                say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
+                    f"{SETTINGS['agent_runs']} paused and approved")
+                with emma.http() as client, agent_bench.http_as(base_url, APPROVER, PASSWORD) as approver:
+                    agent_bench.run(report, model=model, client=client, approver=approver, emma=emma,
+                                    runs=SETTINGS["agent_runs"], tool_steps=SETTINGS["agent_tool_steps"],
+                                    alive=self.alive)
+                say(f"agent runs done: {json.dumps(report['agent'])}")
             finally:
                 emma.close()
         finally:
@@ -273,7 +289,9 @@ def obtain_token(base_url: str) -> str:
 def set_policy(base_url: str, token: str) -> None:
     """diagnostic.echo runs without approval (the default `supervised` policy allows it already; an
     explicit rule keeps that true whatever AUTONOMY_LEVEL says). Each submission checks the decision."""
-    _request("PUT", f"{base_url}/api/governance/policy", {"rules": {"diagnostic.echo": "allow"}}, token)
+    _request("PUT", f"{base_url}/api/governance/policy", {"rules": {
+        "diagnostic.echo": "allow", "agent.run": "allow", "tool:diagnostic.echo": "allow",
+        "tool:webhook.post": "escalate"}}, token)
 
 
 def delete_bench_queue() -> None:
@@ -445,6 +463,29 @@ def render(report: dict) -> str:
             _row("created → finished (the figure compared above)", seq["db"]["created_to_finished"]),
             _row(f"POST sent → `succeeded` seen by the client (polling the database every "
                  f"{task_bench_poll_ms():.0f} ms)", seq["observed"]),
+            "",
+        ]
+    agent = report.get("agent")
+    if agent:
+        steps, resume = agent["steps"], agent["resume"]
+        lines += [
+            "## Agent runs",
+            "",
+            f"On the same stack, against a loopback model that answers at once (`tests/fakes/llm.py`), one run at a "
+            f"time. Overhead: {agent['runs']} runs of {agent['tool_steps']} allowed `diagnostic.echo` tool calls and "
+            f"an answer ({2 * agent['tool_steps'] + 1} steps); the run's first start to its end, per step "
+            "(a model turn or a tool call, each decided, audited and committed), the loopback model's HTTP round "
+            f"trip included. Resume: {agent['runs']} runs paused on an escalated `webhook.post`; from the "
+            "approver's POST to the model's next request arriving (approve, queue, claim, the approved call sent "
+            "and recorded, the next turn asked for). No goal is set; the task-path baseline is the sequential "
+            "latency above.",
+            "",
+            "| Figure | p50 | p95 | max |",
+            "|---|---|---|---|",
+            f"| Overhead per step | {_f(steps['p50_ms'], ' ms')} | {_f(steps['p95_ms'], ' ms')} | "
+            f"{_f(steps['max_ms'], ' ms')} |",
+            f"| Resume: approval → next model call | {_f(resume['p50_ms'], ' ms')} | {_f(resume['p95_ms'], ' ms')} | "
+            f"{_f(resume['max_ms'], ' ms')} |",
             "",
         ]
     emb = report.get("embedding")

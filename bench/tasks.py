@@ -273,6 +273,13 @@ class EmmaClient:
                WHERE t.description = %s AND t.status = 'succeeded'""", [tag]).fetchall()
         return [tuple(float(v) for v in row) for row in rows]
 
+    def run_seconds(self, task_id: str) -> float:
+        """An agent run's wall time, from its (first) start to its end, in the database's clock."""
+        row = self.db.execute("SELECT extract(epoch FROM t.finished_at - min(e.created_at)) FROM emma_agenttask t "
+                              "JOIN emma_taskevent e ON e.task_id = t.id AND e.to_status = 'running' "
+                              "WHERE t.id = %s GROUP BY t.finished_at", [task_id]).fetchone()
+        return float(row[0])
+
     def span_seconds(self, tag: str) -> float:
         row = self.db.execute("SELECT extract(epoch FROM max(finished_at) - min(created_at)) FROM emma_agenttask "
                               "WHERE description = %s AND status = 'succeeded'", [tag]).fetchone()

@@ -4,7 +4,7 @@ from emma.registry import task_type
 
 
 @task_type("diagnostic.echo", risk="low", time_limit=30, description="Returns its parameters unchanged.",
-           schema={"type": "object"})
+           schema={"type": "object"}, tool=True)
 def echo(ctx, parameters):
     return parameters
 
