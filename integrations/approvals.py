@@ -5,6 +5,7 @@ the same rules as the admin; the first decision from any channel wins. Once deci
 messages still queued are cancelled, the Slack ones are edited to say who decided, and the other
 approvers' SMS/WhatsApp get a short follow-up."""
 
+import json
 import logging
 import secrets
 
@@ -58,12 +59,24 @@ def _code_for(escalation: Escalation, approver) -> DecisionCode:
     raise RuntimeError("could not draw a free decision code")
 
 
+def _short(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def request_text(escalation: Escalation, code: str, *, buttons: bool) -> str:
-    """What the approver reads: what, from whom, why it needs them, and how to answer."""
-    summary = (escalation.summary or escalation.task_type).strip()
-    summary = summary if len(summary) <= 300 else summary[:299] + "…"
+    """What the approver reads: what, from whom, why it needs them, and how to answer. An agent's tool
+    call shows the tool and its arguments (to edit them or reply to the agent, use the admin or the API)."""
     how = ("Approve or Reject below, or reply" if buttons else "Reply") + \
         f" YES {code} to approve or NO {code} <reason> to reject"
+    if escalation.step is not None:
+        arguments = _short(json.dumps(escalation.parameters, ensure_ascii=False, sort_keys=True), 400)
+        what = (f"an agent run of {escalation.requester.get_username()} wants to call {escalation.tool} with "
+                f"{arguments}" + (f" (it says: “{_short(escalation.agent_reason, 200)}”)" if escalation.agent_reason
+                                  else ""))
+        return (f"Emma needs your approval: {what}. Risk {escalation.risk}. "
+                f"Why: {'; '.join(escalation.reasons) or 'policy'}. {how}, before {escalation.deadline:%H:%M} UTC.")
+    summary = _short(escalation.summary or escalation.task_type, 300)
     return (f"Emma needs your approval: {escalation.task_type} from {escalation.requester.get_username()}: "
             f"“{summary}”. Risk {escalation.risk}, est. cost {escalation.estimated_cost:.2f}. "
             f"Why: {'; '.join(escalation.reasons) or 'policy'}. {how}, before "

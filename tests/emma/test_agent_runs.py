@@ -289,3 +289,24 @@ def test_a_call_nobody_decides_times_out_by_the_ladder_and_the_model_is_told(acm
     run = step(run.pk, committed)
     assert run.status == "succeeded" and receiver.received == []
     assert "before its deadline" in tool_messages(model.requests[1])[0]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_running_run_stops_it_at_its_next_step(acme, model):
+    """The request arrives while the model is thinking: the run stops before its next step."""
+
+    def cancel_while_thinking(body):
+        AgentTask.objects.filter(task_type="agent.run").update(cancel_requested=True)  # as task_cancel does
+        return "I would go on, but I was cancelled."
+
+    model.reply(tool_calls=[("memory_search", {"query": "a"})], delay=0.6)
+    model.reply(text=cancel_while_thinking, tool_calls=[("memory_search", {"query": "b"})], delay=0.6)
+    acme.set_policy(rules={"agent.run": "allow"})
+    task_id = acme.submit(task_type="agent.run", parameters={"instructions": "Search."})["task_id"]
+
+    services.task_execute(task_id=task_id)
+
+    run = AgentTask.objects.get(pk=task_id)
+    assert run.status == "cancelled"
+    assert not run.steps.filter(tool_call_id__isnull=False, status="done", seq__gt=3).exists()
+    assert len(model.requests) == 2

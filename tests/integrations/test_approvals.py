@@ -254,3 +254,13 @@ def test_notify_is_idempotent(team, escalate):
     before = requests_of(escalation).count()
     assert approvals.escalation_notify(escalation_id=escalation.pk) == before
     assert requests_of(escalation).count() == before
+
+
+def test_an_agents_tool_call_is_shown_with_its_tool_and_arguments(team):
+    escalation = Escalation(step=2, tool="webhook.post", parameters={"url": "https://crm.example.com/hook"},
+                            agent_reason="I will tell the CRM.", requester=team.submitter, risk="medium",
+                            reasons=["supervised: the task has external side effects"],
+                            deadline=timezone.now() + timedelta(minutes=15))
+    text = approvals.request_text(escalation, "123456", buttons=False)
+    assert "wants to call webhook.post with" in text and "crm.example.com" in text
+    assert "I will tell the CRM." in text and "YES 123456" in text
