@@ -13,15 +13,12 @@ from functools import lru_cache
 import anthropic
 
 from emma.llm.base import (
-    LLMRefused,
     ModelTurn,
     ToolCall,
     ToolSpec,
-    Transient,
     Usage,
-    error_message,
-    is_retryable_status,
-    retry_after_seconds,
+    parsed,
+    sdk_errors,
 )
 
 DEFAULT_HOST = "https://api.anthropic.com"  # the SDK's own default, named so no ANTHROPIC_* variable moves it
@@ -110,20 +107,6 @@ def call(*, base_url: str, api_key: str, model: str, system: str, messages: list
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     if not api_key:
         headers["Authorization"] = anthropic.Omit()
-    try:
+    with sdk_errors(anthropic, timeout):
         message = _client(base_url, api_key).messages.create(**request, timeout=timeout, extra_headers=headers)
-    except anthropic.APITimeoutError as exc:
-        raise Transient(f"no answer within {timeout:g}s (APITimeoutError)") from exc
-    except anthropic.APIConnectionError as exc:
-        raise Transient(f"unreachable: {type(exc.__cause__ or exc).__name__}: {exc.__cause__ or exc}") from exc
-    except anthropic.APIStatusError as exc:
-        detail = f"answered {exc.status_code}: {error_message(exc.body, exc.response.text)}"
-        if is_retryable_status(exc.status_code):
-            raise Transient(detail, retry_after=retry_after_seconds(exc.response.headers)) from exc
-        raise LLMRefused(detail) from exc
-    except anthropic.APIError as exc:  # an answer the SDK could not read
-        raise LLMRefused(f"answered in an unknown format: {exc}") from exc
-    try:
-        return from_wire(message, model)
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
-        raise LLMRefused(f"answered in an unknown format: {str(message)[:300]}") from exc
+    return parsed(from_wire, message, model)

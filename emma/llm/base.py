@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -115,3 +116,30 @@ def error_message(body, fallback: str = "") -> str:
         if isinstance(error, str):
             return error[:300]
     return (fallback or "")[:300]
+
+
+@contextlib.contextmanager
+def sdk_errors(sdk, timeout: float):
+    """One SDK request's failures (openai and anthropic name their exceptions alike) as Transient, for what
+    is worth another attempt, or LLMRefused for the rest."""
+    try:
+        yield
+    except sdk.APITimeoutError as exc:
+        raise Transient(f"no answer within {timeout:g}s (APITimeoutError)") from exc
+    except sdk.APIConnectionError as exc:
+        raise Transient(f"unreachable: {type(exc.__cause__ or exc).__name__}: {exc.__cause__ or exc}") from exc
+    except sdk.APIStatusError as exc:
+        detail = f"answered {exc.status_code}: {error_message(exc.body, exc.response.text)}"
+        if is_retryable_status(exc.status_code):
+            raise Transient(detail, retry_after=retry_after_seconds(exc.response.headers)) from exc
+        raise LLMRefused(detail) from exc
+    except sdk.APIError as exc:  # an answer the SDK could not read
+        raise LLMRefused(f"answered in an unknown format: {exc}") from exc
+
+
+def parsed(from_wire, answer, model: str) -> ModelTurn:
+    """The provider's answer as a ModelTurn; LLMRefused when it is not what its API documents."""
+    try:
+        return from_wire(answer, model)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise LLMRefused(f"answered in an unknown format: {str(answer)[:300]}") from exc
