@@ -1,5 +1,7 @@
 """`agent.run`: a model works towards `instructions` with tools, each call governed (emma.agent)."""
 
+import uuid
+
 from emma import agent, llm, registry
 from emma.registry import task_type
 
@@ -18,13 +20,22 @@ def _schema() -> dict:
         "context": CONTEXT}}
 
 
-def _known_tools(parameters: dict) -> dict[str, list[str]]:
+def _check(parameters: dict) -> dict[str, list[str]]:
+    """What the schema cannot say: the tools must exist, the memory ids must be ids."""
+    errors = {}
     unknown = sorted(set(parameters.get("tools") or []) - {tool.name for tool in registry.tools()})
-    return {"tools": [f"Unknown tool(s): {', '.join(unknown)}; see GET /api/task-types (tool: true)."]} if unknown else {}
+    if unknown:
+        errors["tools"] = [f"Unknown tool(s): {', '.join(unknown)}; see GET /api/task-types (tool: true)."]
+    for memory_id in (parameters.get("context") or {}).get("memory_ids") or []:
+        try:
+            uuid.UUID(memory_id)
+        except ValueError:
+            errors.setdefault("context.memory_ids", []).append(f"{memory_id!r} is not a memory id.")
+    return errors
 
 
 @task_type("agent.run", risk="medium", schema=_schema(), default_cost="0.50", time_limit=600, max_attempts=3,
-           unavailable=llm.configured, check=_known_tools,
+           unavailable=llm.configured, check=_check,
            description="An LLM agent works towards `instructions` with `tools` (default: every tool); every tool "
                        "call passes the tenant's policy (rules may name `tool:<name>`), and an escalated call "
                        "pauses the run until a person decides. `max_steps` (20) model turns, `max_cost` in "

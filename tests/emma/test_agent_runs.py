@@ -207,11 +207,14 @@ def test_the_transcript_is_in_the_task_and_no_other_tenant_sees_it(acme, globex,
     assert AgentRunStep.objects.filter(task__tenant_id=globex.tenant_id).count() == 0
 
 
-def test_an_unknown_tool_is_refused_at_submission(acme, model):
+def test_an_unknown_tool_or_a_bad_memory_id_is_refused_at_submission(acme, model):
     response = acme.submitter_api.post("/api/tasks", {"task_type": "agent.run", "parameters": {
-        "instructions": "hi", "tools": ["memory_search", "launch_rockets"]}}, format="json")
+        "instructions": "hi", "tools": ["memory_search", "launch_rockets"],
+        "context": {"memory_ids": ["not-an-id"]}}}, format="json")
     assert response.status_code == 400
-    assert "launch_rockets" in json.dumps(response.json()["error"]["details"])
+    details = json.dumps(response.json()["error"]["details"])
+    assert "launch_rockets" in details and "not-an-id" in details
+    assert not AgentTask.objects.filter(task_type="agent.run").exists()
 
 
 def test_a_model_that_stays_down_fails_the_run_with_a_clear_reason_after_its_retries(acme, model, committed,
@@ -295,8 +298,13 @@ def test_a_call_nobody_decides_times_out_by_the_ladder_and_the_model_is_told(acm
 def test_cancelling_a_running_run_stops_it_at_its_next_step(acme, model):
     """The request arrives while the model is thinking: the run stops before its next step."""
 
-    def cancel_while_thinking(body):
-        AgentTask.objects.filter(task_type="agent.run").update(cancel_requested=True)  # as task_cancel does
+    def cancel_while_thinking(body):  # runs in the fake model's thread: its own connection, closed after
+        from django.db import connection
+
+        try:
+            AgentTask.objects.filter(task_type="agent.run").update(cancel_requested=True)  # as task_cancel does
+        finally:
+            connection.close()
         return "I would go on, but I was cancelled."
 
     model.reply(tool_calls=[("memory_search", {"query": "a"})], delay=0.6)
