@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from emma import llm, registry
@@ -59,14 +59,10 @@ class ToolContext:
     tenant_id: int
     correlation_id: str
     idempotency_key: str
-    run: AgentTask
-
-    def check_cancelled(self) -> None:
-        if AgentTask.objects.filter(pk=self.task_id, cancel_requested=True).exists():
-            raise registry.TaskCancelled()
+    check_cancelled: Callable[[], None]  # the run's own (emma.services.tasks.TaskContext)
 
 
-def run_tools(run: AgentTask, names: list[str] | None) -> list[registry.TaskType]:
+def run_tools(names: list[str] | None) -> list[registry.TaskType]:
     """The tools this run may use: the ones named (each must exist), or every tool."""
     if not names:
         return registry.tools()
@@ -114,15 +110,15 @@ def _opening(run: AgentTask) -> str:
     return text
 
 
-def _spent(run: AgentTask) -> Decimal:
-    return run.steps.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+def _spent(steps: list[AgentRunStep]) -> Decimal:
+    return sum((step.cost for step in steps), Decimal(0))
 
 
 def agent_run(ctx, parameters: dict) -> dict:
     """The `agent.run` handler: go on from the last committed step until the model answers, the run is
     stopped, or a tool call waits for a person (TaskPaused)."""
     run = AgentTask.objects.get(pk=ctx.task_id)
-    tools = run_tools(run, parameters.get("tools"))
+    tools = run_tools(parameters.get("tools"))
     max_steps = parameters.get("max_steps", 20)
     while True:
         ctx.check_cancelled()
@@ -132,7 +128,7 @@ def agent_run(ctx, parameters: dict) -> dict:
         if pending is not None:
             _advance_tool_call(ctx, run, pending, tools, steps)
             continue
-        ctx.actual_cost = _spent(run)
+        ctx.actual_cost = _spent(steps)
         last = steps[-1] if steps else None
         if last is not None and last.kind == Step.Kind.MODEL:
             return _answer(run, last, steps)
@@ -147,7 +143,7 @@ def _answer(run, last: AgentRunStep, steps) -> dict:
     tool_steps = [step for step in steps if step.kind == Step.Kind.TOOL]
     return {"answer": last.text, "model_turns": len(model_steps), "tool_calls": len(tool_steps),
             "input_tokens": sum(s.input_tokens for s in model_steps),
-            "output_tokens": sum(s.output_tokens for s in model_steps), "cost": str(_spent(run))}
+            "output_tokens": sum(s.output_tokens for s in model_steps), "cost": str(_spent(steps))}
 
 
 def _check_limits(run, parameters, steps, max_steps: int, spent: Decimal) -> None:
@@ -262,7 +258,7 @@ def _run_tool_call(ctx, run: AgentTask, step: AgentRunStep) -> None:
     """Run an approved call once: its idempotency key makes a repeat after a lost worker harmless."""
     tool = registry.get_tool(step.tool)
     tool_ctx = ToolContext(task_id=run.pk, tenant_id=run.tenant_id, correlation_id=run.correlation_id,
-                           idempotency_key=f"{run.pk}:{step.seq}", run=run)
+                           idempotency_key=f"{run.pk}:{step.seq}", check_cancelled=ctx.check_cancelled)
     try:
         result = tool.handler(tool_ctx, step.arguments or {})
         result = json.loads(json.dumps(result, default=str))

@@ -8,7 +8,8 @@ class EmmaConfig(AppConfig):
     def ready(self):
         from core import registries
         from core.metrics import register_scrape_time_collector
-        from emma import task_types  # noqa: F401  (registers the built-in task types)
+        from emma import callbacks, task_types  # noqa: F401  (task_types registers the built-in types)
+        from emma import hooks as task_hooks
         from emma.metrics import tasks_in_status_collector
         from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
         from emma.services import run_transcript, task_history, task_on_escalation_closed
@@ -16,6 +17,7 @@ class EmmaConfig(AppConfig):
         from governance import hooks
 
         hooks.register_on_escalation_closed(task_on_escalation_closed)
+        task_hooks.register_on_task_finished(callbacks.on_task_finished)
         hooks.register_task_history(task_history)
         hooks.register_run_transcript(run_transcript)
         register_scrape_time_collector(tasks_in_status_collector)

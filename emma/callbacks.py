@@ -225,7 +225,9 @@ def callback_delivery_create(*, task_id) -> CallbackDelivery | None:
     return delivery if created else None
 
 
-def _after_task_finished(task_id) -> None:
+def on_task_finished(*, task_id) -> None:
+    """emma.hooks' handler, once a final transition committed: the task's callback (when it has a
+    callback_url) is created and sent. Nothing here can fail or undo the transition."""
     try:
         delivery = callback_delivery_create(task_id=task_id)
     except Exception:  # the task's own transition has committed; the sweep makes the callback later
@@ -233,12 +235,6 @@ def _after_task_finished(task_id) -> None:
         return
     if delivery is not None:
         _publish(delivery.pk)
-
-
-def on_task_finished(*, task_id) -> None:
-    """Called inside every final transition's transaction: once it commits, the task's callback (when
-    it has a callback_url) is created and sent. Nothing here can fail or undo the transition."""
-    transaction.on_commit(lambda: _after_task_finished(task_id), robust=True)
 
 
 def retry_delay_seconds(attempt: int) -> float:

@@ -5,12 +5,11 @@ transaction that moved a task to a final status commits, so a handler never sees
 still roll back, and a failing handler never undoes it. A handler should only hand work to a queue:
 it runs in the thread that finished the task (a worker, a request, a sweep)."""
 
-import logging
 from collections.abc import Callable
 
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from core.hooks import call_each
 
 _finished: list[Callable] = []
 
@@ -21,14 +20,6 @@ def register_on_task_finished(handler: Callable) -> None:
         _finished.append(handler)
 
 
-def _call_each(task_id) -> None:
-    for handler in _finished:
-        try:
-            handler(task_id=task_id)
-        except Exception:  # one handler's failure must not keep the others from running
-            logger.exception("task hook %s failed", getattr(handler, "__qualname__", handler))
-
-
 def task_finished(*, task_id) -> None:
     """Run the finished handlers once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _call_each(task_id), robust=True)
+    transaction.on_commit(lambda: call_each(_finished, task_id=task_id), robust=True)

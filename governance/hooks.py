@@ -7,12 +7,11 @@ dies right after the commit is made up by a sweep of the layer that owns it (emm
 escalation closed; see `emma.services.tasks_settle_closed_escalations`)."""
 
 import enum
-import logging
 from collections.abc import Callable
 
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from core.hooks import call_each
 
 
 class EscalationOutcome(enum.StrEnum):
@@ -55,21 +54,13 @@ def register_run_transcript(provider: Callable) -> None:
         _run_transcript.append(provider)
 
 
-def _call_each(handlers, *args) -> None:
-    for handler in handlers:
-        try:
-            handler(*args)
-        except Exception:  # one handler's failure must not keep the others from running
-            logger.exception("escalation hook %s failed", getattr(handler, "__qualname__", handler))
-
-
 def escalation_closed(escalation, outcome: EscalationOutcome) -> None:
     """Run the closed handlers once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _call_each(_closed, escalation, EscalationOutcome(outcome)))
+    transaction.on_commit(lambda: call_each(_closed, escalation, EscalationOutcome(outcome)))
 
 
 def escalation_opened(escalation) -> None:
-    transaction.on_commit(lambda: _call_each(_opened, escalation))
+    transaction.on_commit(lambda: call_each(_opened, escalation))
 
 
 def task_history(*, tenant_id: int, task_id) -> list:

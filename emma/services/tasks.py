@@ -67,7 +67,6 @@ def _transition(task_id, *, expected: str, to: str, actor: str = "system", note:
                                      note=note[:2000])
             if to in AgentTask.FINAL_STATUSES:
                 _audit_outcome(task_id, expected=expected, actor=actor, note=note)
-                callbacks.on_task_finished(task_id=task_id)
                 hooks.task_finished(task_id=task_id)
     return bool(updated)
 
@@ -181,7 +180,7 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
                          correlation_id=correlation_id)
             escalation_id = None
             if status == Status.REJECTED:
-                callbacks.on_task_finished(task_id=task.pk)
+                hooks.task_finished(task_id=task.pk)
             if decision.outcome == ESCALATE:
                 escalation = governance.escalation_open(
                     tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
