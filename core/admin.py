@@ -24,10 +24,28 @@ class TenantAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Superusers manage every membership; a tenant's admins read their own tenant's members."""
+
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
     autocomplete_fields = ["user"]
+
+    def has_view_permission(self, request, obj=None):
+        membership = membership_of(request)
+        return super().has_view_permission(request, obj) or (
+            membership is not None and membership.role == Membership.Role.ADMIN
+            and (obj is None or obj.tenant_id == membership.tenant_id))
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("user", "tenant")
+        if request.user.is_superuser:
+            return queryset
+        membership = membership_of(request)
+        return queryset.filter(tenant_id=membership.tenant_id) if membership else queryset.none()
 
 
 # --- read-only, tenant-scoped screens -----------------------------------------------------------
@@ -65,14 +83,13 @@ def membership_of(request) -> Membership | None:
 
 class TenantReadOnlyAdmin(ReadOnlyAdmin):
     """A read-only screen over one tenant's rows; superusers see every tenant.
-    Who may look is the Membership role (`roles`), not Django model permissions: staff only."""
+    Who may look is the Membership role (`roles`), not Django model permissions."""
 
     roles = Membership.DECIDING_ROLES
 
     def has_view_permission(self, request, obj=None):
         membership = membership_of(request)
-        return request.user.is_superuser or (
-            request.user.is_staff and membership is not None and membership.role in self.roles)
+        return request.user.is_superuser or (membership is not None and membership.role in self.roles)
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)

@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -115,16 +116,26 @@ def api_exception_handler(exc, context):
     return response
 
 
+def _error_page(request, status: int, code: str, message: str):
+    """JSON for the API and machines; the admin's own page for a person in the admin."""
+    if request.path.startswith("/admin/"):
+        try:
+            return render(request, "admin/emma/error.html", {"status": status, "message": message}, status=status)
+        except Exception:  # noqa: BLE001 - an error page must not fail; JSON says the same
+            pass
+    return json_error(status, code, message)
+
+
 def bad_request(request, exception=None):
-    return json_error(400, "bad_request", "The request could not be understood.")
+    return _error_page(request, 400, "bad_request", "The request could not be understood.")
 
 
 def permission_denied(request, exception=None):
-    return json_error(403, "permission_denied", "You do not have permission to do this.")
+    return _error_page(request, 403, "permission_denied", "You do not have permission to do this.")
 
 
 def not_found(request, exception=None):
-    return json_error(404, "not_found", f"Nothing is found at {request.path}.")
+    return _error_page(request, 404, "not_found", f"Nothing is found at {request.path}.")
 
 
 def server_error(request):

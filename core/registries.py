@@ -112,3 +112,49 @@ def register_maintenance_job(name: str, work: Callable[[dict], object]) -> None:
 
 def maintenance_job(name: str) -> Callable[[dict], object]:
     return _maintenance_jobs[name]
+
+
+# --- the admin's home page ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    """A block of a person's admin home page, shown to the roles named, in `order`. `context(request,
+    membership)` gives the template its context, or None to leave the panel out (nothing to show)."""
+
+    name: str
+    template: str
+    context: Callable[..., dict | None]
+    roles: tuple[str, ...]
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class HomeLink:
+    """A link in the home page's "Manage" list, for the roles named (e.g. the policy, for tenant admins)."""
+
+    title: str
+    url_name: str
+    roles: tuple[str, ...]
+    order: int = 50
+    args: tuple = ()
+
+
+_home_panels: dict[str, HomePanel] = {}
+_home_links: dict[str, HomeLink] = {}
+
+
+def register_home_panel(panel: HomePanel) -> None:
+    _home_panels[panel.name] = panel
+
+
+def register_home_link(link: HomeLink) -> None:
+    _home_links[link.title] = link
+
+
+def home_panels(role: str) -> list[HomePanel]:
+    return sorted((p for p in _home_panels.values() if role in p.roles), key=lambda p: (p.order, p.name))
+
+
+def home_links(role: str) -> list[HomeLink]:
+    return sorted((link for link in _home_links.values() if role in link.roles), key=lambda link: link.order)

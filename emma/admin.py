@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from core.admin import TenantReadOnlyAdmin, as_text, membership_of, pretty_json
+from core.models import Membership
 from emma.models import AgentRunStep, AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
 
 
@@ -88,6 +89,9 @@ class AgentRunStepInline(ReadOnlyInline):
 
 @admin.register(AgentTask)
 class AgentTaskAdmin(TenantReadOnlyAdmin):
+    """The tenant's tasks for approvers and admins; a submitter sees their own."""
+
+    roles = tuple(Membership.Role.values)
     list_display = ["task_type", "status", "decision", "risk", "estimated_cost", "submitter", "created_at"]
     list_filter = ["status", "task_type", "decision"]
     list_select_related = ["submitter"]
@@ -98,6 +102,13 @@ class AgentTaskAdmin(TenantReadOnlyAdmin):
         "estimated_cost", "actual_cost", "priority", as_text("submitter"), "channel", "policy_version", "attempts",
         "result", "error", "correlation_id", "callback_url", "created_at", "queued_at", "started_at", "finished_at"]
     inlines = [AgentRunStepInline, TaskEventInline, CallbackDeliveryInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        membership = membership_of(request)
+        if not request.user.is_superuser and membership and membership.role == Membership.Role.SUBMITTER:
+            return queryset.filter(submitter=request.user)
+        return queryset
 
     @admin.display(description="parameters")
     def parameters_json(self, task):

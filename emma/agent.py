@@ -225,7 +225,7 @@ def _decide_tool_call(run: AgentTask, step: AgentRunStep, tools, steps) -> None:
                 tenant_id=run.tenant_id, task_id=run.pk, facts=facts, requester=run.submitter, summary=reason[:2000],
                 parameters=step.arguments or {}, reasons=decision.reasons, policy=policy, policy_version=version,
                 correlation_id=run.correlation_id, step=step.seq, tool=tool.name, agent_reason=reason,
-                arguments_schema=tool.schema)
+                arguments_schema=tool.schema, channel=run.channel)
             Step.objects.filter(pk=step.pk).update(status=Step.ToolStatus.AWAITING_APPROVAL,
                                                    escalation_id=escalation.pk, **update)
     step.refresh_from_db()

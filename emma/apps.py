@@ -8,7 +8,7 @@ class EmmaConfig(AppConfig):
     def ready(self):
         from core import registries
         from core.metrics import register_scrape_time_collector
-        from emma import callbacks, task_types  # noqa: F401  (task_types registers the built-in types)
+        from emma import callbacks, home, task_types  # noqa: F401  (task_types registers the built-in types)
         from emma import hooks as task_hooks
         from emma.metrics import tasks_in_status_collector
         from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
@@ -21,6 +21,7 @@ class EmmaConfig(AppConfig):
         hooks.register_task_history(task_history)
         hooks.register_run_transcript(run_transcript)
         register_scrape_time_collector(tasks_in_status_collector)
+        home.register()
         # The status history of finished tasks (their outcome is kept in the audit chain); an open
         # task keeps all of its history.
         registries.register_prunable(

@@ -6,8 +6,12 @@ One registry for both: a task type may be submitted as a task, offered to agents
     @task_type("diagnostic.echo", risk="low", schema={...})
     def echo(ctx, parameters): ...
 
-    @task_type("memory_search", risk="low", schema={...}, task=False, tool=True)
+    @task_type("memory_search", risk="low", schema={...}, task=False, tool=True,
+               headline=lambda a: f"search the memory for “{a['query']}”")
     def memory_search(ctx, arguments): ...
+
+`headline` (and `summary_template`) say in words what a call will do, for the approval screens
+(governance.summaries).
 
 A handler gets a context with `task_id`, `tenant_id`, `correlation_id`, `idempotency_key` (the task's id,
 or the agent run's id and step for a tool call: whatever it sends out carries it) and `check_cancelled()`.
@@ -20,6 +24,7 @@ from decimal import Decimal
 import jsonschema
 
 from governance.policy import RISK_LEVELS
+from governance.summaries import register_summary
 
 
 class RetryableError(Exception):
@@ -102,7 +107,8 @@ _registry: dict[str, TaskType] = {}
 
 def task_type(name: str, *, risk: str, schema: dict, external_side_effects: bool = False, default_cost=0,
               time_limit: int = 60, max_attempts: int = 3, description: str = "", risk_for=None, receipt=None,
-              task: bool = True, tool: bool = False, unavailable=None, check=None):
+              task: bool = True, tool: bool = False, unavailable=None, check=None, headline=None,
+              summary_template: str | None = None):
     """Register a handler `handler(ctx, parameters) -> JSON-serialisable result`, as a task type
     (`task`), a tool agents may call (`tool`), or both."""
     if risk not in RISK_LEVELS:
@@ -115,6 +121,8 @@ def task_type(name: str, *, risk: str, schema: dict, external_side_effects: bool
                                    max_attempts=max_attempts, description=description or (handler.__doc__ or "").strip(),
                                    risk_for=risk_for, receipt=receipt, as_task=task, as_tool=tool,
                                    unavailable=unavailable, check=check)
+        if headline is not None:
+            register_summary(name, headline=headline, template=summary_template)
         return handler
 
     return register

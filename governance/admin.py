@@ -6,33 +6,40 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
-from django.utils.timesince import timesince
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from core.admin import TenantReadOnlyAdmin, as_text, membership_of, pretty_json
 from core.errors import ApplicationError, Invalid, error_text
 from core.models import Membership
-from governance import hooks, services
+from governance import hooks, selectors, services, summaries
 from governance.models import AuditEvent, Escalation, PolicyVersion
 
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
 DONE = {"approve": "approved", "reject": "rejected"}
+QUEUE_WINDOW = 500  # how far ahead the page looks for its place in the person's queue
 OUTCOME = {"approve": "Approved: the task is queued.", "reject": "Rejected: the task will not run."}
 TOOL_OUTCOME = {"approve": "Approved: the agent's call runs and the run goes on.",
                 "reply": "Replied: the agent receives your message and goes on.",
                 "reject": "Rejected: the agent is told, or its run stops."}
 
 
-def _duration(start, end) -> str:
-    """Seconds under a minute (an escalation can be that short), else Django's "3 minutes"."""
-    seconds = int((end - start).total_seconds())
-    return f"{max(seconds, 0)} seconds" if seconds < 60 else timesince(start, end)
+def _ago(moment) -> str:
+    return f"{summaries.duration((timezone.now() - moment).total_seconds())} ago"
+
+
+def _budget_left(escalation) -> str:
+    used, limit = selectors.budget_today(tenant_id=escalation.tenant_id)
+    if limit is None:
+        return "no daily budget is set"
+    left = limit - used
+    text = f"{max(left, 0):.2f} of the daily budget of {limit:.2f} left today"
+    return f"{text}; approving it goes over the budget" if escalation.estimated_cost > left else text
 
 
 def _edited_arguments(request, escalation):
@@ -48,18 +55,27 @@ def _edited_arguments(request, escalation):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    """Status, open unless chosen otherwise: the queue shows what waits for a decision."""
+    """What the list shows: by default the open escalations the person may decide now (a superuser,
+    who looks after every tenant, sees every open one)."""
 
     title = "status"
     parameter_name = "status"
+    MINE = "mine"
+
+    def __init__(self, request, params, model, model_admin):
+        self.default = Escalation.Status.OPEN if request.user.is_superuser else self.MINE
+        super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        return [*Escalation.Status.choices, ("all", "All")]
+        return [(self.MINE, "Waiting for me"), *Escalation.Status.choices, ("all", "All")]
 
     def value(self):
-        return super().value() or Escalation.Status.OPEN
+        return super().value() or self.default
 
     def queryset(self, request, queryset):
+        if self.value() == self.MINE:
+            waiting = selectors.escalations_waiting_for(user=request.user, membership=membership_of(request))
+            return queryset.filter(pk__in=waiting.values("pk"))
         return queryset if self.value() == "all" else queryset.filter(status=self.value())
 
     def choices(self, changelist):
@@ -68,64 +84,91 @@ class StatusFilter(admin.SimpleListFilter):
                    "query_string": changelist.get_query_string({self.parameter_name: lookup})}
 
 
+class ValuesFilter(admin.SimpleListFilter):
+    """The distinct non-empty values of a column among the rows the person may see (their tenant's)."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        values = (model_admin.get_queryset(request).exclude(**{self.field: ""}).order_by(self.field)
+                  .values_list(self.field, flat=True).distinct()[:100])
+        return [(value, value) for value in values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+def values_filter(field: str, title: str):
+    return type(f"{field.title()}Filter", (ValuesFilter,), {"field": field, "title": title, "parameter_name": field})
+
+
 @admin.register(Escalation)
 class EscalationAdmin(TenantReadOnlyAdmin):
-    """The pending queue and a read-only detail page with Approve/Reject for those who may decide.
-    Deciding (one or in bulk) always goes through escalation_approve/escalation_reject."""
+    """The approver's inbox: open escalations they may decide, nearest deadline first, each in one line;
+    a page that shows what will happen and the decision box first; a decision leads to the next one.
+    Deciding (one or in bulk) always goes through escalation_approve/escalation_reject/escalation_reply."""
 
-    list_display = ["task", "risk", "cost", "requester", "reasons_short", "tier_group", "waiting", "time_left",
-                    "status"]
-    list_filter = [StatusFilter, "risk", "task_type", "tier"]
+    list_display = ["what", "time_left", "requester", "tier_group", "risk", "cost", "channel", "status"]
+    list_display_links = ["what"]
+    list_filter = [StatusFilter, values_filter("task_type", "task type"), values_filter("tool", "tool"),
+                   ("requester", admin.RelatedOnlyFieldListFilter), "tier", values_filter("approver_group", "group"),
+                   values_filter("channel", "channel"), "risk"]
     list_select_related = ["requester"]
-    search_fields = ["task_type", "summary", "requester__username", "task_id"]
+    search_fields = ["summary", "task_type", "tool", "agent_reason", "requester__username", "=task_id"]
+    ordering = ["deadline", "created_at"]
     actions = ["approve_selected", "reject_selected"]
     fieldsets = [
-        (None, {"fields": ["task_type", "task_id", "summary", "risk", "estimated_cost", as_text("requester"),
-                           "reasons_list", "policy_version"]}),
-        ("Approval", {"fields": ["status", "tier", "approver_group", "created_at", "waiting", "deadline", "time_left",
-                                 as_text("decided_by"), "decided_at", "decision_reason", "decision_channel"]}),
+        (None, {"fields": ["task_type", "tool", "step", "task_id", "summary", "risk", "estimated_cost",
+                           as_text("requester"), "channel", "policy_version"]}),
+        ("Approval", {"fields": ["status", "tier", "approver_group", "created_at", "deadline", "final_outcome",
+                                 as_text("decided_by"), "decided_at", "decision_reason", "decision_channel",
+                                 "decision_message", "decision_arguments_json"]}),
         ("Parameters", {"fields": ["parameters_json"]}),
     ]
     readonly_fields = flatten_fieldsets(fieldsets)
+    TOOL_CALL_ONLY = {"tool", "step", "decision_message", "decision_arguments_json"}
+
+    def get_fieldsets(self, request, obj=None):
+        """A task's escalation leaves out the fields only an agent's tool call has."""
+        if obj is None or obj.step is not None:
+            return self.fieldsets
+        return [(name, {**options, "fields": [f for f in options["fields"] if f not in self.TOOL_CALL_ONLY]})
+                for name, options in self.fieldsets]
 
     # --- columns ---
 
-    @admin.display(description="task", ordering="task_type")
-    def task(self, escalation):
-        return format_html("{}<br><small>{}</small>", escalation.task_type, Truncator(escalation.summary).chars(60))
+    @admin.display(description="what")
+    def what(self, escalation):
+        return summaries.one_line(escalation)
 
     @admin.display(description="est. cost", ordering="estimated_cost")
     def cost(self, escalation):
         return f"{escalation.estimated_cost:.2f}"
 
-    @admin.display(description="reasons")
-    def reasons_short(self, escalation):
-        return Truncator("; ".join(escalation.reasons)).chars(60)
-
-    @admin.display(description="reasons")
-    def reasons_list(self, escalation):
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((r,) for r in escalation.reasons)))
-
     @admin.display(description="tier", ordering="tier")
     def tier_group(self, escalation):
         return f"{escalation.tier}: {escalation.approver_group or 'any approver'}"
 
-    @admin.display(description="waiting", ordering="created_at")
-    def waiting(self, escalation):
-        return _duration(escalation.created_at, escalation.decided_at or timezone.now())
-
     @admin.display(description="time left", ordering="deadline")
     def time_left(self, escalation):
         if escalation.status != Escalation.Status.OPEN:
-            return "—"
-        now = timezone.now()
-        return "overdue" if escalation.deadline <= now else _duration(now, escalation.deadline)
+            return f"{escalation.status} {_ago(escalation.decided_at)}" if escalation.decided_at else "—"
+        left = summaries.deadline(escalation, timezone.now())
+        if left["overdue"]:
+            return "overdue"
+        if left["due_soon"]:
+            return format_html('<span class="due-soon-text">⚠ due soon: {}</span>', left["left"])
+        return left["left"]
 
     @admin.display(description="parameters")
     def parameters_json(self, escalation):
         return pretty_json(escalation.parameters)
 
-    # --- detail page and single decisions ---
+    @admin.display(description="approved with arguments")
+    def decision_arguments_json(self, escalation):
+        return pretty_json(escalation.decision_arguments) if escalation.decision_arguments is not None else "—"
+
+    # --- the page, and single decisions ---
 
     def get_urls(self):
         decide = self.admin_site.admin_view(require_POST(self.decide_view))
@@ -135,29 +178,49 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         escalation = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if escalation is not None:
-            refusal = services.escalation_refusal(escalation, request.user)
-            previous, chain = escalation.previous, []
-            while previous is not None:
-                chain.append(previous)
-                previous = previous.previous
-            context.update(
-                refusal=refusal, earlier_tiers=chain,
-                arguments_text=json.dumps(escalation.parameters, indent=2, sort_keys=True),
-                can_decide=escalation.status == Escalation.Status.OPEN and refusal is None,
-                task_events=hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id),
-                run_steps=hooks.run_transcript(tenant_id=escalation.tenant_id, task_id=escalation.task_id)
-                if escalation.step is not None else [])
+            context.update(self._decision_context(request, escalation))
         return super().change_view(request, object_id, form_url, context)
+
+    def _decision_context(self, request, escalation) -> dict:
+        now = timezone.now()
+        refusal = services.escalation_refusal(escalation, request.user)
+        is_open = escalation.status == Escalation.Status.OPEN
+        previous, chain = escalation.previous, []
+        while previous is not None:
+            chain.append(previous)
+            previous = previous.previous
+        waiting = list(selectors.escalations_waiting_for(user=request.user, membership=membership_of(request))
+                       .values_list("pk", flat=True)[:QUEUE_WINDOW])
+        position = waiting.index(escalation.pk) + 1 if escalation.pk in waiting else None
+        following = [pk for pk in waiting if pk != escalation.pk]
+        following = waiting[position:] or following if position else following
+        return {
+            "title": f"{'Decide' if is_open and refusal is None else 'Escalation'}: {summaries.headline(escalation)}",
+            "subtitle": None,
+            "who": summaries.actor(escalation), "headline": summaries.headline(escalation),
+            "details": summaries.details(escalation, request), "budget": _budget_left(escalation),
+            "deadline": summaries.deadline(escalation, now) if is_open else None, "is_open": is_open,
+            "position": position, "waiting_count": len(waiting),
+            "next_url": reverse("admin:governance_escalation_change", args=[following[0]]) if following else None,
+            "refusal": refusal, "can_decide": is_open and refusal is None, "earlier_tiers": chain,
+            "arguments_text": json.dumps(escalation.parameters, indent=2, sort_keys=True),
+            "task_events": hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id),
+            "run_steps": hooks.run_transcript(tenant_id=escalation.tenant_id, task_id=escalation.task_id)
+            if escalation.step is not None else []}
 
     def decide_view(self, request, object_id):
         """POST decision=approve|reject (and reply for an agent's tool call, with edited arguments, a message
-        or stop_run) with a reason; the service decides who may, then back to the page."""
+        or stop_run) with a reason; the service decides who may. Then on to the next escalation waiting
+        for this person, or home when there is none; back to the page when the decision was refused."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         decision = request.POST.get("decision")
         escalation = self.get_object(request, unquote(str(object_id)))
         is_tool_call = escalation is not None and escalation.step is not None
+        here = reverse("admin:governance_escalation_change", args=[object_id])
         if escalation is None or decision not in DECISIONS and not (is_tool_call and decision == "reply"):
             messages.error(request, "Choose a decision.")
-            return redirect(reverse("admin:governance_escalation_change", args=[object_id]))
+            return redirect(here)
         common = {"escalation_id": object_id, "user": request.user, "reason": request.POST.get("reason", ""),
                   "channel": "admin", "correlation_id": request.correlation_id}
         try:
@@ -171,9 +234,16 @@ class EscalationAdmin(TenantReadOnlyAdmin):
                 services.escalation_reject(**common, stop_run=bool(request.POST.get("stop_run")))
         except ApplicationError as exc:
             messages.error(request, error_text(exc))
-        else:
-            messages.success(request, (TOOL_OUTCOME if is_tool_call else OUTCOME)[decision])
-        return redirect(reverse("admin:governance_escalation_change", args=[object_id]))
+            return redirect(here)
+        waiting = selectors.escalations_waiting_for(user=request.user, membership=membership_of(request))
+        following = waiting.exclude(pk=escalation.pk).values_list("pk", flat=True)
+        count = following.count()
+        outcome = (TOOL_OUTCOME if is_tool_call else OUTCOME)[decision]
+        if not count:
+            messages.success(request, f"{outcome} Nothing else is waiting for you.")
+            return redirect(reverse("admin:index"))
+        messages.success(request, f"{outcome} Next: {count} more waiting for you.")
+        return redirect(reverse("admin:governance_escalation_change", args=[following[0]]))
 
     # --- bulk decisions ---
 

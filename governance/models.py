@@ -57,6 +57,7 @@ class Escalation(TenantOwned):
     risk = models.CharField(max_length=16)
     estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, default=0)
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=32, blank=True)  # where the request came from: api, slack, sms, ...
     reasons = models.JSONField(default=list)
     policy_version = models.PositiveIntegerField(null=True, blank=True)
     tier = models.PositiveSmallIntegerField(default=0)

@@ -1,9 +1,12 @@
-from django.db.models import QuerySet
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from core.models import Membership
 from core.selectors import membership_for_user
 from governance.hooks import EscalationOutcome
-from governance.models import AuditEvent, Escalation, PolicyVersion
+from governance.models import AuditEvent, DailyUsage, Escalation, PolicyVersion
 from governance.policy import default_policy
 
 
@@ -70,3 +73,26 @@ def audit_events(*, tenant_id: int, action: str | None = None, object_id: str | 
     if until:
         events = events.filter(created_at__lt=until)
     return events
+
+
+def escalations_waiting_for(*, user, membership: Membership | None) -> QuerySet[Escalation]:
+    """The open escalations this person may decide now, nearest deadline first. The same rules as
+    services.escalation_refusal (tenant, role, the tier's group, four-eyes) as one query; past their
+    deadline they belong to the sweep, not to a person."""
+    if membership is None or membership.role not in Membership.DECIDING_ROLES:
+        return Escalation.objects.none()
+    waiting = (Escalation.objects.filter(tenant_id=membership.tenant_id, status=Escalation.Status.OPEN,
+                                         deadline__gt=timezone.now())
+               .exclude(requester_id=user.pk, allow_self_approval=False))
+    if membership.role != Membership.Role.ADMIN:
+        waiting = waiting.filter(Q(approver_group="") | Q(approver_group__in=user.groups.values("name")))
+    return waiting.select_related("requester").order_by("deadline", "created_at")
+
+
+def budget_today(*, tenant_id: int) -> tuple[Decimal, Decimal | None]:
+    """The cost committed today (UTC) and the policy's daily budget (None: no budget)."""
+    policy, _ = policy_current(tenant_id=tenant_id)
+    used = (DailyUsage.objects.filter(tenant_id=tenant_id, day=timezone.now().date())
+            .values_list("committed", flat=True).first()) or Decimal(0)
+    limit = policy.get("daily_budget")
+    return used, None if limit is None else Decimal(str(limit))

@@ -131,13 +131,13 @@ def _tool_answer_errors(escalation: Escalation, *, arguments, message: str, stop
 def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, parameters: dict, requester,
                     reasons: list[str], policy: dict, policy_version: int, correlation_id: str = "",
                     step: int | None = None, tool: str = "", agent_reason: str = "",
-                    arguments_schema: dict | None = None) -> Escalation:
+                    arguments_schema: dict | None = None, channel: str = "") -> Escalation:
     """Open the first tier of the policy's ladder for a task, or for an agent run's tool call (`step`,
     `tool`, the agent's reason and the schema edited arguments must satisfy), that needs a human."""
     ladder = policy.get("ladder") or [{"group": "", "timeout_seconds": 900}]
     escalation = Escalation.objects.create(
         tenant_id=tenant_id, task_id=task_id, task_type=facts.task_type, summary=summary, parameters=parameters,
-        risk=facts.risk, estimated_cost=facts.estimated_cost, requester=requester, reasons=reasons,
+        risk=facts.risk, estimated_cost=facts.estimated_cost, requester=requester, channel=channel, reasons=reasons,
         policy_version=policy_version, tier=0, approver_group=ladder[0].get("group", ""), ladder=ladder,
         deadline=timezone.now() + timedelta(seconds=ladder[0]["timeout_seconds"]),
         final_outcome=policy.get("final_outcome", "reject"),
@@ -278,7 +278,8 @@ def escalation_timeout(*, escalation_id) -> Escalation | None:
         successor = Escalation.objects.create(
             tenant_id=escalation.tenant_id, task_id=escalation.task_id, task_type=escalation.task_type,
             summary=escalation.summary, parameters=escalation.parameters, risk=escalation.risk,
-            estimated_cost=escalation.estimated_cost, requester=escalation.requester, reasons=escalation.reasons,
+            estimated_cost=escalation.estimated_cost, requester=escalation.requester, channel=escalation.channel,
+            reasons=escalation.reasons,
             policy_version=escalation.policy_version, tier=next_tier, approver_group=tier.get("group", ""),
             ladder=escalation.ladder, deadline=now + timedelta(seconds=tier["timeout_seconds"]),
             final_outcome=escalation.final_outcome, allow_self_approval=escalation.allow_self_approval,

@@ -16,7 +16,7 @@ class IntegrationsConfig(AppConfig):
         from core.registries import register_periodic_job
         from emma import hooks as emma_hooks
         from governance import hooks
-        from integrations import approvals, chat_runs, retention  # noqa: F401
+        from integrations import approvals, chat_runs, home, retention  # noqa: F401
         from integrations import task_types  # noqa: F401  (registers its own)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
@@ -29,6 +29,7 @@ class IntegrationsConfig(AppConfig):
         hooks.register_on_escalation_opened(chat_runs.on_escalation_opened)
         emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
         retention.register()
+        home.register()
         # /health and /metrics belong to core, which this app registers its parts with.
         health.register_check("integrations", breakers_check)
         register_scrape_time_collector(integrations_collector)

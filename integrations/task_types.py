@@ -20,6 +20,7 @@ import re
 from emma.models import AgentTask
 from emma.registry import task_type
 from emma.task_types import research
+from governance.summaries import quoted
 from integrations import outbound
 from integrations.models import Channel, OutboundMessage, RoutingRule, normalized_address
 from integrations.selectors import identity_for
@@ -44,8 +45,14 @@ def _first_attempt(message: OutboundMessage) -> dict:
             "provider_message_id": message.provider_message_id}
 
 
+def _message_headline(arguments: dict) -> str:
+    where = {"slack": "Slack message", "sms": "text message", "whatsapp": "WhatsApp message"}
+    return f"send this {where.get(arguments['channel'], 'message')} to {arguments['to']}"
+
+
 @task_type("message.send", risk="medium", external_side_effects=True, time_limit=60, max_attempts=3,
-           receipt=_receipt, tool=True,
+           receipt=_receipt, tool=True, headline=_message_headline,
+           summary_template="integrations/summaries/message.html",
            description="Sends `text` to `to` on `channel` (slack: a channel or member id; sms, whatsapp: a phone "
                        "number). An external side effect; retried by the outbox, never sent twice.",
            schema={"type": "object", "additionalProperties": False, "required": ["channel", "to", "text"],
@@ -61,6 +68,8 @@ def message_send(ctx, parameters):
 
 
 @task_type("notify", risk="low", time_limit=60, max_attempts=3, receipt=_receipt, tool=True,
+           headline=lambda a: f"post this to the destination of routing rule {a['rule_id']}",
+           summary_template="integrations/summaries/message.html",
            description="Posts `text` (an event's summary) to the channel and recipient of routing rule `rule_id`.",
            schema={"type": "object", "additionalProperties": False, "required": ["rule_id", "text"],
                    "properties": {"rule_id": {"type": "integer", "minimum": 1}, "text": TEXT}})
@@ -88,6 +97,7 @@ def _reply_to_submitter(ctx, *, channel: str, to: str, text: str) -> dict:
 
 @task_type("assistant.request", risk="low", risk_for=research.research_risk, time_limit=120, max_attempts=3,
            receipt=lambda result: _receipt(result["reply"]),
+           headline=lambda a: f"answer {quoted(a['question'])} and send the answer to {a['to']} on {a['channel']}",
            description="Answers a person's `question` from the tenant's memories and sends the answer back to them "
                        "on `channel` at `to` (their own linked address).",
            schema={"type": "object", "additionalProperties": False, "required": ["channel", "to", "question"],

@@ -51,7 +51,8 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core",  # first: its templates (the admin's base and home page) override the admin's own
+    "core.apps.EmmaAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -63,7 +64,6 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_celery_beat",
     "django_prometheus",
-    "core",
     "governance",
     "memory",
     "operations",

@@ -185,7 +185,7 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
                 escalation = governance.escalation_open(
                     tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
                     requester=user, reasons=decision.reasons, policy=policy, policy_version=policy_version,
-                    correlation_id=correlation_id)
+                    correlation_id=correlation_id, channel=channel)
                 escalation_id = str(escalation.pk)
             elif decision.outcome == ALLOW:
                 transaction.on_commit(lambda: _publish(task.pk, task_type))

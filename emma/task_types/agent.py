@@ -4,6 +4,7 @@ import uuid
 
 from emma import agent, llm, registry
 from emma.registry import task_type
+from governance.summaries import quoted
 
 CONTEXT = {"type": "object", "additionalProperties": False, "properties": {
     "memory_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 20},
@@ -36,6 +37,8 @@ def _check(parameters: dict) -> dict[str, list[str]]:
 
 @task_type("agent.run", risk="medium", schema=_schema(), default_cost="0.50", time_limit=600, max_attempts=3,
            unavailable=llm.configured, check=_check,
+           headline=lambda a: f"start an agent run: {quoted(a['instructions'])}",
+           summary_template="emma/summaries/agent_run.html",
            description="An LLM agent works towards `instructions` with `tools` (default: every tool); every tool "
                        "call passes the tenant's policy (rules may name `tool:<name>`), and an escalated call "
                        "pauses the run until a person decides. `max_steps` (20) model turns, `max_cost` in "

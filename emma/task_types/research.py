@@ -15,6 +15,7 @@ import numpy as np
 
 from emma import llm
 from emma.registry import task_type
+from governance.summaries import quoted
 from memory import selectors as memory_selectors
 from memory import services as memory_services
 from memory.embedders import get_embedder
@@ -57,6 +58,7 @@ def research_risk() -> tuple[str, bool]:
 
 
 @task_type("research", risk="low", schema=SCHEMA, risk_for=research_risk, time_limit=120, max_attempts=3, tool=True,
+           headline=lambda a: f"answer {quoted(a['question'])} from the team's memory",
            description="Answers `question` from the tenant's most relevant memories (up to `limit`), citing "
                        "their ids; with an LLM configured the model writes the answer, else the most relevant "
                        "sentences are quoted.")

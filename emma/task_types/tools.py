@@ -6,11 +6,13 @@ import httpx
 
 from emma.registry import RetryableError, task_type
 from governance.selectors import policy_current
+from governance.summaries import host, quoted
 
 HTTP_GET_MAX_BYTES = 100_000
 
 
 @task_type("memory_search", risk="low", task=False, tool=True,
+           headline=lambda a: f"search the team's memory for {quoted(a['query'])}",
            description="Searches the team's memory by meaning and words; the best `limit` items with their ids.",
            schema={"type": "object", "additionalProperties": False, "required": ["query"],
                    "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 2000},
@@ -23,6 +25,7 @@ def memory_search(ctx, arguments):
 
 
 @task_type("memory_store", risk="low", task=False, tool=True,
+           headline=lambda a: f"store a note in the team's memory: {quoted(a['content'])}",
            description="Stores a note in the team's memory (the same content again is the same item).",
            schema={"type": "object", "additionalProperties": False, "required": ["content"],
                    "properties": {"content": {"type": "string", "minLength": 1, "maxLength": 20000},
@@ -39,6 +42,7 @@ SESSION = {"type": "string", "minLength": 1, "maxLength": 128}
 
 
 @task_type("working_memory_read", risk="low", task=False, tool=True,
+           headline=lambda a: f"read the working-memory session {a['session_id']}",
            description="Reads the entries of a working-memory session (a conversation's short-term memory).",
            schema={"type": "object", "additionalProperties": False, "required": ["session_id"],
                    "properties": {"session_id": SESSION}})
@@ -49,6 +53,7 @@ def working_memory_read(ctx, arguments):
 
 
 @task_type("working_memory_append", risk="low", task=False, tool=True,
+           headline=lambda a: f"add to the working-memory session {a['session_id']}: {quoted(a['content'])}",
            description="Appends an entry to a working-memory session.",
            schema={"type": "object", "additionalProperties": False, "required": ["session_id", "content"],
                    "properties": {"session_id": SESSION, "content": {"type": "string", "minLength": 1,
@@ -61,7 +66,7 @@ def working_memory_append(ctx, arguments):
     return {"entries": len(state["entries"])}
 
 
-@task_type("http_get", risk="low", task=False, tool=True,
+@task_type("http_get", risk="low", task=False, tool=True, headline=lambda a: f"read {a['url']}",
            description="GETs a URL on a host the tenant's policy allows (`http_allowed_hosts`); the start of the "
                        "body as text.",
            schema={"type": "object", "additionalProperties": False, "required": ["url"],

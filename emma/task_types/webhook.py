@@ -1,11 +1,13 @@
 import httpx
 
 from emma.registry import RetryableError, task_type
+from governance.summaries import host
 
 
 @task_type(
     "webhook.post", risk="medium", external_side_effects=True, default_cost=0, time_limit=60, max_attempts=5,
     receipt=lambda result: {"status_code": result["status_code"]}, tool=True,
+    headline=lambda a: f"POST to {host(a['url'])}", summary_template="emma/summaries/webhook_post.html",
     description="POSTs a JSON body to a URL (an external side effect). The task id (or an agent run's id and "
                 "step) is sent as the Idempotency-Key header, so a retry is recognisable to the receiver.",
     schema={"type": "object", "additionalProperties": False, "required": ["url"],

@@ -64,3 +64,15 @@ def admin_browser(browser, live_server):
     browser.get(f"{live_server.url}/admin/login/")
     browser.delete_all_cookies()
     return browser
+
+
+@pytest.fixture
+def acme_policy(make_user):
+    """Set parts of acme's policy (merged into the current one), as its admin would."""
+    from governance import services as governance
+
+    def set_policy(**document):
+        admin = make_user("acme-policy-admin", role="admin")
+        return governance.policy_update(tenant_id=admin.membership.tenant_id, user=admin, document=document)
+
+    return set_policy

@@ -1,5 +1,6 @@
-"""The admin approval screens: the tenant's pending queue, the read-only detail page, decisions (one
-and in bulk) through the governance services, and the same flows in headless Chromium."""
+"""The admin approval screens: the tenant's queue, the escalation page, decisions (one and in bulk)
+through the governance services, and who may see and do what. The same flows in headless Chromium are
+in test_admin_browser.py; the home pages in test_admin_home.py."""
 
 import re
 
@@ -44,21 +45,24 @@ def carol(make_user):
 # --- the queue ----------------------------------------------------------------------------------
 
 
-def test_queue_lists_only_the_tenants_open_escalations(client, make_user, carol, submit_escalated):
-    open_one = submit_escalated().escalation_id
+def test_the_queue_opens_on_what_waits_for_me_in_one_line_each(client, make_user, carol, submit_escalated):
+    open_one = submit_escalated(text="hello").escalation_id
     decided = submit_escalated(description="Decided already").escalation_id
     governance.escalation_approve(escalation_id=decided, user=make_user("dave", role="approver"), reason="fine")
+    own = submit_escalated(carol, description="Carol's own").escalation_id
     foreign = submit_escalated(make_user("bob", tenant="globex")).escalation_id
 
     response = logged_in(client, carol).get(QUEUE)
 
     assert response.status_code == 200
-    assert [str(e.pk) for e in response.context["cl"].result_list] == [open_one]
+    assert [str(e.pk) for e in response.context["cl"].result_list] == [open_one], "not her own, not decided"
     body = response.content.decode()
-    assert Escalation.objects.get(pk=open_one).reasons[0][:40] in body
-    assert re.search(r"1[45]\xa0minutes", body), "time left is shown"
-    everything = logged_in(client, carol).get(QUEUE, {"status": "all"}).context["cl"].result_list
-    assert {str(e.pk) for e in everything} == {open_one, decided}
+    assert "alice wants to echo “hello”" in body, "the one-line summary"
+    assert re.search(r"1[45] minutes", body), "time left is shown"
+    open_ones = client.get(QUEUE, {"status": "open"}).context["cl"].result_list
+    assert {str(e.pk) for e in open_ones} == {open_one, own}
+    everything = client.get(QUEUE, {"status": "all"}).context["cl"].result_list
+    assert {str(e.pk) for e in everything} == {open_one, decided, own}
     assert foreign not in body
 
 
@@ -76,7 +80,7 @@ def test_queue_search_and_time_left_overdue(client, carol, submit_escalated):
     submit_escalated(description="Something else")
     Escalation.objects.filter(pk=escalation_id).update(deadline="2000-01-01T00:00:00Z")
 
-    response = logged_in(client, carol).get(QUEUE, {"q": "ledger"})
+    response = logged_in(client, carol).get(QUEUE, {"q": "ledger", "status": "open"})
 
     assert [str(e.pk) for e in response.context["cl"].result_list] == [escalation_id]
     assert "overdue" in response.content.decode()
@@ -98,7 +102,8 @@ def test_approving_from_the_detail_page_queues_the_task(client, carol, submit_es
         response = client.post(decide_url(result.escalation_id), {"decision": "approve", "reason": "looks fine"},
                                follow=True)
 
-    assert shown_messages(response) == ["Approved: the task is queued."]
+    assert shown_messages(response) == ["Approved: the task is queued. Nothing else is waiting for you."]
+    assert response.redirect_chain[-1][0] == reverse("admin:index"), "the queue is empty: home"
     escalation = Escalation.objects.get(pk=result.escalation_id)
     assert (escalation.status, escalation.decided_by, escalation.decision_channel) == ("approved", carol, "admin")
     assert escalation.decision_reason == "looks fine"
@@ -112,7 +117,7 @@ def test_rejecting_from_the_detail_page_rejects_the_task(client, carol, submit_e
         response = logged_in(client, carol).post(decide_url(result.escalation_id),
                                                  {"decision": "reject", "reason": "too expensive"}, follow=True)
 
-    assert shown_messages(response) == ["Rejected: the task will not run."]
+    assert shown_messages(response) == ["Rejected: the task will not run. Nothing else is waiting for you."]
     assert Escalation.objects.get(pk=result.escalation_id).status == "rejected"
     assert AgentTask.objects.get(pk=result.task.pk).status == AgentTask.Status.REJECTED
 
@@ -143,17 +148,134 @@ def test_the_decide_url_only_accepts_post(client, carol, submit_escalated):
     assert logged_in(client, carol).get(decide_url(submit_escalated().escalation_id)).status_code == 405
 
 
+def test_a_decision_leads_to_the_next_escalation_waiting(client, carol, submit_escalated, committed):
+    first, second, third = (submit_escalated(description=f"Task {n}").escalation_id for n in range(3))
+    logged_in(client, carol)
+    page = client.get(detail_url(first)).content.decode()
+    assert "1 of 3 waiting for you" in page and f'href="{detail_url(second)}" id="skip-link"' in page
+
+    with committed():
+        response = client.post(decide_url(first), {"decision": "approve", "reason": "ok"}, follow=True)
+    assert response.redirect_chain[-1][0] == detail_url(second)
+    assert shown_messages(response) == ["Approved: the task is queued. Next: 2 more waiting for you."]
+    assert "1 of 2 waiting for you" in response.content.decode()
+
+    with committed():
+        response = client.post(decide_url(second), {"decision": "reject", "reason": "no"}, follow=True)
+    assert response.redirect_chain[-1][0] == detail_url(third)
+    with committed():
+        response = client.post(decide_url(third), {"decision": "approve", "reason": "ok"}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:index")
+    assert [e.status for e in Escalation.objects.order_by("created_at")] == ["approved", "rejected", "approved"]
+
+
+def test_the_page_puts_what_will_happen_and_the_decision_first(client, make_user, carol, acme_policy):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from emma import services as tasks
+    from governance.models import DailyUsage
+
+    acme_policy(daily_budget=100, ladder=[{"group": "", "timeout_seconds": 600},
+                                         {"group": "finance", "timeout_seconds": 600}])
+    sam = make_user("sam", role="submitter")
+    result = tasks.task_submit(user=sam, task_type="webhook.post", description="Tell the CRM",
+                               parameters={"url": "https://crm.example.com/hooks/deal", "body": {"deal": 42}},
+                               estimated_cost=Decimal("30"), channel="slack")
+    DailyUsage.objects.update_or_create(tenant_id=sam.membership.tenant_id, day=timezone.now().date(),
+                                        defaults={"committed": Decimal("80")})
+
+    body = logged_in(client, carol).get(detail_url(result.escalation_id)).content.decode()
+
+    assert "<strong>sam</strong> wants to POST to crm.example.com." in body
+    assert "https://crm.example.com/hooks/deal" in body and "&quot;deal&quot;: 42" in body, "the body it will send"
+    assert "30.00 estimated; 20.00 of the daily budget of 100.00 left today; approving it goes over the budget" in body
+    assert "over the threshold" in body, "why, in the policy's words"
+    assert re.search(r"(9|10) minutes left .*Then it moves to tier 1 \(finance\)", body)
+    assert "via slack" in body
+    order = [body.index(marker) for marker in ('id="decision-summary"', 'id="decision-facts"', 'id="decision-form"',
+                                              'id="task-history"')]
+    assert order == sorted(order), "summary, facts, decision, then the history"
+
+
+def test_a_summary_never_breaks_the_page(client, carol, submit_escalated):
+    """A registered headline that cannot read odd arguments falls back to the name and the JSON."""
+    escalation_id = submit_escalated(unexpected={"x": 1}).escalation_id  # diagnostic.echo without "text"
+    Escalation.objects.filter(pk=escalation_id).update(task_type="webhook.post", parameters={"no_url": True})
+
+    page = logged_in(client, carol).get(detail_url(escalation_id))
+
+    assert page.status_code == 200
+    assert "wants to run webhook.post" in page.content.decode()
+
+
+def test_the_queue_filters_by_type_tool_requester_tier_group_and_channel(client, make_user, carol, submit_escalated):
+    alice, bob = make_user("alice"), make_user("bob")
+    by_alice = submit_escalated(alice).escalation_id
+    by_bob = submit_escalated(bob, description="Bob's").escalation_id
+    Escalation.objects.filter(pk=by_bob).update(channel="sms", tier=1, tool="http_get", step=3)
+    submit_escalated(make_user("eve", tenant="globex"))
+    logged_in(client, carol)
+
+    def listed(**query):
+        return {str(e.pk) for e in client.get(QUEUE, query).context["cl"].result_list}
+
+    assert listed() == {by_alice, by_bob}
+    assert listed(requester__id__exact=bob.pk) == {by_bob}
+    assert listed(channel="sms") == {by_bob} and listed(channel="api") == {by_alice}
+    assert listed(tier__exact=1) == {by_bob}
+    assert listed(tool="http_get") == {by_bob}
+    assert listed(task_type="diagnostic.echo") == {by_alice, by_bob}
+    assert listed(q="bob") == {by_bob}
+    requester_choices = client.get(QUEUE).context["cl"].filter_specs[3].lookup_choices
+    assert {name for _, name in requester_choices} == {"alice", "bob"}, "no user of another tenant is offered"
+
+
+def test_what_waits_for_a_person_is_exactly_what_they_may_decide(make_user, carol, submit_escalated):
+    """The queue's query and the service's rules (tenant, role, the tier's group, four-eyes) agree."""
+    from django.contrib.auth.models import Group
+
+    from core.models import Membership
+    from governance import selectors
+
+    finance = Group.objects.create(name="finance")
+    frank = make_user("frank", role="approver")
+    frank.groups.add(finance)
+    ada = make_user("ada", role="admin")
+    escalations = [submit_escalated().escalation_id, submit_escalated(carol).escalation_id,
+                   submit_escalated(frank).escalation_id, submit_escalated(make_user("eve", tenant="globex")).escalation_id]
+    for group, escalation_id in zip(["finance", "finance", "legal"], escalations, strict=False):
+        submitted = Escalation.objects.get(pk=escalation_id)
+        submitted.approver_group = group
+        submitted.save()
+    submit_escalated(description="any approver")
+    Escalation.objects.filter(pk=submit_escalated(description="overdue").escalation_id).update(
+        deadline="2000-01-01T00:00:00Z")
+
+    for person in (carol, frank, ada, make_user("alice"), make_user("eve", tenant="globex", role="admin")):
+        membership = Membership.objects.get(user=person)
+        waiting = set(selectors.escalations_waiting_for(user=person, membership=membership))
+        may = {e for e in Escalation.objects.filter(status="open", deadline__gt="2001-01-01T00:00:00Z")
+               if governance.escalation_refusal(e, person) is None}
+        assert waiting == may, person.username
+
+
 # --- who may look and decide --------------------------------------------------------------------
 
 
-def test_a_submitter_cannot_reach_the_admin(client, make_user, submit_escalated):
+def test_a_submitter_sees_no_queue_and_cannot_decide(client, make_user, submit_escalated):
     alice = make_user("alice", role="submitter")
     result = submit_escalated(alice)
     logged_in(client, alice)
 
+    home = client.get(reverse("admin:index")).content.decode()
+    assert "Your recent tasks" in home and 'id="panel-waiting"' not in home
+    assert QUEUE not in home, "no link to the queue"
     for response in (client.get(QUEUE), client.get(detail_url(result.escalation_id)),
                      client.post(decide_url(result.escalation_id), {"decision": "approve", "reason": "mine"})):
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+        assert response.status_code == 403
+        assert "text/html" in response["Content-Type"], "a person in the admin gets a page, not JSON"
     assert Escalation.objects.get(pk=result.escalation_id).status == "open"
 
 
@@ -202,15 +324,16 @@ def test_bulk_approve_asks_for_one_reason_and_approves_each_permitted(client, ca
     own = submit_escalated(carol, description="Carol's own").escalation_id
     selection = {"action": "approve_selected", "_selected_action": [*permitted, own]}
     logged_in(client, carol)
+    open_ones = f"{QUEUE}?status=open"  # her own shows here, not among those waiting for her
 
-    confirm = client.post(QUEUE, {**selection, "index": 0})
+    confirm = client.post(open_ones, {**selection, "index": 0})
     assert confirm.status_code == 200 and 'name="reason"' in confirm.content.decode()
-    without_reason = client.post(QUEUE, {**selection, "confirm": "yes", "reason": ""})
+    without_reason = client.post(open_ones, {**selection, "confirm": "yes", "reason": ""})
     assert 'id="reason-error"' in without_reason.content.decode()
     assert Escalation.objects.filter(status="open").count() == 3
 
     with committed():
-        response = client.post(QUEUE, {**selection, "confirm": "yes", "reason": "batch ok"}, follow=True)
+        response = client.post(open_ones, {**selection, "confirm": "yes", "reason": "batch ok"}, follow=True)
 
     assert shown_messages(response) == [
         "Approved 2 of 3 escalations.",
@@ -241,93 +364,3 @@ def test_task_audit_and_policy_screens_are_read_only_and_scoped(client, make_use
     assert logged_in(client, carol).get("/admin/governance/auditevent/").status_code == 403, "tenant admins only"
 
 
-# --- in the browser -----------------------------------------------------------------------------
-
-
-def browser_login(browser, live_server, user, next_path=QUEUE):
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{live_server.url}/admin/login/?next={next_path}")
-    browser.find_element(By.ID, "id_username").send_keys(user.username)
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "#login-form input[type=submit]").click()
-    wait_for_page(browser, "#result_list" if next_path == QUEUE else "#content-main")
-
-
-def wait_for_page(browser, selector):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector))
-    return WebDriverWait(browser, 10).until(located)
-
-
-def screenshot(browser, path):
-    """The whole page, not just the window."""
-    size = browser.get_window_size()
-    browser.set_window_size(size["width"], browser.execute_script("return document.documentElement.scrollHeight") + 140)
-    browser.save_screenshot(path)
-    browser.set_window_size(size["width"], size["height"])
-
-
-def decide_in_browser(browser, button_id, reason):
-    """Click the button with an empty reason (the browser asks for one), type the reason, submit."""
-    from selenium.webdriver.common.by import By
-
-    browser.find_element(By.ID, button_id).click()
-    assert browser.execute_script("return document.getElementById('id_reason').validity.valueMissing")
-    browser.find_element(By.NAME, "reason").send_keys(reason)
-    browser.find_element(By.ID, button_id).click()
-    return wait_for_page(browser, ".messagelist li").text
-
-
-@pytest.mark.browser
-def test_browser_an_approver_approves_and_rejects(admin_browser, live_server, carol, submit_escalated):
-    from selenium.webdriver.common.by import By
-
-    first = submit_escalated(description="Summarise the quarterly report")
-    second = submit_escalated(description="Email every customer")
-    browser_login(admin_browser, live_server, carol)
-
-    rows = admin_browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
-    assert len(rows) == 2
-    queue_text = admin_browser.find_element(By.ID, "result_list").text
-    assert Escalation.objects.get(pk=first.escalation_id).reasons[0][:40] in queue_text
-    assert re.search(r"1[45]\s+minutes", queue_text), queue_text
-    screenshot(admin_browser, "/tmp/emma-admin-queue.png")
-
-    admin_browser.find_element(By.CSS_SELECTOR, f'#result_list a[href$="{first.escalation_id}/change/"]').click()
-    wait_for_page(admin_browser, "#decision-form")
-    assert "Summarise the quarterly report" in admin_browser.find_element(By.ID, "content-main").text
-    screenshot(admin_browser, "/tmp/emma-admin-detail.png")
-    message = decide_in_browser(admin_browser, "approve-button", "within budget")
-
-    assert message == "Approved: the task is queued."
-    assert admin_browser.find_elements(By.ID, "approve-button") == []
-    screenshot(admin_browser, "/tmp/emma-admin-approved.png")
-    # Queued, and perhaps already run by a worker of the session.
-    assert AgentTask.objects.get(pk=first.task.pk).status in ("queued", "running", "succeeded")
-    assert Escalation.objects.get(pk=first.escalation_id).decided_by == carol
-
-    admin_browser.get(f"{live_server.url}{detail_url(second.escalation_id)}")
-    wait_for_page(admin_browser, "#decision-form")
-    assert decide_in_browser(admin_browser, "reject-button", "no mass email") == "Rejected: the task will not run."
-    assert AgentTask.objects.get(pk=second.task.pk).status == AgentTask.Status.REJECTED
-    assert Escalation.objects.get(pk=second.escalation_id).decision_reason == "no mass email"
-
-
-@pytest.mark.browser
-def test_browser_an_empty_reason_shows_the_error(admin_browser, live_server, carol, submit_escalated):
-    from selenium.webdriver.common.by import By
-
-    result = submit_escalated()
-    browser_login(admin_browser, live_server, carol, next_path=detail_url(result.escalation_id))
-    admin_browser.find_element(By.NAME, "reason").send_keys("   ")
-    # Past the browser's own check of the required field, to the server's.
-    admin_browser.execute_script("document.getElementById('id_reason').removeAttribute('required')")
-    admin_browser.find_element(By.ID, "approve-button").click()
-
-    assert wait_for_page(admin_browser, ".messagelist li.error").text == "A reason is required."
-    assert Escalation.objects.get(pk=result.escalation_id).status == "open"
-    assert AgentTask.objects.get(pk=result.task.pk).status == AgentTask.Status.PENDING_APPROVAL
