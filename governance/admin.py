@@ -168,6 +168,9 @@ class EscalationAdmin(TenantReadOnlyAdmin):
     def decision_arguments_json(self, escalation):
         return pretty_json(escalation.decision_arguments) if escalation.decision_arguments is not None else "—"
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Escalations", **(extra_context or {})})
+
     # --- the page, and single decisions ---
 
     def get_urls(self):

@@ -46,13 +46,16 @@ def viewport(browser, size):
                             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
 
 
-def screenshot(browser, name):
-    """The whole page, beyond the viewport, as a PNG in the screenshots folder."""
+def screenshot(browser, name, whole_page=True):
+    """The whole page, beyond the viewport (or just what the screen shows), as a PNG in the screenshots
+    folder."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    options = {"format": "png"}
+    if whole_page:
+        size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        options.update(captureBeyondViewport=True,
+                       clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+    shot = browser.execute_cdp_cmd("Page.captureScreenshot", options)
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
@@ -111,6 +114,7 @@ def test_an_approver_goes_from_home_through_a_queue_of_three(admin_browser, live
         assert in_first_screen(admin_browser, selector), f"{selector} is seen without scrolling"
     assert "1 of 3 waiting for you" in admin_browser.find_element(*by("#queue-position")).text
     screenshot(admin_browser, "escalation-desktop")
+    screenshot(admin_browser, "escalation-first-screen", whole_page=False)
 
     assert decide(admin_browser, "approve-button", "within budget") == \
         "Approved: the task is queued. Next: 2 more waiting for you."
