@@ -59,7 +59,7 @@ def your_groups_queue(request, membership):
                "nearest": summaries.duration((row["nearest"] - now).total_seconds()),
                "overdue": row["nearest"] <= now,
                "url": reverse("admin:governance_escalation_changelist") + "?" + urlencode(
-                   {"status": "open", "approver_group__exact": row["approver_group"]})}
+                   {"status": "open", **({"approver_group": row["approver_group"]} if row["approver_group"] else {})})}
               for row in open_ones.values("approver_group").annotate(count=Count("pk"), nearest=Min("deadline"))
               .order_by("nearest")]
     by_tier = list(open_ones.values("tier").annotate(count=Count("pk")).order_by("tier"))

@@ -16,7 +16,7 @@ class IntegrationsConfig(AppConfig):
         from core.registries import register_periodic_job
         from emma import hooks as emma_hooks
         from governance import hooks
-        from integrations import approvals, chat_runs, home, retention  # noqa: F401
+        from integrations import approvals, chat_runs, home, retention
         from integrations import task_types  # noqa: F401  (registers its own)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector

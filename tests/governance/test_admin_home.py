@@ -99,6 +99,8 @@ def test_a_tenant_admin_reads_the_days_state(client, make_user, submit_escalated
     assert "Budget used today: 50 of 200 (25%), within the limit." in text(panel(body, "panel-budget"))
     groups = panel(body, "panel-groups")
     assert 'id="open-by-tier"' in groups and "any approver" in groups
+    group_link = re.search(r'<a href="([^"]+)">any approver</a>', groups).group(1).replace("&amp;", "&")
+    assert len(client.get(group_link).context["cl"].result_list) == 1
     channels = text(panel(body, "panel-channels"))
     assert "⚠ Failing: sms" in channels and "Twilio refused" in channels
     backup = text(panel(body, "panel-backup"))
@@ -125,6 +127,24 @@ def test_a_submitter_signs_in_to_their_own_tasks(client, make_user, submit_escal
     tasks = client.get(reverse("admin:emma_agenttask_changelist"))
     assert [t.pk for t in tasks.context["cl"].result_list] == [result.task.pk], "only her own"
     assert client.get(reverse("admin:emma_agenttask_change", args=[result.task.pk])).status_code == 200
+
+
+def test_an_approvers_groups_queue_links_to_each_groups_escalations(client, make_user, submit_escalated):
+    from django.contrib.auth.models import Group
+
+    carol = make_user("carol", role="approver")
+    carol.groups.add(Group.objects.create(name="finance"))
+    finance = submit_escalated(description="Pay the invoice").escalation_id
+    Escalation.objects.filter(pk=finance).update(approver_group="finance")
+    legal = submit_escalated(description="Sign the contract").escalation_id
+    Escalation.objects.filter(pk=legal).update(approver_group="legal")
+    submit_escalated(description="Anyone's")
+
+    groups = panel(home_of(client, carol), "panel-groups")
+
+    links = dict((name, url.replace("&amp;", "&")) for url, name in re.findall(r'<a href="([^"]+)">([^<]+)</a>', groups))
+    assert set(links) == {"finance", "any approver"}, "not legal's: she is not in it"
+    assert [str(e.pk) for e in client.get(links["finance"]).context["cl"].result_list] == [finance]
 
 
 def test_only_members_and_staff_may_sign_in(client, django_user_model):
