@@ -30,6 +30,7 @@ class MemberLoginForm(AdminAuthenticationForm):
 class EmmaAdminSite(admin.AdminSite):
     site_header = site_title = "Emma"
     index_title = "Home"
+    site_url = None  # Emma has no public site: no "View site" link
     index_template = "admin/emma/home.html"
     login_form = MemberLoginForm
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound
 from core.selectors import membership_for_user
 from core.serializers import IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
-from governance import selectors, services
+from governance import selectors, services, summaries
 from governance.models import AuditEvent, Escalation, PolicyVersion
 from governance.policy import AUTONOMY_LEVELS, RULES
 
@@ -16,11 +16,16 @@ from governance.policy import AUTONOMY_LEVELS, RULES
 class EscalationOutputSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username")
     decided_by = serializers.CharField(source="decided_by.username", default=None)
+    what = serializers.SerializerMethodField(help_text='What it will do, in one line: "sam wants to POST to '
+                                                       'crm.example.com".')
+
+    def get_what(self, escalation) -> str:
+        return summaries.one_line(escalation)
 
     class Meta:
         model = Escalation
-        fields = ["id", "task_id", "task_type", "summary", "parameters", "risk", "estimated_cost", "requester",
-                  "reasons", "policy_version", "tier", "approver_group", "deadline", "status", "decided_by",
+        fields = ["id", "task_id", "task_type", "what", "summary", "parameters", "risk", "estimated_cost", "requester",
+                  "channel", "reasons", "policy_version", "tier", "approver_group", "deadline", "status", "decided_by",
                   "decided_at", "decision_reason", "decision_channel", "created_at", "step", "tool", "agent_reason",
                   "decision_arguments", "decision_message", "stop_run"]
 

@@ -87,6 +87,10 @@ def decide(browser, button_id, reason):
     button = browser.find_element(*by(f"#{button_id}"))
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))  # the next page, not this one's message
     return wait_for(browser, ".messagelist li").text
 
 
@@ -156,9 +160,12 @@ def test_at_phone_width_the_home_the_list_and_the_page_fit(admin_browser, live_s
     assert Escalation.objects.get(pk=first.escalation_id).status == "approved"
 
 
-def test_a_tool_call_is_edited_and_approved(admin_browser, live_server, acme, fake_llm, settings, committed):
+def test_a_tool_call_is_edited_and_approved(admin_browser, live_server, acme, fake_llm, settings, committed,
+                                           monkeypatch):
     from emma import services
 
+    # The run's steps are taken here, never by a worker of the session (which has no loopback model).
+    monkeypatch.setattr(services.tasks, "_publish", lambda *args, **kwargs: None)
     settings.LLM_MODEL = "loopback-model"
     acme.set_policy(rules={"agent.run": "allow", "tool:diagnostic.echo": "escalate"})
     fake_llm.reply(text="I will announce it.", tool_calls=[("diagnostic.echo", {"text": "Launch on Friday"})])

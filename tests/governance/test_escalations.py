@@ -31,6 +31,8 @@ def test_escalation_is_listed_for_approvers_only(acme, globex):
     active = acme.approver_api.get("/api/escalations/active").json()
     assert [e["id"] for e in active["results"]] == [body["escalation_id"]]
     assert active["results"][0]["reasons"]
+    assert active["results"][0]["what"] == "acme-submitter wants to echo its parameters back"
+    assert active["results"][0]["channel"] == "api"
     assert acme.submitter_api.get("/api/escalations/active").status_code == 403
     assert globex.approver_api.get("/api/escalations/active").json()["count"] == 0
     assert globex.approver_api.get(f"/api/escalations/{body['escalation_id']}").status_code == 404
