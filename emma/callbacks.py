@@ -225,13 +225,15 @@ def callback_delivery_create(*, task_id) -> CallbackDelivery | None:
     return delivery if created else None
 
 
-def on_task_finished(*, task_id) -> None:
+def on_task_finished(*, task) -> None:
     """emma.hooks' handler, once a final transition committed: the task's callback (when it has a
     callback_url) is created and sent. Nothing here can fail or undo the transition."""
+    if not task.callback_url:
+        return
     try:
-        delivery = callback_delivery_create(task_id=task_id)
+        delivery = callback_delivery_create(task_id=task.pk)
     except Exception:  # the task's own transition has committed; the sweep makes the callback later
-        logger.exception("could not create the completion callback of task %s; the sweep will", task_id)
+        logger.exception("could not create the completion callback of task %s; the sweep will", task.pk)
         return
     if delivery is not None:
         _publish(delivery.pk)

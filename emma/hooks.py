@@ -15,11 +15,11 @@ _finished: list[Callable] = []
 
 
 def register_on_task_finished(handler: Callable) -> None:
-    """handler(task_id=...) after a task's move to a final status committed."""
+    """handler(task=...) after a task's move to a final status committed; the task as that move left it."""
     if handler not in _finished:
         _finished.append(handler)
 
 
-def task_finished(*, task_id) -> None:
+def task_finished(*, task) -> None:
     """Run the finished handlers once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: call_each(_finished, task_id=task_id), robust=True)
+    transaction.on_commit(lambda: call_each(_finished, task=task), robust=True)

@@ -10,7 +10,6 @@ from django.utils import timezone
 from governance.models import AuditEvent
 
 GENESIS = "0" * 64
-_LOCK_NAMESPACE = 0x45AD  # pg_advisory_xact_lock(namespace, tenant): one writer per tenant chain
 
 
 def canonical(value) -> str:
@@ -32,20 +31,47 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@transaction.atomic
+# Take the next seq, locking the head until commit: a racing writer of the same tenant waits here and
+# then reads the head as the first one left it (READ COMMITTED re-checks an updated row).
+_NEXT = "UPDATE governance_auditchainhead SET seq = seq + 1 WHERE tenant_id = %s RETURNING seq, hash"
+_FIRST = ("INSERT INTO governance_auditchainhead (tenant_id, seq, hash) VALUES (%s, 0, %s) "
+          "ON CONFLICT (tenant_id) DO NOTHING")
+# The event and the head's new hash, in one statement.
+_APPEND = """
+WITH event AS (
+    INSERT INTO governance_auditevent (tenant_id, seq, actor, action, object_type, object_id, before, after,
+                                       correlation_id, created_at, prev_hash, hash)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+)
+UPDATE governance_auditchainhead SET hash = %s WHERE tenant_id = %s RETURNING (SELECT id FROM event)
+"""
+
+
+def _json(value):
+    return None if value is None else connection.ops.adapt_json_value(value, None)
+
+
 def audit_record(*, tenant_id: int, actor: str, action: str, object_type: str, object_id, before=None,
                  after=None, correlation_id: str = "") -> AuditEvent:
-    """Append one event to the tenant's chain; concurrent writers of one tenant wait their turn."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
-    last = AuditEvent.objects.filter(tenant_id=tenant_id).order_by("-seq").values("seq", "hash").first()
-    event = AuditEvent(
-        tenant_id=tenant_id, seq=(last["seq"] + 1) if last else 1, actor=actor[:150], action=action,
-        object_type=object_type, object_id=str(object_id), before=_normalised(before), after=_normalised(after),
-        correlation_id=correlation_id or "", created_at=timezone.now(), prev_hash=last["hash"] if last else GENESIS,
-    )
-    event.hash = event_hash(event)
-    event.save(force_insert=True)
+    """Append one event to the tenant's chain, in the caller's transaction (or one of its own);
+    concurrent writers of one tenant wait their turn at the chain's head."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_NEXT, [tenant_id])
+        head = cursor.fetchone()
+        if head is None:  # the tenant's first event
+            cursor.execute(_FIRST, [tenant_id, GENESIS])
+            cursor.execute(_NEXT, [tenant_id])
+            head = cursor.fetchone()
+        seq, prev_hash = head
+        event = AuditEvent(
+            tenant_id=tenant_id, seq=seq, actor=actor[:150], action=action, object_type=object_type,
+            object_id=str(object_id), before=_normalised(before), after=_normalised(after),
+            correlation_id=correlation_id or "", created_at=timezone.now(), prev_hash=prev_hash)
+        event.hash = event_hash(event)
+        cursor.execute(_APPEND, [tenant_id, seq, event.actor, action, object_type, event.object_id,
+                                 _json(event.before), _json(event.after), event.correlation_id, event.created_at,
+                                 prev_hash, event.hash, event.hash, tenant_id])
+        event.pk = cursor.fetchone()[0]
     return event
 
 

@@ -122,3 +122,12 @@ class AuditEvent(TenantOwned):
 
     def __str__(self):
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The newest event of a tenant's audit chain (its seq and hash). Appending locks this row with the
+    UPDATE that takes the next seq, so writers of one tenant take turns in one round trip."""
+
+    tenant = models.OneToOneField("core.Tenant", primary_key=True, on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)

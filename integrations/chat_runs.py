@@ -13,7 +13,7 @@ from core import queueing
 from emma.models import AgentTask
 from governance.models import Escalation
 from integrations import outbound, selectors
-from integrations.models import ChannelIdentity, ChatRequest, OutboundMessage
+from integrations.models import Channel, ChannelIdentity, ChatRequest, OutboundMessage
 
 logger = logging.getLogger(__name__)
 Status = AgentTask.Status
@@ -88,12 +88,13 @@ def chat_run_waiting_tell(*, escalation_id) -> OutboundMessage | None:
 # --- hooks (registered in IntegrationsConfig.ready) -------------------------------------------------
 
 
-def on_task_finished(*, task_id) -> None:
-    """Emma's hook, after commit: a run asked for from chat is answered by a task on the integrations queue."""
+def on_task_finished(*, task) -> None:
+    """Emma's hook, after commit: a run asked for from chat is answered by a task on the integrations queue.
+    Only a chat channel's tasks can have been asked for from chat."""
     from integrations.tasks import answer_chat_request
 
-    if ChatRequest.objects.filter(task_id=task_id).exists():
-        queueing.publish(answer_chat_request, str(task_id))
+    if task.channel in Channel.values and ChatRequest.objects.filter(task_id=task.pk).exists():
+        queueing.publish(answer_chat_request, str(task.pk))
 
 
 def on_escalation_opened(escalation: Escalation) -> None:

@@ -15,8 +15,9 @@ from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.db.models.sql.subqueries import UpdateQuery
 from django.utils import timezone
 
 from core import observability, queueing
@@ -53,27 +54,58 @@ class SubmitResult:
 # --- transitions --------------------------------------------------------------------------------
 
 
-def _transition(task_id, *, expected: str, to: str, actor: str = "system", note: str = "", **fields) -> bool:
-    """Move a task from `expected` to `to` if (and only if) it is still in `expected`. A move to a final
-    status is also recorded in the tenant's audit chain, with the side effect's receipt where the task
-    type names one, in the same commit: the chain outlives the task's events, which retention deletes."""
+_FIELDS = AgentTask._meta.concrete_fields
+
+
+def _task_from_row(row) -> AgentTask:
+    values = []
+    for field, value in zip(_FIELDS, row, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        values.append(value)
+    return AgentTask.from_db(connection.alias, [field.attname for field in _FIELDS], values)
+
+
+def _move(filters: dict, values: dict, event: list) -> AgentTask | None:
+    """One statement: the conditional UPDATE, its TaskEvent, and the task as it now is (None when no row
+    matched). The ORM writes the UPDATE (value conversion, F() expressions); this adds RETURNING and the
+    event's INSERT, so a move costs one round trip and no re-read."""
+    query = UpdateQuery(AgentTask)
+    query.add_q(Q(**filters))
+    query.add_update_values(values)
+    update, params = query.get_compiler(connection.alias).as_sql()
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH moved AS ({update} RETURNING {columns}), "
+            f"event AS (INSERT INTO {TaskEvent._meta.db_table} (task_id, from_status, to_status, actor, note, "
+            f"created_at) SELECT id, %s, %s, %s, %s, %s FROM moved) SELECT * FROM moved", [*params, *event])
+        row = cursor.fetchone()
+    return None if row is None else _task_from_row(row)
+
+
+def _transition(task_id, *, expected: str, to: str, actor: str = "system", note: str = "",
+                **fields) -> AgentTask | None:
+    """Move a task from `expected` to `to` if (and only if) it is still in `expected`; the task as moved,
+    or None. A move to a final status is also recorded in the tenant's audit chain, with the side
+    effect's receipt where the task type names one, in the same commit: the chain outlives the task's
+    events, which retention deletes."""
     filters = {"pk": task_id, "status": expected}
     if "claimed_by" in fields and expected == Status.RUNNING:
         filters["claimed_by"] = fields.pop("claimed_by")
-    with transaction.atomic():  # the change, its event and its audit record: one commit
-        updated = AgentTask.objects.filter(**filters).update(status=to, updated_at=timezone.now(), **fields)
-        if updated:
-            TaskEvent.objects.create(task_id=task_id, from_status=expected, to_status=to, actor=actor[:150],
-                                     note=note[:2000])
-            if to in AgentTask.FINAL_STATUSES:
-                _audit_outcome(task_id, expected=expected, actor=actor, note=note)
-                hooks.task_finished(task_id=task_id)
-    return bool(updated)
+    now = timezone.now()
+    move = ({"status": to, "updated_at": now, **fields}, [expected, to, actor[:150], note[:2000], now])
+    if to not in AgentTask.FINAL_STATUSES:
+        return _move(filters, *move)
+    with transaction.atomic(savepoint=False):  # the change, its event and its audit record: one commit
+        task = _move(filters, *move)
+        if task is not None:
+            _audit_outcome(task, expected=expected, actor=actor, note=note)
+            hooks.task_finished(task=task)
+    return task
 
 
-def _audit_outcome(task_id, *, expected: str, actor: str, note: str) -> None:
-    task = AgentTask.objects.only("tenant_id", "task_type", "status", "result", "error", "actual_cost",
-                                  "correlation_id").get(pk=task_id)
+def _audit_outcome(task: AgentTask, *, expected: str, actor: str, note: str) -> None:
     spec = registry.get(task.task_type)
     outcome = {"status": task.status, "task_type": task.task_type, "note": note[:500]}
     if task.error:
@@ -84,7 +116,7 @@ def _audit_outcome(task_id, *, expected: str, actor: str, note: str) -> None:
     if receipt:
         outcome["receipt"] = receipt
     audit_record(tenant_id=task.tenant_id, actor=actor, action=f"task.{task.status}", object_type="task",
-                 object_id=task_id, before={"status": expected}, after=outcome,
+                 object_id=task.pk, before={"status": expected}, after=outcome,
                  correlation_id=task.correlation_id)
 
 
@@ -109,7 +141,7 @@ def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, pat
         transaction.on_commit(lambda: _publish(task_id, task_type))
         if path:
             transaction.on_commit(lambda: WORKFLOWS.labels(path=path).inc())
-    return moved
+    return moved is not None
 
 
 # --- submission ---------------------------------------------------------------------------------
@@ -180,7 +212,7 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
                          correlation_id=correlation_id)
             escalation_id = None
             if status == Status.REJECTED:
-                hooks.task_finished(task_id=task.pk)
+                hooks.task_finished(task=task)
             if decision.outcome == ESCALATE:
                 escalation = governance.escalation_open(
                     tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
@@ -346,9 +378,10 @@ def _lease(spec) -> dict:
 def _claim(task_id, spec, worker: str) -> AgentTask | None:
     """Win the right to run the task: queued -> running. A message redelivered after its worker died
     takes the abandoned claim over instead, while attempts remain."""
-    if _transition(task_id, expected=Status.QUEUED, to=Status.RUNNING, actor=worker, note="started",
-                   claimed_by=worker, attempts=F("attempts") + 1, **_lease(spec)):
-        return AgentTask.objects.get(pk=task_id)
+    claimed = _transition(task_id, expected=Status.QUEUED, to=Status.RUNNING, actor=worker, note="started",
+                          claimed_by=worker, attempts=F("attempts") + 1, **_lease(spec))
+    if claimed is not None:
+        return claimed
     task = AgentTask.objects.filter(pk=task_id, status=Status.RUNNING).first()
     if task is None or task.claimed_by == worker or not _holder_is_gone(task):
         return None

@@ -87,7 +87,7 @@ def test_with_an_llm_an_sms_request_starts_an_agent_run_answered_by_sms_once(web
     assert (answer.channel, answer.to, answer.recipient_id, answer.text) == (
         "sms", SAM_PHONE, sam.pk, "Staging is rebuilt every Sunday at 02:00 UTC.")
 
-    chat_runs.on_task_finished(task_id=task.pk)  # a repeated hook or redelivered task queues nothing new
+    chat_runs.on_task_finished(task=task)  # a repeated hook or redelivered task queues nothing new
     published.run()
     assert len(answers()) == 1
     deliver_outbox()
