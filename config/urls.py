@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/me", core_api.MeApi.as_view(), name="me"),
     path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
+    path("api/tasks/batch", emma_api.TaskBatchApi.as_view(), name="tasks-batch"),
     path("api/tasks/callback-secret", emma_api.CallbackSecretApi.as_view(), name="task-callback-secret"),
     path("api/tasks/<uuid:task_id>", emma_api.TaskDetailApi.as_view(), name="task-detail"),
     path("api/tasks/<uuid:task_id>/events", emma_api.TaskEventsApi.as_view(), name="task-events"),

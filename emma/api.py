@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
-                                   extend_schema_serializer)
+                                   extend_schema_serializer, inline_serializer)
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -143,6 +143,57 @@ class TaskListCreateApi(APIView):
             "escalation_id": submitted.escalation_id,
         }).data
         return Response(body, status=202 if submitted.created else 200)
+
+
+class TaskBatchApi(APIView):
+    """Up to 100 tasks in one request and one transaction, each decided, audited and (when allowed)
+    queued on its own; `idempotency_key` per task. One invalid task rejects the batch: the error names
+    it (`tasks[3].parameters`) and nothing is recorded. 202 when any task is new, 200 when every one
+    repeats an earlier submission."""
+
+    @extend_schema_serializer(component_name="TaskBatchItemInput")
+    class ItemSerializer(TaskListCreateApi.InputSerializer):
+        idempotency_key = serializers.CharField(max_length=255, required=False, allow_null=True, default=None)
+
+        def validate_idempotency_key(self, value):
+            if value is not None and not value.isprintable():
+                raise serializers.ValidationError("At most 255 printable characters.")
+            return value
+
+    @extend_schema_serializer(component_name="TaskBatchInput")
+    class InputSerializer(StrictSerializer):
+        tasks = serializers.ListField(min_length=1, max_length=services.MAX_BATCH)
+
+    @extend_schema_serializer(component_name="TaskBatchItemOutput")
+    class ItemOutputSerializer(TaskListCreateApi.SubmitOutputSerializer):
+        index = serializers.IntegerField()
+        created = serializers.BooleanField()
+
+    BATCH_OUTPUT = inline_serializer("TaskBatchResponse", {"tasks": ItemOutputSerializer(many=True)})
+
+    @extend_schema(request=inline_serializer("TaskBatchRequest", {
+                       "tasks": ItemSerializer(many=True, min_length=1, max_length=services.MAX_BATCH)}),
+                   responses={202: BATCH_OUTPUT, 200: BATCH_OUTPUT})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        items, errors = [], {}
+        for index, item in enumerate(payload.validated_data["tasks"]):
+            checked = self.ItemSerializer(data=item)
+            if checked.is_valid():
+                items.append(checked.validated_data)
+            else:
+                errors.update({f"tasks[{index}].{field}": problems for field, problems in checked.errors.items()})
+        if errors:
+            first = min(int(key[6:key.index("]")]) for key in errors)
+            raise Invalid(f"Task {first} of the batch is invalid; nothing was submitted.", details=errors)
+        submitted = services.tasks_submit(user=request.user, requests=items, correlation_id=request.correlation_id)
+        body = {"tasks": [self.ItemOutputSerializer({
+            "index": index, "task_id": result.task.pk, "status": result.task.status, "decision": result.task.decision,
+            "decision_reasons": result.task.decision_reasons, "correlation_id": result.task.correlation_id,
+            "escalation_id": result.escalation_id, "created": result.created}).data
+            for index, result in enumerate(submitted)]}
+        return Response(body, status=202 if any(result.created for result in submitted) else 200)
 
 
 class TaskDetailApi(APIView):

@@ -31,19 +31,17 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-# Take the next seq, locking the head until commit: a racing writer of the same tenant waits here and
+# Take the next seqs, locking the head until commit: a racing writer of the same tenant waits here and
 # then reads the head as the first one left it (READ COMMITTED re-checks an updated row).
-_NEXT = "UPDATE governance_auditchainhead SET seq = seq + 1 WHERE tenant_id = %s RETURNING seq, hash"
+_TAKE = "UPDATE governance_auditchainhead SET seq = seq + %s WHERE tenant_id = %s RETURNING seq, hash"
 _FIRST = ("INSERT INTO governance_auditchainhead (tenant_id, seq, hash) VALUES (%s, 0, %s) "
           "ON CONFLICT (tenant_id) DO NOTHING")
-# The event and the head's new hash, in one statement.
+_COLUMNS = ("tenant_id", "seq", "actor", "action", "object_type", "object_id", "before", "after", "correlation_id",
+            "created_at", "prev_hash", "hash")
+# The events and the head's new hash, in one statement.
 _APPEND = """
-WITH event AS (
-    INSERT INTO governance_auditevent (tenant_id, seq, actor, action, object_type, object_id, before, after,
-                                       correlation_id, created_at, prev_hash, hash)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
-)
-UPDATE governance_auditchainhead SET hash = %s WHERE tenant_id = %s RETURNING (SELECT id FROM event)
+WITH events AS (INSERT INTO governance_auditevent ({columns}) VALUES {rows} RETURNING id)
+UPDATE governance_auditchainhead SET hash = %s WHERE tenant_id = %s RETURNING (SELECT array_agg(id) FROM events)
 """
 
 
@@ -51,28 +49,46 @@ def _json(value):
     return None if value is None else connection.ops.adapt_json_value(value, None)
 
 
-def audit_record(*, tenant_id: int, actor: str, action: str, object_type: str, object_id, before=None,
-                 after=None, correlation_id: str = "") -> AuditEvent:
-    """Append one event to the tenant's chain, in the caller's transaction (or one of its own);
-    concurrent writers of one tenant wait their turn at the chain's head."""
+def audit_record_many(*, tenant_id: int, events: list[dict]) -> list[AuditEvent]:
+    """Append events (each: actor, action, object_type, object_id, and optionally before, after and
+    correlation_id) to the tenant's chain in order, in the caller's transaction (or one of their own):
+    three round trips however many. Concurrent writers of one tenant wait their turn at the chain's head."""
+    if not events:
+        return []
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_NEXT, [tenant_id])
+        cursor.execute(_TAKE, [len(events), tenant_id])
         head = cursor.fetchone()
         if head is None:  # the tenant's first event
             cursor.execute(_FIRST, [tenant_id, GENESIS])
-            cursor.execute(_NEXT, [tenant_id])
+            cursor.execute(_TAKE, [len(events), tenant_id])
             head = cursor.fetchone()
-        seq, prev_hash = head
-        event = AuditEvent(
-            tenant_id=tenant_id, seq=seq, actor=actor[:150], action=action, object_type=object_type,
-            object_id=str(object_id), before=_normalised(before), after=_normalised(after),
-            correlation_id=correlation_id or "", created_at=timezone.now(), prev_hash=prev_hash)
-        event.hash = event_hash(event)
-        cursor.execute(_APPEND, [tenant_id, seq, event.actor, action, object_type, event.object_id,
-                                 _json(event.before), _json(event.after), event.correlation_id, event.created_at,
-                                 prev_hash, event.hash, event.hash, tenant_id])
-        event.pk = cursor.fetchone()[0]
-    return event
+        last_seq, prev_hash = head
+        now, recorded, params = timezone.now(), [], []
+        for seq, entry in enumerate(events, start=last_seq - len(events) + 1):
+            event = AuditEvent(
+                tenant_id=tenant_id, seq=seq, actor=entry["actor"][:150], action=entry["action"],
+                object_type=entry["object_type"], object_id=str(entry["object_id"]),
+                before=_normalised(entry.get("before")), after=_normalised(entry.get("after")),
+                correlation_id=entry.get("correlation_id") or "", created_at=now, prev_hash=prev_hash)
+            event.hash = prev_hash = event_hash(event)
+            recorded.append(event)
+            params += [tenant_id, seq, event.actor, event.action, event.object_type, event.object_id,
+                       _json(event.before), _json(event.after), event.correlation_id, now, event.prev_hash,
+                       event.hash]
+        row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+        cursor.execute(_APPEND.format(columns=", ".join(_COLUMNS), rows=", ".join([row] * len(recorded))),
+                       [*params, prev_hash, tenant_id])
+        for event, pk in zip(recorded, sorted(cursor.fetchone()[0]), strict=True):
+            event.pk = pk
+    return recorded
+
+
+def audit_record(*, tenant_id: int, actor: str, action: str, object_type: str, object_id, before=None,
+                 after=None, correlation_id: str = "") -> AuditEvent:
+    """Append one event to the tenant's chain (audit_record_many)."""
+    return audit_record_many(tenant_id=tenant_id, events=[{
+        "actor": actor, "action": action, "object_type": object_type, "object_id": object_id, "before": before,
+        "after": after, "correlation_id": correlation_id}])[0]
 
 
 @dataclass

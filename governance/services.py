@@ -28,22 +28,32 @@ def _locked_usage(tenant_id: int) -> DailyUsage:
     return DailyUsage.objects.select_for_update().get(tenant_id=tenant_id, day=today)
 
 
-def decision_make(*, tenant_id: int, facts: TaskFacts) -> tuple[Decision, dict, int]:
-    """Decide on a task and, when it may run now, count its estimated cost against today's budget.
-    Must run inside the submitting transaction, so the count and the task commit together; the usage
-    row stays locked until then, so racing submissions cannot overspend. Usage is only counted while
-    the policy sets a daily budget (without one there is nothing to lock or to overspend)."""
+def decisions_make(*, tenant_id: int, facts: list[TaskFacts]) -> tuple[list[Decision], dict, int]:
+    """Decide on tasks submitted together, in order, and count the estimated cost of each one that may run
+    now against today's budget (so each is decided on what the ones before it left). Must run inside the
+    submitting transaction, so the count and the tasks commit together; the usage row stays locked until
+    then, so racing submissions cannot overspend. Usage is only counted while the policy sets a daily
+    budget (without one there is nothing to lock or to overspend)."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("decision_make must run inside the submitting transaction")
+        raise RuntimeError("decisions_make must run inside the submitting transaction")
     policy, version = policy_current(tenant_id=tenant_id)
     if policy.get("daily_budget") is None:
-        return decide(policy, facts, Decimal(0)), policy, version
+        return [decide(policy, task, Decimal(0)) for task in facts], policy, version
     usage = _locked_usage(tenant_id)
-    decision = decide(policy, facts, usage.committed)
-    if decision.outcome == ALLOW:
-        usage.committed += Decimal(str(facts.estimated_cost))
-        usage.save(update_fields=["committed"])
-    return decision, policy, version
+    decisions = []
+    for task in facts:
+        decision = decide(policy, task, usage.committed)
+        if decision.outcome == ALLOW:
+            usage.committed += Decimal(str(task.estimated_cost))
+        decisions.append(decision)
+    usage.save(update_fields=["committed"])
+    return decisions, policy, version
+
+
+def decision_make(*, tenant_id: int, facts: TaskFacts) -> tuple[Decision, dict, int]:
+    """decisions_make for one task (an agent's tool call)."""
+    decisions, policy, version = decisions_make(tenant_id=tenant_id, facts=[facts])
+    return decisions[0], policy, version
 
 
 def _count_cost(tenant_id: int, cost) -> None:

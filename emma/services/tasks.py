@@ -28,7 +28,7 @@ from emma import callbacks, hooks, registry
 from emma.metrics import PUBLISH_FAILURES, TASK_DURATION, TASKS_SUBMITTED, WORKFLOWS
 from emma.models import AgentRunStep, AgentTask, TaskEvent
 from governance import services as governance
-from governance.audit import audit_record
+from governance.audit import audit_record, audit_record_many
 from governance.hooks import EscalationOutcome
 from governance.models import Escalation
 from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts
@@ -151,23 +151,30 @@ def _fingerprint(**request) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, cls=DjangoJSONEncoder).encode()).hexdigest()
 
 
-def _existing_for_key(tenant_id, idempotency_key: str, fingerprint: str) -> SubmitResult | None:
-    task = AgentTask.objects.filter(tenant_id=tenant_id, idempotency_key=idempotency_key).first()
-    if task is None:
-        return None
-    if task.request_fingerprint != fingerprint:
-        raise Conflict("This Idempotency-Key was already used with a different request body.")
-    escalation = escalation_for_task(task_id=task.pk)
-    return SubmitResult(task=task, escalation_id=str(escalation.pk) if escalation else None, created=False)
+MAX_BATCH = 100
 
 
-def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
-                estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
-                correlation_id: str = "", channel: str = "api", callback_url: str | None = None) -> SubmitResult:
-    """Validate, decide, record and (when allowed) queue a task, all in one transaction.
-    The same Idempotency-Key with the same body returns the original task; with another body, 409."""
-    membership = membership_for_user(user)
-    tenant_id = membership.tenant_id
+@dataclass(frozen=True)
+class _Request:
+    """One task of a submission, checked: everything governance and the insert need."""
+
+    spec: registry.TaskType
+    description: str
+    parameters: dict
+    priority: int
+    cost: Decimal
+    idempotency_key: str | None
+    callback_url: str | None
+    fingerprint: str
+
+    @property
+    def task_type(self) -> str:
+        return self.spec.name
+
+
+def _checked(*, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
+             estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
+             callback_url: str | None = None) -> _Request:
     spec = registry.get(task_type)
     if spec is None:
         raise Invalid(details={"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
@@ -179,58 +186,127 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
     if errors:
         raise Invalid(details={"parameters": errors})
     callback_url = callbacks.callback_url_check(callback_url)
-    cost = Decimal(str(estimated_cost)) if estimated_cost is not None else spec.default_cost
     fingerprint = _fingerprint(task_type=task_type, description=description, parameters=parameters,
                                priority=priority, estimated_cost=str(estimated_cost),
                                **({"callback_url": callback_url} if callback_url else {}))
-    if idempotency_key:
-        existing = _existing_for_key(tenant_id, idempotency_key, fingerprint)
-        if existing:
-            return existing
-    risk, external = spec.current_risk()
-    facts = TaskFacts(task_type=task_type, risk=risk, external_side_effects=external, estimated_cost=cost)
-    try:
-        with transaction.atomic():
-            decision, policy, policy_version = governance.decision_make(tenant_id=tenant_id, facts=facts)
-            status = {ALLOW: Status.QUEUED, ESCALATE: Status.PENDING_APPROVAL, DENY: Status.REJECTED}[decision.outcome]
-            now = timezone.now()
-            task = AgentTask.objects.create(
-                tenant_id=tenant_id, task_type=task_type, description=description, parameters=parameters,
-                priority=priority, risk=risk, estimated_cost=cost, status=status, decision=decision.outcome,
-                decision_reasons=decision.reasons, policy_version=policy_version, correlation_id=correlation_id,
-                idempotency_key=idempotency_key or None, request_fingerprint=fingerprint, submitter=user,
-                channel=channel, callback_url=callback_url, queued_at=now if status == Status.QUEUED else None,
-                not_before=now + REPUBLISH_AFTER if status == Status.QUEUED else None,
-                finished_at=now if status == Status.REJECTED else None)
-            TaskEvent.objects.create(task=task, to_status=status, actor=user.get_username(),
-                                     note=f"{decision.outcome}: " + "; ".join(decision.reasons))
-            audit_record(tenant_id=tenant_id, actor=user.get_username(), action="task.submitted",
-                         object_type="task", object_id=task.pk,
-                         after={"task_type": task_type, "risk": risk, "estimated_cost": str(cost),
-                                "decision": decision.outcome, "reasons": decision.reasons,
-                                "policy_version": policy_version, "channel": channel},
-                         correlation_id=correlation_id)
-            escalation_id = None
-            if status == Status.REJECTED:
-                hooks.task_finished(task=task)
-            if decision.outcome == ESCALATE:
-                escalation = governance.escalation_open(
-                    tenant_id=tenant_id, task_id=task.pk, facts=facts, summary=description, parameters=parameters,
-                    requester=user, reasons=decision.reasons, policy=policy, policy_version=policy_version,
-                    correlation_id=correlation_id, channel=channel)
-                escalation_id = str(escalation.pk)
-            elif decision.outcome == ALLOW:
-                transaction.on_commit(lambda: _publish(task.pk, task_type))
-                transaction.on_commit(lambda: WORKFLOWS.labels(path="auto").inc())
-            transaction.on_commit(lambda: TASKS_SUBMITTED.labels(task_type=task_type,
-                                                                 decision=decision.outcome).inc())
-    except IntegrityError:
-        # Two requests raced with one Idempotency-Key: the other one won; answer as it did.
-        existing = idempotency_key and _existing_for_key(tenant_id, idempotency_key, fingerprint)
-        if not existing:
-            raise
-        return existing
-    return SubmitResult(task=task, escalation_id=escalation_id, created=True)
+    cost = Decimal(str(estimated_cost)) if estimated_cost is not None else spec.default_cost
+    return _Request(spec, description, parameters, priority, cost, idempotency_key or None, callback_url, fingerprint)
+
+
+def _existing(tenant_id, requests: list[_Request]) -> dict[int, SubmitResult]:
+    """The requests whose Idempotency-Key was used before, by index: the same body returns the original
+    task; another body is a 409."""
+    keys = {request.idempotency_key: index for index, request in enumerate(requests) if request.idempotency_key}
+    if not keys:
+        return {}
+    found = {}
+    for task in AgentTask.objects.filter(tenant_id=tenant_id, idempotency_key__in=list(keys)):
+        index = keys[task.idempotency_key]
+        if task.request_fingerprint != requests[index].fingerprint:
+            where = f"Task {index} of the batch: this" if len(requests) > 1 else "This"
+            raise Conflict(f"{where} Idempotency-Key was already used with a different request body.")
+        escalation = escalation_for_task(task_id=task.pk)
+        found[index] = SubmitResult(task=task, escalation_id=str(escalation.pk) if escalation else None,
+                                    created=False)
+    return found
+
+
+def _record(user, tenant_id: int, requests: list[tuple[int, _Request]], *, correlation_id: str,
+            channel: str) -> dict[int, SubmitResult]:
+    """Decide, insert and audit new tasks in the caller's transaction: one policy read, one insert of the
+    tasks, one of their events and one append to the audit chain, however many there are."""
+    facts = [TaskFacts(task_type=r.task_type, risk=risk, external_side_effects=external, estimated_cost=r.cost)
+             for _, r in requests for risk, external in [r.spec.current_risk()]]
+    decisions, policy, policy_version = governance.decisions_make(tenant_id=tenant_id, facts=facts)
+    now = timezone.now()
+    username = user.get_username()
+    tasks = []
+    for (_, request), fact, decision in zip(requests, facts, decisions, strict=True):
+        status = {ALLOW: Status.QUEUED, ESCALATE: Status.PENDING_APPROVAL, DENY: Status.REJECTED}[decision.outcome]
+        tasks.append(AgentTask(
+            tenant_id=tenant_id, task_type=request.task_type, description=request.description,
+            parameters=request.parameters, priority=request.priority, risk=fact.risk, estimated_cost=request.cost,
+            status=status, decision=decision.outcome, decision_reasons=decision.reasons,
+            policy_version=policy_version, correlation_id=correlation_id, idempotency_key=request.idempotency_key,
+            request_fingerprint=request.fingerprint, submitter=user, channel=channel,
+            callback_url=request.callback_url, queued_at=now if status == Status.QUEUED else None,
+            not_before=now + REPUBLISH_AFTER if status == Status.QUEUED else None,
+            finished_at=now if status == Status.REJECTED else None))
+    AgentTask.objects.bulk_create(tasks)
+    TaskEvent.objects.bulk_create([
+        TaskEvent(task=task, to_status=task.status, actor=username,
+                  note=f"{decision.outcome}: " + "; ".join(decision.reasons))
+        for task, decision in zip(tasks, decisions, strict=True)])
+    audit_record_many(tenant_id=tenant_id, events=[
+        {"actor": username, "action": "task.submitted", "object_type": "task", "object_id": task.pk,
+         "correlation_id": correlation_id,
+         "after": {"task_type": task.task_type, "risk": task.risk, "estimated_cost": str(task.estimated_cost),
+                   "decision": task.decision, "reasons": task.decision_reasons, "policy_version": policy_version,
+                   "channel": channel}}
+        for task in tasks])
+    results = {}
+    for (index, request), fact, task in zip(requests, facts, tasks, strict=True):
+        escalation_id = None
+        if task.status == Status.REJECTED:
+            hooks.task_finished(task=task)
+        elif task.status == Status.PENDING_APPROVAL:
+            escalation_id = str(governance.escalation_open(
+                tenant_id=tenant_id, task_id=task.pk, facts=fact, summary=request.description,
+                parameters=request.parameters, requester=user, reasons=task.decision_reasons, policy=policy,
+                policy_version=policy_version, correlation_id=correlation_id, channel=channel).pk)
+        else:
+            transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type))
+            transaction.on_commit(lambda: WORKFLOWS.labels(path="auto").inc())
+        transaction.on_commit(lambda t=task: TASKS_SUBMITTED.labels(task_type=t.task_type, decision=t.decision).inc())
+        results[index] = SubmitResult(task=task, escalation_id=escalation_id, created=True)
+    return results
+
+
+def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channel: str = "api") -> list[SubmitResult]:
+    """Validate, decide, record and (when allowed) queue up to MAX_BATCH tasks in one transaction, each
+    with its own decision, audit event and Idempotency-Key; the results in the order asked. One invalid
+    request rejects them all, naming its index (`tasks[3].parameters`): nothing is recorded then."""
+    membership = membership_for_user(user)
+    if not 1 <= len(requests) <= MAX_BATCH:
+        raise Invalid(details={"tasks": [f"Between 1 and {MAX_BATCH} tasks per request."]})
+    checked, errors = [], {}
+    for index, request in enumerate(requests):
+        try:
+            checked.append(_checked(**request))
+        except Invalid as exc:
+            prefix = f"tasks[{index}]." if len(requests) > 1 else ""
+            errors.update({f"{prefix}{field}": problems for field, problems in exc.details.items()})
+    if errors:
+        first = min(int(key[6:key.index("]")]) for key in errors) if len(requests) > 1 else 0
+        raise Invalid(f"Task {first} of the batch is invalid; nothing was submitted." if len(requests) > 1
+                      else None, details=errors)
+    keys = [request.idempotency_key for request in checked if request.idempotency_key]
+    if len(keys) != len(set(keys)):
+        raise Invalid(details={"tasks": ["Two tasks of the batch have the same idempotency_key."]})
+    for attempt in range(2):
+        results = _existing(membership.tenant_id, checked)
+        new = [(index, request) for index, request in enumerate(checked) if index not in results]
+        try:
+            with transaction.atomic():
+                if new:
+                    results.update(_record(user, membership.tenant_id, new, correlation_id=correlation_id,
+                                           channel=channel))
+            return [results[index] for index in range(len(checked))]
+        except IntegrityError:
+            # Another request took one of these Idempotency-Keys meanwhile: the next round answers as it did.
+            if attempt or not keys:
+                raise
+    raise AssertionError("unreachable")
+
+
+def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
+                estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
+                correlation_id: str = "", channel: str = "api", callback_url: str | None = None) -> SubmitResult:
+    """Validate, decide, record and (when allowed) queue a task, all in one transaction.
+    The same Idempotency-Key with the same body returns the original task; with another body, 409."""
+    request = {"task_type": task_type, "description": description, "parameters": parameters, "priority": priority,
+               "estimated_cost": estimated_cost, "idempotency_key": idempotency_key, "callback_url": callback_url}
+    return tasks_submit(user=user, requests=[request], correlation_id=correlation_id, channel=channel)[0]
 
 
 # --- escalation outcomes (registered with governance at start-up) --------------------------------
