@@ -13,7 +13,8 @@ the exit code is non-zero only when something crashed. Every process started her
 the end, error or not; the logs stay in .emma/bench/logs after a failure (or with BENCH_KEEP_DATA=1).
 
 Sizes: BENCH_RAW_TASKS (2000), BENCH_RAW_ROUND_TRIPS (200), BENCH_TASKS (1000), BENCH_THREADS (8),
-BENCH_SEQUENTIAL (100), BENCH_WEB_CONCURRENCY (2), BENCH_WORKER_CONCURRENCY (2). BENCH_JSON=path also
+BENCH_SEQUENTIAL (100), BENCH_BATCH_TASKS (2000), BENCH_BATCH_SIZE (100), BENCH_WEB_CONCURRENCY (2),
+BENCH_WORKER_CONCURRENCY (2). BENCH_JSON=path also
 writes the raw figures as JSON.
 """
 
@@ -57,6 +58,8 @@ SETTINGS = {
     "sequential": _int_env("BENCH_SEQUENTIAL", 100),
     "web_concurrency": _int_env("BENCH_WEB_CONCURRENCY", 2),
     "worker_concurrency": _int_env("BENCH_WORKER_CONCURRENCY", 2),
+    "batch_tasks": _int_env("BENCH_BATCH_TASKS", 2000),
+    "batch_size": _int_env("BENCH_BATCH_SIZE", 100),
     "agent_runs": _int_env("BENCH_AGENT_RUNS", 20),
     "agent_tool_steps": _int_env("BENCH_AGENT_TOOL_STEPS", 5),
 }
@@ -222,6 +225,9 @@ class Bench:
             try:
                 task_bench.run_emma(report, emma, tasks=SETTINGS["tasks"], threads=SETTINGS["threads"],
                                     sequential=SETTINGS["sequential"], alive=self.alive, cpu=cpu)
+                say(f"batch path: {SETTINGS['batch_tasks']} tasks, {SETTINGS['batch_size']} per request")
+                task_bench.run_emma_batch(report, emma, tasks=SETTINGS["batch_tasks"], batch=SETTINGS["batch_size"],
+                                          threads=2, alive=self.alive, cpu=cpu)
                 # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
                 say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
                     f"{SETTINGS['agent_runs']} paused and approved")
@@ -411,6 +417,38 @@ def render(report: dict) -> str:
         "",
     ]
     goals = report["goals"]
+    batch = report.get("emma_batch")
+    if celery_r and emma:
+        raw_cpu = _server_ms(celery_r["throughput"].get("cpu", {}))
+        single_cpu = _server_ms(emma["throughput"].get("cpu", {}))
+        batch_cpu = _server_ms(batch.get("cpu", {})) if batch else None
+        raw_rate = celery_r["throughput"]["per_second"]
+        lines += [
+            "## Governance's price: CPU per task against a bare Celery message",
+            "",
+            "CPU time per task of everything serving it (web, worker, PostgreSQL, the broker; not the benchmark's",
+            "client), from the throughput runs below, against the raw Celery no-op's on the same broker in this run.",
+            "",
+            "| Path | CPU per task | Baseline | Ratio | Goal | |",
+            "|---|---|---|---|---|---|",
+            f"| One task per request (`POST /api/tasks`) | {_f(single_cpu, ' ms', 2)} | {_f(raw_cpu, ' ms', 2)} | "
+            f"{_f(_ratio(single_cpu, raw_cpu), '×', 2)} | ≤ 2× | {_met(_at_most(_ratio(single_cpu, raw_cpu), 2))} |",
+        ]
+        if batch:
+            ratio = _ratio(batch["per_second"], raw_rate)
+            lines += [
+                f"| {batch['batch']} tasks per request (`POST /api/tasks/batch`) | {_f(batch_cpu, ' ms', 2)} | "
+                f"{_f(raw_cpu, ' ms', 2)} | {_f(_ratio(batch_cpu, raw_cpu), '×', 2)} | ≤ 1.5× | "
+                f"{_met(_at_most(_ratio(batch_cpu, raw_cpu), 1.5))} |",
+                f"| Batch path throughput, submit to done | {_f(batch['per_second'])} tasks/s | {_f(raw_rate)} tasks/s | "
+                f"{_f(ratio * 100 if ratio else None, ' %', 0)} | ≥ 60 % | {_met(None if ratio is None else ratio >= 0.6)} |",
+                "",
+                f"The batch run: {batch['accepted']} of {batch['tasks']} `diagnostic.echo` tasks accepted in requests of "
+                f"{batch['batch']} from {batch['threads']} client threads (request p50 / p95 "
+                f"{_f(batch['http_post']['p50_ms'], ' ms')} / {_f(batch['http_post']['p95_ms'], ' ms')}), "
+                f"{batch['succeeded']} succeeded, {batch['errors']} submit errors, in {batch['seconds']} s.",
+            ]
+        lines += [""]
     if celery_r and emma:
         ct, et = celery_r["throughput"], emma["throughput"]
         crt, seq = celery_r["round_trip"], emma["sequential"]
@@ -590,6 +628,20 @@ def database_rows(database: dict) -> list[str]:
         f"| PostgreSQL connections opened per task | {_f(database['sessions'], '', 2)} | none | | | |",
         f"| PostgreSQL transactions per task (web and worker) | {_f(database['transactions'])} | none | | | |",
     ]
+
+
+def _server_ms(usage: dict) -> float | None:
+    """CPU ms per task of the processes that serve it (web, worker, database, broker): not the client."""
+    served = [v["ms_per_task"] for k, v in usage.items() if k not in ("machine", "other", "client") and v["ms_per_task"]]
+    return sum(served) if served else None
+
+
+def _ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def _at_most(value, limit):
+    return None if value is None else value <= limit
 
 
 def _own_total(usage: dict) -> dict:

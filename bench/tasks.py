@@ -232,6 +232,13 @@ class EmmaClient:
             raise RuntimeError(f"diagnostic.echo was not auto-approved: {body}")
         return body
 
+    def submit_batch(self, client, tag: str, start: int, size: int) -> list[dict]:
+        response = client.post("/api/tasks/batch", json={"tasks": [
+            {"task_type": "diagnostic.echo", "description": tag, "parameters": {"i": start + n}} for n in range(size)]})
+        if response.status_code != 202:
+            raise RuntimeError(f"POST /api/tasks/batch answered {response.status_code}: {response.text[:500]}")
+        return response.json()["tasks"]
+
     def status(self, task_id: str) -> str:
         return self._query("SELECT status FROM emma_agenttask WHERE id = %s", [task_id]).fetchone()[0]
 
@@ -413,4 +420,57 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
             "cpu": cpu_usage,
             "database": database,
         },
+    }
+
+
+def run_emma_batch(report: dict, emma: EmmaClient, *, tasks: int, batch: int, threads: int, alive=None,
+                   cpu=None) -> None:
+    """report["emma_batch"]: `tasks` submitted `batch` at a time (POST /api/tasks/batch) from `threads`
+    client threads, timed until every one of them has succeeded."""
+    tag = f"bench-{uuid.uuid4().hex[:8]}-batch"
+    starts = iter(range(0, tasks, batch))
+    lock = threading.Lock()
+    post_samples: list[float] = []
+    errors: list[str] = []
+    accepted = [0]
+
+    def client_thread():
+        with emma.http() as client:
+            while True:
+                with lock:
+                    first = next(starts, None)
+                if first is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    answered = emma.submit_batch(client, tag, first, min(batch, tasks - first))
+                except Exception as exc:  # noqa: BLE001 — counted and reported, never hidden
+                    with lock:
+                        errors.append(str(exc)[:300])
+                    continue
+                with lock:
+                    post_samples.append((time.perf_counter() - started) * 1000.0)
+                    accepted[0] += len(answered)
+
+    pool = [threading.Thread(target=client_thread, daemon=True) for _ in range(threads)]
+    cpu_before = cpu.snapshot() if cpu else None
+    start = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+    def all_final():
+        counts = emma.counts(tag)
+        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted[0] else None
+
+    finished, _ = _wait(all_final, timeout=240, interval=0.02, alive=alive)
+    elapsed = time.perf_counter() - start
+    cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted[0]) if cpu else {}
+    counts = finished or emma.counts(tag)
+    report["emma_batch"] = {
+        "tasks": tasks, "batch": batch, "threads": threads, "accepted": accepted[0], "errors": len(errors),
+        "first_errors": errors[:3], "statuses": counts, "succeeded": counts.get("succeeded", 0),
+        "seconds": round(elapsed, 3), "per_second": round(counts.get("succeeded", 0) / elapsed, 1),
+        "http_post": _stats_ms(post_samples), "timed_out": finished is None, "cpu": cpu_usage,
     }
