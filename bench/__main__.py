@@ -228,6 +228,8 @@ class Bench:
                 say(f"batch path: {SETTINGS['batch_tasks']} tasks, {SETTINGS['batch_size']} per request")
                 task_bench.run_emma_batch(report, emma, tasks=SETTINGS["batch_tasks"], batch=SETTINGS["batch_size"],
                                           threads=2, alive=self.alive, cpu=cpu)
+                say("priorities: 1000 priority-9 tasks queued, then one of priority 1")
+                task_bench.run_priority(report, emma, backlog=1000, alive=self.alive)
                 # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
                 say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
                     f"{SETTINGS['agent_runs']} paused and approved")
@@ -501,6 +503,26 @@ def render(report: dict) -> str:
             _row("created → finished (the figure compared above)", seq["db"]["created_to_finished"]),
             _row(f"POST sent → `succeeded` seen by the client (polling the database every "
                  f"{task_bench_poll_ms():.0f} ms)", seq["observed"]),
+            "",
+        ]
+    priority = report.get("priority")
+    if priority:
+        within = priority["started_before_it"] <= 2 * s["worker_concurrency"]
+        lines += [
+            "## Priorities",
+            "",
+            f"{priority['backlog']} priority-9 `diagnostic.echo` tasks queued, then one of priority 1 "
+            f"(the broker's priority steps; Celery prefork, {s['worker_concurrency']} processes, prefetch 1).",
+            "",
+            "| Figure | Value | Goal | |",
+            "|---|---|---|---|",
+            f"| Priority-9 tasks that started between the urgent task's submission and its start | "
+            f"{priority['started_before_it']} | at most what the worker had already reserved "
+            f"({2 * s['worker_concurrency']}) | {_met(within)} |",
+            f"| Priority-9 tasks still queued behind it when it started | {priority['still_waiting_behind_it']} | | |",
+            f"| Its wait, submitted → started | {_f(priority['urgent_wait_ms'], ' ms')} | ≤ two executions "
+            f"({_f(2 * priority['execution_p50_ms'], ' ms')} at the p50 of {_f(priority['execution_p50_ms'], ' ms')}) | "
+            f"{_met(priority['urgent_wait_ms'] <= 2 * priority['execution_p50_ms'] if priority['execution_p50_ms'] else None)} |",
             "",
         ]
     agent = report.get("agent")

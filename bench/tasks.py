@@ -232,9 +232,10 @@ class EmmaClient:
             raise RuntimeError(f"diagnostic.echo was not auto-approved: {body}")
         return body
 
-    def submit_batch(self, client, tag: str, start: int, size: int) -> list[dict]:
+    def submit_batch(self, client, tag: str, start: int, size: int, priority: int = 5) -> list[dict]:
         response = client.post("/api/tasks/batch", json={"tasks": [
-            {"task_type": "diagnostic.echo", "description": tag, "parameters": {"i": start + n}} for n in range(size)]})
+            {"task_type": "diagnostic.echo", "description": tag, "parameters": {"i": start + n}, "priority": priority}
+            for n in range(size)]})
         if response.status_code != 202:
             raise RuntimeError(f"POST /api/tasks/batch answered {response.status_code}: {response.text[:500]}")
         return response.json()["tasks"]
@@ -474,3 +475,29 @@ def run_emma_batch(report: dict, emma: EmmaClient, *, tasks: int, batch: int, th
         "seconds": round(elapsed, 3), "per_second": round(counts.get("succeeded", 0) / elapsed, 1),
         "http_post": _stats_ms(post_samples), "timed_out": finished is None, "cpu": cpu_usage,
     }
+
+
+def run_priority(report: dict, emma: EmmaClient, *, backlog: int, alive=None) -> None:
+    """report["priority"]: `backlog` priority-9 tasks queued (in batches of 100), then one priority-1 task:
+    how long it waited to start, and how many of the backlog started between its submission and its start."""
+    tag = f"bench-{uuid.uuid4().hex[:8]}-priority"
+    with emma.http() as client:
+        for first in range(0, backlog, 100):
+            emma.submit_batch(client, f"{tag}-backlog", first, min(100, backlog - first), priority=9)
+        urgent = emma.submit_batch(client, f"{tag}-urgent", 0, 1, priority=1)[0]["task_id"]
+    _wait(lambda: emma.status(urgent) in FINAL, timeout=240, interval=0.01, alive=alive)
+    row = emma.db.execute(
+        """SELECT extract(epoch FROM u.started_at - u.created_at) * 1000,
+                  (SELECT count(*) FROM emma_agenttask b WHERE b.description = %s
+                      AND b.started_at > u.created_at AND b.started_at < u.started_at),
+                  (SELECT count(*) FROM emma_agenttask b WHERE b.description = %s AND b.started_at IS NULL
+                      OR b.description = %s AND b.started_at > u.started_at),
+                  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
+                      * 1000 FROM emma_agenttask WHERE description = %s AND finished_at IS NOT NULL)
+           FROM emma_agenttask u WHERE u.id = %s""",
+        [f"{tag}-backlog", f"{tag}-backlog", f"{tag}-backlog", f"{tag}-backlog", urgent]).fetchone()
+    _wait(lambda: sum(emma.counts(f"{tag}-backlog").get(s, 0) for s in FINAL) >= backlog, timeout=240,
+          interval=0.1, alive=alive)
+    report["priority"] = {"backlog": backlog, "urgent_wait_ms": round(float(row[0]), 1),
+                          "started_before_it": int(row[1]), "still_waiting_behind_it": int(row[2]),
+                          "execution_p50_ms": round(float(row[3] or 0), 2)}

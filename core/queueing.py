@@ -5,6 +5,8 @@ owning app's sweep, which publishes every due row again."""
 import logging
 import random
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,6 +15,14 @@ def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> fl
     countdown over a minute: deadlines longer than that live in PostgreSQL)."""
     step = min(cap, base * 2 ** max(0, attempt - 1))
     return step / 2 + random.uniform(0, step / 2)
+
+
+def broker_priority(priority: int) -> int:
+    """An Emma priority (1 most urgent, 10 least) on the broker's own scale: Redis empties its lowest
+    step first (0-9); RabbitMQ delivers the highest first (0 to x-max-priority)."""
+    if settings.CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
+        return max(0, 10 - priority)
+    return min(max(priority - 1, 0), 9)
 
 
 def publish(task, *args, countdown: float = 0, **options) -> bool:

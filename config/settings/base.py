@@ -182,7 +182,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=330)
 # task would run twice; Emma keeps countdowns under a minute and deadlines in PostgreSQL.
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Task priorities (AgentTask.priority, 1 most urgent to 10 least; emma.services maps them to the broker's
+# scale). Redis: one list per priority step, the more urgent emptied first.
+# https://docs.celeryq.dev/en/stable/userguide/routing.html#redis-message-priorities
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+                                   "queue_order_strategy": "priority", "priority_steps": list(range(10))}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
@@ -203,7 +207,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # checks the manifests against this list). Each queue has its own direct exchange and routing key, so a
 # message reaches exactly one queue on Redis and on RabbitMQ alike.
 CELERY_QUEUE_NAMES = ("agent", "escalations", "integrations", "maintenance", "default")
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in CELERY_QUEUE_NAMES]
+# RabbitMQ orders by priority only in a queue declared with x-max-priority, and refuses to declare an
+# existing queue again with other arguments: set this (10) on a new broker, or after deleting the queues.
+# https://www.rabbitmq.com/docs/priority
+CELERY_QUEUE_MAX_PRIORITY = env.int("CELERY_QUEUE_MAX_PRIORITY", default=None)
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name,
+          queue_arguments={"x-max-priority": CELERY_QUEUE_MAX_PRIORITY} if CELERY_QUEUE_MAX_PRIORITY else None)
+    for name in CELERY_QUEUE_NAMES]
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 # Maintenance tasks name their queue themselves (`queue="maintenance"` on the task).

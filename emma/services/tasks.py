@@ -120,15 +120,15 @@ def _audit_outcome(task: AgentTask, *, expected: str, actor: str, note: str) -> 
                  correlation_id=task.correlation_id)
 
 
-def _publish(task_id, task_type: str, countdown: float = 0) -> None:
-    """Hand the task to the broker; a failure is counted and left to the republish sweep (the row is
-    committed as queued, with `not_before` saying when the sweep may send it again)."""
+def _publish(task_id, task_type: str, priority: int = 5, countdown: float = 0) -> None:
+    """Hand the task to the broker, at its priority; a failure is counted and left to the republish sweep
+    (the row is committed as queued, with `not_before` saying when the sweep may send it again)."""
     from emma.tasks import execute_task
 
     spec = registry.get(task_type)
     time_limit = spec.time_limit if spec else 60
     if not queueing.publish(execute_task, str(task_id), countdown=countdown, soft_time_limit=time_limit,
-                            time_limit=time_limit + 10):
+                            time_limit=time_limit + 10, priority=queueing.broker_priority(priority)):
         PUBLISH_FAILURES.inc()
 
 
@@ -138,7 +138,7 @@ def _queue(task_id, *, expected: str, task_type: str, actor: str, note: str, pat
     moved = _transition(task_id, expected=expected, to=Status.QUEUED, actor=actor, note=note, queued_at=now,
                         not_before=now + REPUBLISH_AFTER, **fields)
     if moved:
-        transaction.on_commit(lambda: _publish(task_id, task_type))
+        transaction.on_commit(lambda: _publish(task_id, task_type, moved.priority))
         if path:
             transaction.on_commit(lambda: WORKFLOWS.labels(path=path).inc())
     return moved is not None
@@ -255,7 +255,7 @@ def _record(user, tenant_id: int, requests: list[tuple[int, _Request]], *, corre
                 parameters=request.parameters, requester=user, reasons=task.decision_reasons, policy=policy,
                 policy_version=policy_version, correlation_id=correlation_id, channel=channel).pk)
         else:
-            transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type))
+            transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type, t.priority))
             transaction.on_commit(lambda: WORKFLOWS.labels(path="auto").inc())
         transaction.on_commit(lambda t=task: TASKS_SUBMITTED.labels(task_type=t.task_type, decision=t.decision).inc())
         results[index] = SubmitResult(task=task, escalation_id=escalation_id, created=True)
@@ -526,7 +526,7 @@ def _execute(task_id) -> str:
             if _transition(task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
                            f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,
                            not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish):
-                _publish(task_id, spec.name, countdown=delay)
+                _publish(task_id, spec.name, task.priority, countdown=delay)
             return "retrying"
         _end(task, ctx, to=Status.FAILED, note=f"failed after {task.attempts} attempts", error=str(exc)[:2000],
              **finish)
@@ -560,11 +560,12 @@ def tasks_republish_stale(*, limit: int = 500) -> int:
     """Publish again the queued tasks that have not started in time (a lost or failed publish)."""
     now = timezone.now()
     count = 0
-    for task_id, task_type, not_before in (AgentTask.objects.filter(status=Status.QUEUED, not_before__lte=now)
-                                           .values_list("pk", "task_type", "not_before")[:limit]):
+    for task_id, task_type, priority, not_before in (
+            AgentTask.objects.filter(status=Status.QUEUED, not_before__lte=now)
+            .values_list("pk", "task_type", "priority", "not_before")[:limit]):
         if AgentTask.objects.filter(pk=task_id, status=Status.QUEUED, not_before=not_before).update(
                 not_before=now + REPUBLISH_AFTER):
-            _publish(task_id, task_type)
+            _publish(task_id, task_type, priority)
             count += 1
     return count
 
@@ -581,7 +582,7 @@ def tasks_reap_stuck(*, limit: int = 500) -> int:
             with transaction.atomic():
                 if _transition(task.pk, to=Status.QUEUED, note=f"claim by {task.claimed_by} expired; queued again",
                                queued_at=now, not_before=now + REPUBLISH_AFTER, **common):
-                    transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type))
+                    transaction.on_commit(lambda t=task: _publish(t.pk, t.task_type, t.priority))
                     count += 1
         elif _transition(task.pk, to=Status.FAILED, note=f"claim by {task.claimed_by} expired; no attempts left",
                          error="worker lost or time limit exceeded", finished_at=now, **common):
