@@ -448,7 +448,9 @@ def render(report: dict) -> str:
                 f"The batch run: {batch['accepted']} of {batch['tasks']} `diagnostic.echo` tasks accepted in requests of "
                 f"{batch['batch']} from {batch['threads']} client threads (request p50 / p95 "
                 f"{_f(batch['http_post']['p50_ms'], ' ms')} / {_f(batch['http_post']['p95_ms'], ' ms')}), "
-                f"{batch['succeeded']} succeeded, {batch['errors']} submit errors, in {batch['seconds']} s.",
+                f"{batch['succeeded']} succeeded, {batch['errors']} submit errors, in {batch['seconds']} s; peak RSS "
+                f"of one web / worker process {_f(batch.get('peak_rss_mb', {}).get('web'), ' MiB')} / "
+                f"{_f(batch.get('peak_rss_mb', {}).get('worker'), ' MiB')}.",
             ]
         lines += [""]
     if celery_r and emma:
@@ -475,6 +477,8 @@ def render(report: dict) -> str:
             f"{sum(v for k, v in et['statuses'].items() if k != 'succeeded')} / {et['errors']} | "
             f"{ct['completed']} / 0 / 0 | | | |",
             *database_rows(et.get("database", {})),
+            f"| Peak RSS of one web / worker process (so far) | {_f(et.get('peak_rss_mb', {}).get('web'), ' MiB')} / "
+            f"{_f(et.get('peak_rss_mb', {}).get('worker'), ' MiB')} | | | | |",
             "",
             *cpu_table(et.get("cpu", {}), ct.get("cpu", {})),
             "## Agent tasks: latency, one at a time (unloaded)",

@@ -124,6 +124,23 @@ class CpuMeter:
         totals["_at"] = time.perf_counter()
         return totals
 
+    def peak_rss_mb(self) -> dict:
+        """Per component, the largest peak resident set (VmHWM) of any one of its processes so far, in MiB."""
+        peaks = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            stat = _proc_stat(int(entry))
+            group = stat and self.classify(int(entry), *stat[:3])
+            if group in ("web", "worker"):
+                try:
+                    with open(f"/proc/{entry}/status") as handle:
+                        kib = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+                except (OSError, StopIteration):
+                    continue
+                peaks[group] = max(peaks.get(group, 0), round(kib / 1024, 1))
+        return peaks
+
     @staticmethod
     def usage(before: dict, after: dict, tasks: int) -> dict:
         """Per component: CPU milliseconds per task, and cores busy on average over the interval."""
@@ -389,6 +406,7 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
     finished, _ = _wait(all_final, timeout=240, interval=0.02, alive=alive)
     elapsed = time.perf_counter() - start
     cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted) if cpu else {}
+    peak_rss = cpu.peak_rss_mb() if cpu else {}
     time.sleep(2)  # PostgreSQL publishes a busy backend's statistics about once a second
     database = EmmaClient.per_task(counters_before, emma.server_counters(), accepted)
     counts = finished or emma.counts(tag)
@@ -419,6 +437,7 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
             "db": _latency_block(load_rows),
             "timed_out": finished is None,
             "cpu": cpu_usage,
+            "peak_rss_mb": peak_rss,
             "database": database,
         },
     }
@@ -474,6 +493,7 @@ def run_emma_batch(report: dict, emma: EmmaClient, *, tasks: int, batch: int, th
         "first_errors": errors[:3], "statuses": counts, "succeeded": counts.get("succeeded", 0),
         "seconds": round(elapsed, 3), "per_second": round(counts.get("succeeded", 0) / elapsed, 1),
         "http_post": _stats_ms(post_samples), "timed_out": finished is None, "cpu": cpu_usage,
+        "peak_rss_mb": cpu.peak_rss_mb() if cpu else {},
     }
 
 
