@@ -39,6 +39,7 @@ from devstack.embedded import free_port
 from devstack.stack import BASE_DIR, Stack, celery, gunicorn
 
 USERNAME, PASSWORD, TENANT = "bench", "bench-password-1", "bench"
+GITHUB_SECRET = "bench-github-secret"
 APPROVER = "bench-approver"
 
 # Goals (see docs/BENCHMARKS.md): reported against, never enforced.
@@ -59,6 +60,10 @@ SETTINGS = {
     "web_concurrency": _int_env("BENCH_WEB_CONCURRENCY", 2),
     "worker_concurrency": _int_env("BENCH_WORKER_CONCURRENCY", 2),
     "batch_tasks": _int_env("BENCH_BATCH_TASKS", 2000),
+    "load_clients": _int_env("BENCH_LOAD_CLIENTS", 50),
+    "load_rate": _int_env("BENCH_LOAD_RATE", 30),
+    "load_seconds": _int_env("BENCH_LOAD_SECONDS", 20),
+    "github_deliveries": _int_env("BENCH_GITHUB_DELIVERIES", 3000),
     "batch_size": _int_env("BENCH_BATCH_SIZE", 100),
     "agent_runs": _int_env("BENCH_AGENT_RUNS", 20),
     "agent_tool_steps": _int_env("BENCH_AGENT_TOOL_STEPS", 5),
@@ -104,6 +109,7 @@ class Bench:
         env.update({
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "RATE_LIMIT_PER_MIN": str(10**9),  # throttling must not shape the figures
+            "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
             "WEB_CONCURRENCY": str(SETTINGS["web_concurrency"]),
         })
         # This process publishes the baseline's tasks and reads settings: same environment.
@@ -230,6 +236,15 @@ class Bench:
                                           threads=2, alive=self.alive, cpu=cpu)
                 say("priorities: 1000 priority-9 tasks queued, then one of priority 1")
                 task_bench.run_priority(report, emma, backlog=1000, alive=self.alive)
+                from bench import load
+
+                say(f"API load: {SETTINGS['load_clients']} asyncio clients offering {SETTINGS['load_rate']} "
+                    "submissions/s, each followed by a read")
+                load.run_api(report, base_url=base_url, token=token, clients=SETTINGS["load_clients"],
+                             rate=SETTINGS["load_rate"], seconds=SETTINGS["load_seconds"], cpu=cpu)
+                say(f"GitHub: {SETTINGS['github_deliveries']} signed deliveries from {SETTINGS['load_clients']} senders")
+                load.run_github(report, base_url=base_url, tenant=TENANT, secret=GITHUB_SECRET,
+                                senders=SETTINGS["load_clients"], deliveries=SETTINGS["github_deliveries"], cpu=cpu)
                 # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
                 say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
                     f"{SETTINGS['agent_runs']} paused and approved")
@@ -251,10 +266,10 @@ class Bench:
 
         embedding.run(report)
 
-        # 4. Semantic memory at 100,000 items (bench/memory.py), on the same database.
-        say("semantic memory: 100,000 items")
+        # 4. Semantic memory at 100,000 items, or a million with BENCH_SCALE=large (bench/memory.py).
         from bench import memory as memory_bench
 
+        say(f"semantic memory: {memory_bench.ITEMS:,} items")
         memory_bench.run(report)
         report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
         return report
@@ -527,6 +542,47 @@ def render(report: dict) -> str:
             f"| Its wait, submitted → started | {_f(priority['urgent_wait_ms'], ' ms')} | ≤ two executions "
             f"({_f(2 * priority['execution_p50_ms'], ' ms')} at the p50 of {_f(priority['execution_p50_ms'], ' ms')}) | "
             f"{_met(priority['urgent_wait_ms'] <= 2 * priority['execution_p50_ms'] if priority['execution_p50_ms'] else None)} |",
+            "",
+        ]
+    api, github = report.get("api_load"), report.get("github_load")
+    if api:
+        lines += [
+            "## Concurrent API clients",
+            "",
+            f"{api['clients']} asyncio clients (httpx, a connection each) offering {api['offered_per_second']} "
+            f"`POST /api/tasks` a second in all, each followed by `GET /api/tasks/{{id}}`, for {api['seconds']} s: "
+            f"{api['submitted']} submitted ({_f(api['achieved_per_second'])}/s), {api['errors']} errors"
+            + (f" ({', '.join(api['first_errors'])})" if api["errors"] else "") + ".",
+            "",
+            "| Request | p50 | p95 | p99 | Goal (p95) | |",
+            "|---|---|---|---|---|---|",
+            *[f"| {label} | {_f(api[key]['p50_ms'], ' ms')} | {_f(api[key]['p95_ms'], ' ms')} | "
+              f"{_f(api[key]['p99_ms'], ' ms')} | ≤ 50 ms, 0 errors | "
+              f"{_met(api[key]['p95_ms'] is not None and api[key]['p95_ms'] <= 50 and not api['errors'])} |"
+              for label, key in (("POST /api/tasks", "post"), ("GET /api/tasks/{id}", "get"), ("both", "all"))],
+            "",
+            f"Peak RSS of one web / worker process: {_f(api['peak_rss_mb'].get('web'), ' MiB')} / "
+            f"{_f(api['peak_rss_mb'].get('worker'), ' MiB')}.",
+            "",
+        ]
+    if github:
+        rate_met = github["accepted_per_second"] >= 300
+        lines += [
+            "## Signed GitHub deliveries",
+            "",
+            f"{github['deliveries']} `push` deliveries signed with the webhook secret (`X-Hub-Signature-256`), "
+            f"from {github['senders']} concurrent senders, each sending its next one when the last was acknowledged; "
+            f"answers {github['statuses']} in {github['seconds']} s.",
+            "",
+            "| Figure | Value | Goal | |",
+            "|---|---|---|---|",
+            f"| Accepted per second | {_f(github['accepted_per_second'])} | ≥ 300 | {_met(rate_met)} |",
+            f"| Acknowledgement p50 / p95 / p99 | {_f(github['ack']['p50_ms'], ' ms')} / "
+            f"{_f(github['ack']['p95_ms'], ' ms')} / {_f(github['ack']['p99_ms'], ' ms')} | p95 ≤ 50 ms | "
+            f"{_met(github['ack']['p95_ms'] is not None and github['ack']['p95_ms'] <= 50)} |",
+            f"| Web CPU per delivery | {_f(github['cpu'].get('web', {}).get('ms_per_task'), ' ms', 2)} | | |",
+            f"| Peak RSS of one web / worker process | {_f(github['peak_rss_mb'].get('web'), ' MiB')} / "
+            f"{_f(github['peak_rss_mb'].get('worker'), ' MiB')} | | |",
             "",
         ]
     agent = report.get("agent")

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 BASE_DIR = Path(__file__).resolve().parents[1]
-ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 100_000))
+# BENCH_SCALE=large: a million items (minutes of loading and index building), else 100,000.
+ITEMS = int(os.environ.get("BENCH_MEMORY_ITEMS", 1_000_000 if os.environ.get("BENCH_SCALE") == "large" else 100_000))
 CLUSTERS = int(os.environ.get("BENCH_MEMORY_CLUSTERS", 1_000))
 QUERIES = int(os.environ.get("BENCH_MEMORY_QUERIES", 200))
 DIMENSIONS = 384

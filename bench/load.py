@@ -1,0 +1,129 @@
+"""Concurrent load from an asyncio client (httpx): 50 API clients submitting and reading tasks at an
+offered rate, and 50 senders of signed GitHub deliveries as fast as Emma acknowledges them.
+
+Each client keeps its own connection and paces itself, so the offered load is what is asked for (an
+open schedule: a request late because the one before it was slow goes out at once, not a tick later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+from bench.tasks import _stats_ms, percentile
+
+
+def _stats(samples: list[float]) -> dict:
+    stats = _stats_ms(samples)
+    stats["p99_ms"] = None if not samples else round(percentile(samples, 99), 2)
+    return stats
+
+
+async def _paced(count: int, interval: float, send) -> None:
+    start = time.perf_counter()
+    for n in range(count):
+        delay = start + n * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(n)
+
+
+def run_api(report: dict, *, base_url: str, token: str, clients: int, rate: float, seconds: float,
+            cpu=None) -> None:
+    """report["api_load"]: `clients` clients offer `rate` task submissions a second in all, each
+    followed by a GET of the task it created, for `seconds`."""
+    import httpx
+
+    per_client = max(1, int(rate * seconds / clients))
+    interval = clients / rate
+    post_ms: list[float] = []
+    get_ms: list[float] = []
+    errors: list[str] = []
+    tag = f"bench-{uuid.uuid4().hex[:8]}-load"
+
+    async def client(index: int) -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
+            await asyncio.sleep(index * interval / clients)  # spread the clients over one interval
+
+            async def send(n: int) -> None:
+                start = time.perf_counter()
+                try:
+                    response = await http.post("/api/tasks", json={
+                        "task_type": "diagnostic.echo", "description": tag, "parameters": {"c": index, "n": n}})
+                    post_ms.append((time.perf_counter() - start) * 1000)
+                    if response.status_code != 202:
+                        errors.append(f"POST {response.status_code}")
+                        return
+                    start = time.perf_counter()
+                    read = await http.get(f"/api/tasks/{response.json()['task_id']}")
+                    get_ms.append((time.perf_counter() - start) * 1000)
+                    if read.status_code != 200:
+                        errors.append(f"GET {read.status_code}")
+                except httpx.HTTPError as exc:
+                    errors.append(type(exc).__name__)
+
+            await _paced(per_client, interval, send)
+
+    async def main():
+        await asyncio.gather(*(client(i) for i in range(clients)))
+
+    before = cpu.snapshot() if cpu else None
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    requests = len(post_ms) + len(get_ms)
+    report["api_load"] = {
+        "clients": clients, "offered_per_second": rate, "seconds": round(elapsed, 2),
+        "submitted": len(post_ms), "achieved_per_second": round(len(post_ms) / elapsed, 1),
+        "post": _stats(post_ms), "get": _stats(get_ms), "all": _stats(post_ms + get_ms),
+        "errors": len(errors), "first_errors": errors[:5], "requests": requests,
+        "cpu": cpu.usage(before, cpu.snapshot(), max(len(post_ms), 1)) if cpu else {},
+        "peak_rss_mb": cpu.peak_rss_mb() if cpu else {},
+    }
+
+
+def run_github(report: dict, *, base_url: str, tenant: str, secret: str, senders: int, deliveries: int,
+               cpu=None) -> None:
+    """report["github_load"]: `deliveries` signed `push` deliveries from `senders` concurrent senders,
+    each as soon as its previous one was acknowledged."""
+    import httpx
+
+    body = json.dumps({"ref": "refs/heads/main", "repository": {"full_name": "acme/shop"},
+                       "head_commit": {"id": "0" * 40, "message": "bench"}, "commits": []}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    ack_ms: list[float] = []
+    statuses: dict[int, int] = {}
+    next_delivery = iter(range(deliveries))
+
+    async def sender() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            for _ in iter(int, 1):
+                n = next(next_delivery, None)
+                if n is None:
+                    return
+                start = time.perf_counter()
+                response = await http.post(f"/webhooks/github?tenant={tenant}", content=body, headers={
+                    "Content-Type": "application/json", "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
+                ack_ms.append((time.perf_counter() - start) * 1000)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    async def main():
+        await asyncio.gather(*(sender() for _ in range(senders)))
+
+    before = cpu.snapshot() if cpu else None
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    accepted = sum(count for status, count in statuses.items() if 200 <= status < 300)
+    report["github_load"] = {
+        "senders": senders, "deliveries": deliveries, "seconds": round(elapsed, 2), "statuses": statuses,
+        "accepted_per_second": round(accepted / elapsed, 1), "ack": _stats(ack_ms),
+        "cpu": cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {},
+        "peak_rss_mb": cpu.peak_rss_mb() if cpu else {},
+    }
