@@ -1,7 +1,12 @@
+import logging
+
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from core import observability
 from core.errors import json_error
+
+logger = logging.getLogger(__name__)
 
 
 class CorrelationIdMiddleware:
@@ -44,3 +49,23 @@ class PayloadLimitMiddleware:
             return json_error(413, "payload_too_large", f"The request body exceeds {limit} bytes.",
                               {"max_bytes": limit})
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A request that finds the database gone (restarting, failing over, out of connections) gets a 503
+    with Retry-After instead of a 500. Django drops the broken connection when the request ends, so the
+    next request connects afresh: web processes recover without a restart."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
+        response = json_error(503, "database_unavailable", "The database is unavailable; try again in a few seconds.")
+        response["Retry-After"] = "5"
+        return response

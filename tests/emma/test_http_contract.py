@@ -110,3 +110,21 @@ def test_the_openapi_schema_is_valid_and_names_every_component_once(tmp_path):
     from django.core.management import call_command
 
     call_command("spectacular", "--file", str(tmp_path / "schema.yaml"), "--validate", "--fail-on-warn")
+
+
+@pytest.mark.django_db
+def test_a_database_outage_is_a_503_with_retry_after_never_a_500(acme, monkeypatch):
+    """What PostgreSQL restarting looks like to a view: the driver's OperationalError."""
+    from django.db import OperationalError
+
+    from emma import services
+
+    def database_gone(**kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(services, "task_submit", database_gone)
+
+    response = acme.submitter_api.post("/api/tasks", {"task_type": "diagnostic.echo"}, format="json")
+
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "database_unavailable"
