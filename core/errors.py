@@ -106,14 +106,26 @@ def api_exception_handler(exc, context):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body = error_body("validation_error", "The request is invalid; see details for each field.", details)
     else:
-        detail = getattr(exc, "detail", "")
-        code = detail.code if hasattr(detail, "code") and detail.code else getattr(exc, "default_code", "error")
-        details = {}
+        code, message, details = _error_parts(exc)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             details["retry_after_seconds"] = int(exc.wait) + 1
-        body = error_body(str(code), str(detail), details)
+        body = error_body(code, message, details)
     response.data = body
     return response
+
+
+def _error_parts(exc: exceptions.APIException) -> tuple[str, str, dict]:
+    """(code, message, details) of a DRF error that is not a validation error."""
+    detail = getattr(exc, "detail", "")
+    if isinstance(detail, dict) and "detail" in detail:
+        # simplejwt's errors carry {"detail", "code", "messages": [{..., "message"}]} (DetailDictMixin): their
+        # text and code, and why each kind of token was refused, rather than the dict's repr as the message.
+        reasons = [str(item["message"]) for item in detail.get("messages", [])
+                   if isinstance(item, dict) and item.get("message")]
+        return (str(detail.get("code") or exc.default_code), str(detail["detail"]),
+                {"reasons": reasons} if reasons else {})
+    code = detail.code if hasattr(detail, "code") and detail.code else getattr(exc, "default_code", "error")
+    return str(code), str(detail), {}
 
 
 def _error_page(request, status: int, code: str, message: str):

@@ -3,6 +3,7 @@ summed) plus the gauges each app reads from PostgreSQL at scrape time, registere
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 _SCRAPE_TIME_COLLECTORS: list = []
@@ -22,6 +23,7 @@ def register_scrape_time_collector(collector) -> None:
         REGISTRY.register(collector)
 
 
+@require_GET  # a scrape reads; any other method is a 405, as on the probes
 def metrics_view(request):
     registry = REGISTRY
     if _multiprocess():

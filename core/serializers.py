@@ -18,6 +18,15 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class NoInput(StrictSerializer):
+    """The input of an action that takes none: no body, or `{}`. Its body is still read, so what the parser
+    refuses (not JSON, hostile JSON) and any field sent is a 400, never ignored while the action goes ahead."""
+
+    @classmethod
+    def check(cls, request) -> None:
+        cls(data=request.data).is_valid(raise_exception=True)
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Invalid, NotFound
-from core.serializers import IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
+from core.serializers import IsTenantAdmin, ListFilterSerializer, NoInput, StrictSerializer, paginated_response
 from emma import callbacks, events, registry, services
 from emma.models import AgentRunStep, AgentTask, CallbackAttempt, TaskEvent
 from emma.selectors import tasks_for_user
@@ -247,6 +247,7 @@ class TaskEventsApi(APIView):
 class TaskCancelApi(APIView):
     @extend_schema(request=None, responses=TaskOutputSerializer)
     def post(self, request, task_id):
+        NoInput.check(request)
         services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)
         task = tasks_for_user(request.user).get(pk=task_id)
         return Response(TaskOutputSerializer(task).data, status=202 if task.status == "running" else 200)
@@ -265,6 +266,7 @@ class CallbackSecretApi(APIView):
 
     @extend_schema(request=None, responses={201: SecretOutputSerializer})
     def post(self, request):
+        NoInput.check(request)
         rotated = callbacks.callback_secret_rotate(user=request.user, correlation_id=request.correlation_id)
         return Response(self.SecretOutputSerializer(rotated).data, status=201,
                         headers={"Cache-Control": "no-store"})

@@ -33,8 +33,9 @@ class EscalationOutputSerializer(serializers.ModelSerializer):
 class EscalationsActiveApi(APIView):
     permission_classes = [IsApprover]
 
-    @extend_schema(responses=EscalationOutputSerializer(many=True))
+    @extend_schema(parameters=[ListFilterSerializer], responses=EscalationOutputSerializer(many=True))
     def get(self, request):
+        ListFilterSerializer.filters(request)  # no filters, but paging: a bad page or an unknown parameter is a 400
         tenant_id = membership_for_user(request.user).tenant_id
         return paginated_response(request, self, selectors.escalations_active(tenant_id=tenant_id),
                                   EscalationOutputSerializer)
@@ -160,8 +161,9 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
 
 
 class PolicyVersionsApi(APIView):
-    @extend_schema(responses=PolicyVersionSerializer(many=True))
+    @extend_schema(parameters=[ListFilterSerializer], responses=PolicyVersionSerializer(many=True))
     def get(self, request):
+        ListFilterSerializer.filters(request)  # no filters, but paging: a bad page or an unknown parameter is a 400
         versions = selectors.policy_versions(tenant_id=membership_for_user(request.user).tenant_id)
         return paginated_response(request, self, versions, PolicyVersionSerializer)
 

@@ -27,7 +27,10 @@ class MetadataField(serializers.JSONField):
     """A JSON object that PostgreSQL's jsonb can hold (no NUL characters, which query strings can carry)."""
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError:  # a query string's JSON is parsed here, not by the request's parser
+            raise serializers.ValidationError("Nested too deeply.")
         if not isinstance(value, dict):
             raise serializers.ValidationError("Expected a JSON object.")
         if "\\u0000" in json.dumps(value):

@@ -153,6 +153,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Governed agent tasks: submission, policy decisions, escalations, audit and memory.",
     "VERSION": EMMA_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are public: they read no token, so a stale one (Swagger UI keeps what it
+    # was given) cannot turn them into a 401, which they would render as YAML or HTML rather than JSON.
+    "SERVE_AUTHENTICATION": [],
     # Several models have a `status`: each its own named enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "emma.models.AgentTask.Status",

@@ -225,16 +225,12 @@ def test_budget_holds_under_concurrent_submissions(acme, client_for):
     assert DailyUsage.objects.get(tenant_id=acme.tenant_id).committed == Decimal("10")
 
 
+# NUL characters, deep nesting, bodies that are not objects or not UTF-8, on every write endpoint:
+# tests/test_hostile_input.py. Here, the numbers a task's columns cannot hold.
 @pytest.mark.parametrize("raw", [
-    '{"task_type": "diagnostic.echo", "parameters": {"a": "x\\u0000y"}}',
-    '{"task_type": "diagnostic.echo", "description": "x\\u0000y"}',
     '{"task_type": "diagnostic.echo", "parameters": {"a": NaN}}',
     '{"task_type": "diagnostic.echo", "parameters": {"a": 1e400}}',
     '{"task_type": "diagnostic.echo", "estimated_cost": 1e20}',
-    '{"task_type": "diagnostic.echo", "parameters": ' + "[" * 100000 + "]" * 100000 + "}",
-    "[]",
-    '"just a string"',
-    "\udcff",
 ])
 def test_hostile_bodies_are_400_and_store_nothing(acme, raw):
     response = acme.submitter_api.post("/api/tasks", data=raw.encode("utf-8", "surrogateescape"),

@@ -1,0 +1,196 @@
+"""What every request can reach, for the tests that must cover all of it (tests/test_authorization_matrix.py,
+tests/test_hostile_input.py): the routes, read from the URL configuration, so a route added to
+config/urls.py (or an app's urls.py) shows up and those tests fail until they say what it must answer;
+the rows a request could store; and a world of real objects to aim requests at."""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from django.apps import apps
+from django.db import connection, transaction
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.utils import aware_utcnow
+
+from core import services as core_services
+from emma.models import AgentTask
+from governance.models import Escalation
+from governance.selectors import policy_current
+from memory import services as memory_services
+from memory import working
+from memory.models import EMBEDDING_DIMENSIONS, MemoryItem
+from tests.conftest import Team
+
+WRITE_METHODS = ("POST", "PUT", "PATCH")
+
+# --- routes -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str  # as written in the URLconf, e.g. "api/tasks/<uuid:task_id>"
+    # The methods its view class handles (HEAD and OPTIONS aside); None for a function view, whose
+    # methods only a request can tell.
+    methods: tuple[str, ...] | None
+
+
+def _methods(callback) -> tuple[str, ...] | None:
+    view_class = getattr(callback, "view_class", None)
+    if view_class is None:
+        return None
+    # as_view(http_method_names=...) narrows a class per route (integrations.webhooks.WebhookView).
+    names = callback.view_initkwargs.get("http_method_names", view_class.http_method_names)
+    return tuple(name.upper() for name in names if name not in ("head", "options") and hasattr(view_class, name))
+
+
+def _walk(patterns, prefix: str = "", namespace: str | None = None):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern):
+            yield namespace, Route(pattern.name, prefix + str(pattern.pattern), _methods(pattern.callback))
+
+
+def all_routes(*, excluding_namespaces: tuple[str, ...] = ("admin",)) -> list[Route]:
+    """Every route of the URLconf outside the given namespaces (the admin has its own login)."""
+    routes = [route for namespace, route in _walk(get_resolver().url_patterns)
+              if namespace not in excluding_namespaces]
+    unnamed = [route.pattern for route in routes if not route.name]
+    assert not unnamed, f"routes without a name cannot be listed in the tests' tables: {unnamed}"
+    return routes
+
+
+def api_routes() -> list[Route]:
+    return [route for route in all_routes() if route.pattern.startswith("api/")]
+
+
+# --- what a request could store ---------------------------------------------------------------------
+
+# Emma's apps, and the users and groups of django.contrib.auth.
+PROJECT_APPS = ("core", "governance", "memory", "operations", "emma", "integrations", "auth")
+
+
+def row_counts() -> dict[str, int]:
+    """The number of rows of every table of Emma's apps, in one query."""
+    tables = sorted({model._meta.db_table for model in apps.get_models() if model._meta.app_label in PROJECT_APPS})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {connection.ops.quote_name(table)})"
+                                             for table in tables))
+        return dict(zip(tables, cursor.fetchone(), strict=True))
+
+
+# --- callers ----------------------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery"
+INVALID_TOKENS = ("malformed_token", "expired_token", "wrong_key_token", "unsigned_token", "refresh_as_access",
+                  "deactivated_user")
+
+
+def bearer(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def client_for(user) -> APIClient:
+    return bearer(str(RefreshToken.for_user(user).access_token))
+
+
+def member(username: str, tenant: str, role: str):
+    return core_services.user_upsert(username=username, password=PASSWORD, tenant_slug=tenant, role=role)
+
+
+def invalid_token(kind: str, user) -> str:
+    """A token naming a real, active user that must still open nothing."""
+    token = AccessToken.for_user(user)
+    if kind == "malformed_token":
+        return "not.a.jwt"
+    if kind == "expired_token":  # signed with the project's key, but its lifetime ended an hour ago
+        token.set_exp(from_time=aware_utcnow() - timedelta(hours=1), lifetime=timedelta(minutes=15))
+        return str(token)
+    if kind == "wrong_key_token":
+        return jwt.encode(token.payload, "a-key-that-is-not-emmas-signing-key-0123456789", algorithm="HS256")
+    if kind == "unsigned_token":
+        return jwt.encode(token.payload, None, algorithm="none")
+    if kind == "refresh_as_access":
+        return str(RefreshToken.for_user(user))
+    raise ValueError(kind)
+
+
+# --- the world --------------------------------------------------------------------------------------
+
+# Text only acme holds: an answer to anyone else that contains it has crossed the tenant boundary.
+ACME_SECRET = "acme-only-7f3a"
+ACME_TEXT = f"Quarterly confidential figures {ACME_SECRET}"
+SESSION = "acme-session"
+
+
+def unit_vector() -> list[float]:
+    return [1.0] + [0.0] * (EMBEDDING_DIMENSIONS - 1)
+
+
+class World:
+    """acme's team with two policy versions, an escalated task, a memory item, a bulk job and a working
+    memory session; globex's admin; and an API client for every kind of caller."""
+
+    def __init__(self):
+        self.acme = acme = Team("acme", member, client_for)
+        self.password = PASSWORD
+        self.other_tenant_user = member(username="globex-admin", tenant="globex", role="admin")
+        acme.set_policy(autonomy_level="supervised")
+        acme.set_policy(http_allowed_hosts=[f"{ACME_SECRET}.example.com"])
+        submitted = acme.submit(description=ACME_TEXT, estimated_cost=50)
+        self.task_id, self.escalation_id = submitted["task_id"], submitted["escalation_id"]
+        assert self.escalation_id, submitted
+        self.memory_item_id = memory_services.memory_store(tenant_id=acme.tenant_id, content=ACME_TEXT,
+                                                           embedding=unit_vector()).id
+        self.bulk_job_id = memory_services.memory_bulk_start(tenant_id=acme.tenant_id,
+                                                             items=[{"content": f"{ACME_TEXT} in bulk"}]).pk
+        self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
+                                                  self.bulk_job_id)]
+        former = member(username="acme-former-admin", tenant="acme", role="admin")
+        former_token = str(AccessToken.for_user(former))
+        former.is_active = False  # the project's revocation: simplejwt checks is_active on every request
+        former.save(update_fields=["is_active"])
+        self.clients = {"anonymous": APIClient(), "other_tenant": client_for(self.other_tenant_user),
+                        "submitter": acme.submitter_api, "approver": acme.approver_api, "admin": acme.admin_api,
+                        "deactivated_user": bearer(former_token)}
+        for kind in INVALID_TOKENS:
+            if kind != "deactivated_user":
+                self.clients[kind] = bearer(invalid_token(kind, acme.admin))
+
+    def reset_working_memory(self) -> None:
+        """acme's session as built, globex's empty: Redis is not rolled back with the database."""
+        self.clear_working_memory()
+        working.working_append(tenant_id=self.acme.tenant_id, session_id=SESSION, role="user", content=ACME_TEXT)
+
+    def clear_working_memory(self) -> None:
+        for tenant_id in (self.acme.tenant_id, self.other_tenant_user.membership.tenant_id):
+            working.working_clear(tenant_id=tenant_id, session_id=SESSION)
+
+    def state(self) -> dict:
+        """Every row count of Emma's tables, and acme's objects as they are."""
+        return {"counts": row_counts(),
+                "task": AgentTask.objects.filter(pk=self.task_id).values("status", "cancel_requested").get(),
+                "escalation": Escalation.objects.filter(pk=self.escalation_id).values("status").get(),
+                "policy": policy_current(tenant_id=self.acme.tenant_id),
+                "memory_item": MemoryItem.objects.filter(pk=self.memory_item_id).exists(),
+                "working": working.working_get(tenant_id=self.acme.tenant_id, session_id=SESSION)["entries"]}
+
+
+@contextmanager
+def world_rolled_back(django_db_blocker):
+    """A World for a whole test module, in a transaction rolled back after it. Each test's own transaction
+    (pytest-django's) is a savepoint inside it, so whatever one test changes is undone before the next,
+    and hundreds of tests share one setup."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        world = World()
+        try:
+            yield world
+        finally:
+            transaction.set_rollback(True)
+            world.clear_working_memory()

@@ -1,0 +1,320 @@
+"""Who may call what: every route Emma serves × every method it handles × every kind of caller, with the
+routes read from the URL configuration (tests/surface.py), so a new endpoint cannot be forgotten: ROUTES
+must say what it answers, or test_every_served_route_and_method_is_in_the_matrix fails.
+
+Callers (CALLERS): no token; tokens that must open nothing (not a JWT; expired; signed with another key;
+unsigned, alg "none"; a refresh token sent as an access token; a deactivated user's); a user of another tenant
+(globex's admin, the strongest role, so that what refuses them is the tenant boundary, not their role);
+and acme's submitter, approver and admin. The objects named in paths are real and are acme's.
+
+What every cell keeps:
+- no valid token: 401 with Emma's JSON error body, on every route that is not public;
+- a role the route does not allow: 403; another tenant's object: 404, as if it did not exist;
+- whoever is not acme's gets an answer with none of acme's ids or data in it;
+- a refused request (401, 403, 404) changes nothing: no table gains or loses a row, and acme's task,
+  escalation, policy, memory and working memory are as they were.
+
+Revocation: the project has no token blacklist (rest_framework_simplejwt.token_blacklist is not
+installed), so an access token lives out its lifetime (15 minutes) unless its user is deactivated,
+which simplejwt checks on every request: the deactivated caller is the "revoked" token.
+
+Public on purpose (the Public rules): /health, /health/live, /health/ready and /version are probes for
+load balancers and orchestrators and carry no tenant data; /metrics is scraped by Prometheus without
+credentials, so it must be reachable from the cluster's network only (it names tenants, in
+emma_memory_items{tenant}, and counts their work); the token endpoints are how a
+caller gets a token; the OpenAPI schema and its docs page describe the API and hold no data; and
+/webhooks/* are signed by each provider instead (integrations.webhooks): a JWT opens none of them, and
+without the provider's signature every caller gets the same refusal and nothing is stored.
+
+Not in the matrix: the admin (/admin/, its own session login with CSRF; tests/governance/test_admin_*),
+but for test_a_bearer_token_does_not_open_the_admin. HEAD is Django's GET without the body and OPTIONS
+is answered from the view class, both after authentication: test_head_and_options_need_a_token."""
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from integrations import providers
+from tests.surface import ACME_SECRET, INVALID_TOKENS, SESSION, World, all_routes, unit_vector, world_rolled_back
+
+pytestmark = pytest.mark.django_db
+
+OUTSIDERS = ("anonymous", *INVALID_TOKENS, "other_tenant")
+MEMBERS = ("submitter", "approver", "admin")
+CALLERS = (*OUTSIDERS, *MEMBERS)
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """One world for the module's ~500 cells (tests.surface.world_rolled_back): well under a minute."""
+    with world_rolled_back(django_db_blocker) as built:
+        yield built
+
+
+@pytest.fixture
+def cell(world, db, settings):
+    """The world as each cell starts it: settings pinned (no limit a developer exported gets in the way; each
+    webhook provider enabled and given a secret, so what refuses a request is its missing signature, not a
+    404 or a 503), and acme's working memory session as built."""
+    settings.RATE_LIMIT_PER_MIN = 10_000
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.2  # no worker answers /health's ping here: wait little for it
+    settings.INTEGRATIONS_ENABLED = {provider.switch: True for provider in providers.registered()}
+    for name in ("SLACK_SIGNING_SECRET", "TWILIO_AUTH_TOKEN", "WABA_APP_SECRET", "WABA_VERIFY_TOKEN",
+                 "GITHUB_WEBHOOK_SECRET", "JIRA_WEBHOOK_SECRET", "SENTRY_WEBHOOK_SECRET"):
+        setattr(settings, name, f"matrix-{name.lower()}")
+    world.reset_working_memory()
+    return world
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+
+def members(submitter: int, approver: int, admin: int) -> dict[str, int]:
+    return {"submitter": submitter, "approver": approver, "admin": admin}
+
+
+def everyone(status: int) -> dict[str, int]:
+    return members(status, status, status)
+
+
+def deciders(status: int) -> dict[str, int]:
+    return members(403, status, status)
+
+
+def admins(status: int) -> dict[str, int]:
+    return members(403, 403, status)
+
+
+def no_args(world: World) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Api:
+    """A JWT route: what acme's members get, and what globex's admin gets (404 for acme's object)."""
+
+    members: dict[str, int]
+    other_tenant: int = 404
+    args: Callable[[World], dict] = no_args  # the path's parameters
+    data: Callable[[World], dict] | None = None  # the JSON body of a write, the query of a read
+
+    def expected(self, caller: str) -> int:
+        if caller in ("anonymous", *INVALID_TOKENS):
+            return 401
+        return self.other_tenant if caller == "other_tenant" else self.members[caller]
+
+
+@dataclass(frozen=True)
+class Public:
+    """Open to every caller on purpose (`why`), whatever token they bring: `status` is what each gets."""
+
+    why: str
+    status: int | tuple[int, ...]
+    args: Callable[[World], dict] = no_args
+    data: Callable[[World], dict] | None = None
+
+    def expected(self, caller: str) -> int | tuple[int, ...]:
+        return self.status
+
+
+def task(world):
+    return {"task_id": world.task_id}
+
+
+def escalation(world):
+    return {"escalation_id": world.escalation_id}
+
+
+def memory_item(world):
+    return {"item_id": world.memory_item_id}
+
+
+PROBE = "a probe for load balancers and orchestrators; no tenant data"
+WEBHOOK = "signed by the provider instead of a JWT; unsigned, it is refused and nothing is stored"
+SCHEMA = "describes the API; holds no data"
+
+
+def webhook() -> dict[str, Public]:
+    return {"POST": Public(WEBHOOK, 401, data=lambda world: {"hello": "world"})}
+
+
+ROUTES: dict[str, dict[str, Api | Public]] = {
+    # -- public ------------------------------------------------------------------------------------
+    "health": {"GET": Public(PROBE, (200, 503))},  # 503 when a dependency is down
+    "health-live": {"GET": Public(PROBE, 200)},
+    "health-ready": {"GET": Public(PROBE, (200, 503))},
+    "version": {"GET": Public(PROBE, 200)},
+    "metrics": {"GET": Public("Prometheus scrapes it without credentials; keep it on the cluster's network", 200)},
+    "token-obtain": {"POST": Public("how a caller gets a token", 200, data=lambda world: {
+        "username": world.acme.submitter.username, "password": world.password})},
+    "token-refresh": {"POST": Public("how a caller renews a token", 200, data=lambda world: {
+        "refresh": str(RefreshToken.for_user(world.acme.submitter))})},
+    "schema": {"GET": Public(SCHEMA, 200)},
+    "api-docs": {"GET": Public(SCHEMA, 200)},
+    "webhook-github": webhook(),
+    "webhook-jira": webhook(),
+    "webhook-sentry": webhook(),
+    "webhook-slack-events": webhook(),
+    "webhook-slack-commands": webhook(),
+    "webhook-slack-interactions": webhook(),
+    "webhook-twilio-sms": webhook(),
+    "webhook-waba-messages": {**webhook(), "GET": Public("WhatsApp's subscription handshake: only the verify "
+                                                        "token it was given opens it", 403)},
+    # -- the caller's identity ---------------------------------------------------------------------
+    "me": {"GET": Api(everyone(200), other_tenant=200)},
+    # -- tasks -------------------------------------------------------------------------------------
+    "tasks": {
+        "GET": Api(everyone(200), other_tenant=200),
+        "POST": Api(everyone(202), other_tenant=202, data=lambda world: {"task_type": "diagnostic.echo"}),
+    },
+    "task-callback-secret": {"POST": Api(admins(201), other_tenant=201)},
+    "task-detail": {"GET": Api(everyone(200), args=task)},
+    # A stream of the task's run; its answer's status is all this reads (its body would wait for the run).
+    "task-events": {"GET": Api(everyone(200), args=task)},
+    # The submitter or a tenant admin; an approver did not submit it.
+    "task-cancel": {"POST": Api(members(200, 403, 200), args=task)},
+    "task-types": {"GET": Api(everyone(200), other_tenant=200)},
+    # -- escalations -------------------------------------------------------------------------------
+    "escalations-active": {"GET": Api(deciders(200), other_tenant=200)},
+    "escalation-detail": {"GET": Api(everyone(200), args=escalation)},  # the submitter's own task's
+    "escalation-approve": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "fine"})},
+    "escalation-reject": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "no"})},
+    # A reply answers an agent's tool call; this escalation is a task's, so a decider's reply is a 400.
+    "escalation-reply": {"POST": Api(deciders(400), args=escalation,
+                                     data=lambda world: {"reason": "see", "message": "do it this way"})},
+    # -- policy and audit --------------------------------------------------------------------------
+    "policy": {
+        "GET": Api(everyone(200), other_tenant=200),
+        "PUT": Api(admins(200), other_tenant=200, data=lambda world: {"autonomy_level": "restricted"}),
+    },
+    "policy-versions": {"GET": Api(everyone(200), other_tenant=200)},
+    # globex has no version 1 to go back to: a 400 naming it, in globex's own policy.
+    "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
+    "audit": {"GET": Api(admins(200), other_tenant=200)},
+    # -- memory ------------------------------------------------------------------------------------
+    "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
+    "memory-search": {"GET": Api(everyone(200), other_tenant=200,
+                                 data=lambda world: {"query": "quarterly confidential figures"})},
+    "memory-embeddings": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {
+        "content": "a fact with its own vector", "embedding": unit_vector()})},
+    "memory-bulk": {"POST": Api(everyone(202), other_tenant=202,
+                                data=lambda world: {"items": [{"content": "one of many"}]})},
+    "memory-bulk-job": {"GET": Api(everyone(200), args=lambda world: {"job_id": world.bulk_job_id})},
+    "memory-episodes": {"GET": Api(everyone(200), other_tenant=200)},
+    # A session id names a session within the caller's tenant: globex's session of the same name is its own.
+    "memory-working": {
+        "GET": Api(everyone(200), other_tenant=200, args=lambda world: {"session_id": SESSION}),
+        "POST": Api(everyone(201), other_tenant=201, args=lambda world: {"session_id": SESSION},
+                    data=lambda world: {"content": "remember this"}),
+        "DELETE": Api(everyone(204), other_tenant=204, args=lambda world: {"session_id": SESSION}),
+    },
+    "memory-item": {
+        "GET": Api(everyone(200), args=memory_item),
+        "DELETE": Api(everyone(204), args=memory_item),
+    },
+}
+
+CELLS = [pytest.param(name, method, caller, id=f"{name}-{method}-{caller}")
+         for name, methods in ROUTES.items() for method in methods for caller in CALLERS]
+
+
+# --- the matrix -------------------------------------------------------------------------------------
+
+
+def request(world: World, client: APIClient, name: str, method: str, rule: Api | Public):
+    path = reverse(name, kwargs=rule.args(world))
+    data = rule.data(world) if rule.data else None
+    if method in ("GET", "DELETE"):
+        return client.generic(method, path) if data is None else client.get(path, data)
+    return client.generic(method, path, data=b"" if data is None else json.dumps(data).encode(),
+                          content_type="application/json")
+
+
+def body_of(response) -> bytes:
+    # A stream (task-events) is only opened by the roles allowed to read it; it is not read here (it
+    # would wait for the run), and never closed by hand: response.close() would close the database
+    # connection under the test's transaction.
+    return b"" if response.streaming else response.content
+
+
+def assert_json_error(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    assert body["error"]["code"] and body["error"]["message"], body
+    assert "ErrorDetail" not in body["error"]["message"], body  # a sentence, not an exception's repr
+    return body["error"]
+
+
+# What each caller without a valid token is told (and a JWT route says how to log in: WWW-Authenticate).
+UNAUTHENTICATED_CODES = {"anonymous": "not_authenticated", "deactivated_user": "user_inactive",
+                         **{kind: "token_not_valid" for kind in INVALID_TOKENS if kind != "deactivated_user"}}
+
+
+@pytest.mark.parametrize(("name", "method", "caller"), CELLS)
+def test_authorization_matrix(cell, name, method, caller):
+    world, rule = cell, ROUTES[name][method]
+    expected = rule.expected(caller)
+    refused = {expected} if isinstance(expected, int) else set(expected)
+    before = world.state() if refused <= {401, 403, 404} else None
+    response = request(world, world.clients[caller], name, method, rule)
+    body = body_of(response)
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    assert response.status_code in allowed, (response.status_code, body[:2000])
+    if isinstance(rule, Api) and response.status_code >= 400 or response.status_code in (401, 403, 404):
+        error = assert_json_error(response)
+        if isinstance(rule, Api) and response.status_code == 401:
+            assert error["code"] == UNAUTHENTICATED_CODES[caller], error
+            assert response.has_header("WWW-Authenticate")
+    if caller in OUTSIDERS:
+        leaked = [marker for marker in (*world.acme_ids, ACME_SECRET) if marker.encode() in body]
+        assert not leaked, f"{caller} was shown acme's {leaked}: {body[:2000]}"
+    if before is not None:
+        assert world.state() == before, "a refused request changed something"
+    if caller == "other_tenant" and response.status_code == 404:
+        # Not even a different answer: acme's object looks exactly like one that does not exist.
+        nowhere = replace(rule, args=lambda world: {key: uuid.uuid4() for key in rule.args(world)})
+        assert request(world, world.clients[caller], name, method, nowhere).json() == response.json()
+
+
+def test_every_served_route_and_method_is_in_the_matrix():
+    """A route served but missing from ROUTES, or listed but no longer served, fails here: say who may
+    call it (Api) or why it is public (Public)."""
+    served = {route.name: route for route in all_routes()}
+    assert set(served) == set(ROUTES), {"served, not in the matrix": sorted(set(served) - set(ROUTES)),
+                                        "in the matrix, not served": sorted(set(ROUTES) - set(served))}
+    for name, route in served.items():
+        if route.methods is not None:  # a function view's methods are the table's word (checked below)
+            assert set(route.methods) == set(ROUTES[name]), (name, route.methods, sorted(ROUTES[name]))
+    not_under_api = sorted(name for name, route in served.items() if not route.pattern.startswith("api/")
+                           and not all(isinstance(rule, Public) for rule in ROUTES[name].values()))
+    assert not not_under_api, f"JWT routes outside /api/: {not_under_api}"
+
+
+@pytest.mark.parametrize("name", sorted(route.name for route in all_routes() if route.methods is None))
+def test_a_function_view_answers_only_the_methods_the_matrix_lists(api_client, name):
+    """Function views (the probes, /metrics) cannot be introspected: every other method is a 405."""
+    for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - set(ROUTES[name])):
+        response = api_client.generic(method, reverse(name))
+        assert response.status_code == 405, (method, response.status_code)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, methods in ROUTES.items()
+                                        if all(isinstance(rule, Api) for rule in methods.values())))
+def test_head_and_options_need_a_token(cell, name):
+    rule = next(iter(ROUTES[name].values()))
+    path = reverse(name, kwargs=rule.args(cell))
+    for method in ("HEAD", "OPTIONS"):
+        response = cell.clients["anonymous"].generic(method, path)
+        assert response.status_code == 401, (method, response.status_code, response.content[:500])
+
+
+def test_a_bearer_token_does_not_open_the_admin(cell):
+    """The admin is a session login: a JWT, even an admin's, is not one."""
+    response = cell.acme.admin_api.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
