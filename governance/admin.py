@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from core.admin import TenantReadOnlyAdmin, as_text, membership_of, pretty_json
 from core.errors import ApplicationError, Invalid, error_text
+from core.parsers import strict_json
 from core.models import Membership
 from governance import hooks, selectors, services, summaries
 from governance.models import AuditEvent, Escalation, PolicyVersion
@@ -48,9 +49,9 @@ def _edited_arguments(request, escalation):
     if not text:
         return None
     try:
-        arguments = json.loads(text)
-    except ValueError:
-        raise Invalid(details={"arguments": ["Not valid JSON."]}) from None
+        arguments = strict_json(text)
+    except ValueError as exc:
+        raise Invalid(details={"arguments": [f"Not valid JSON: {exc}."]}) from None
     return None if arguments == escalation.parameters else arguments
 
 

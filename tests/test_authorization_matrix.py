@@ -173,6 +173,8 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
         "GET": Api(everyone(200), other_tenant=200),
         "POST": Api(everyone(202), other_tenant=202, data=lambda world: {"task_type": "diagnostic.echo"}),
     },
+    "tasks-batch": {"POST": Api(everyone(202), other_tenant=202,
+                                data=lambda world: {"tasks": [{"task_type": "diagnostic.echo"}]})},
     "task-callback-secret": {"POST": Api(admins(201), other_tenant=201)},
     "task-detail": {"GET": Api(everyone(200), args=task)},
     # A stream of the task's run; its answer's status is all this reads (its body would wait for the run).

@@ -64,6 +64,9 @@ WRITES: dict[tuple[str, str], Write] = {
                                      lambda world: {"refresh": str(RefreshToken.for_user(world.acme.submitter))}),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
+    ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [
+        {"task_type": "diagnostic.echo", "parameters": {"text": "one"}, "idempotency_key": "batch-1"},
+        {"task_type": "diagnostic.echo", "parameters": {"text": "two"}}]}, accepted=202),
     ("task-callback-secret", "POST"): Write("admin", lambda world: {}, accepted=201),
     ("task-cancel", "POST"): Write("submitter", lambda world: {}, args=lambda world: {"task_id": world.task_id}),
     ("escalation-approve", "POST"): Write("approver", lambda world: {"reason": "looks fine"},

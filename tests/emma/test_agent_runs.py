@@ -270,6 +270,26 @@ def test_the_admin_shows_the_pending_call_and_approves_it_with_edited_arguments(
     assert run.status == "succeeded" and receiver.received[0]["body"] == {"d": 2}
 
 
+@pytest.mark.parametrize("arguments, problem", [
+    ("[" * 10000 + "]" * 10000, "nested too deeply"),
+    ('{"url": "http://example.com/\\u0000"}', "NUL characters"),
+    ('{"url": "a", "url": "b"}', "appears twice"),
+    ("{not json", "Not valid JSON"),
+])
+def test_the_admin_refuses_arguments_postgres_could_not_store(acme, model, committed, receiver, client, arguments,
+                                                              problem):
+    model.reply(tool_calls=[("webhook.post", {"url": receiver.url})])
+    run = start(acme, committed)
+    escalation = Escalation.objects.get(task_id=run.pk, status="open")
+    client.force_login(acme.approver)
+
+    response = client.post(f"/admin/governance/escalation/{escalation.pk}/decide/",
+                           {"decision": "approve", "reason": "edited", "arguments": arguments}, follow=True)
+
+    assert response.status_code == 200 and problem in response.content.decode()
+    assert Escalation.objects.get(pk=escalation.pk).status == "open"
+
+
 def test_a_call_nobody_decides_times_out_by_the_ladder_and_the_model_is_told(acme, model, committed, receiver):
     from datetime import timedelta
 
