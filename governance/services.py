@@ -179,6 +179,9 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
             arguments=None, message: str = "", stop_run: bool = False) -> Escalation:
     if not (reason or "").strip():
         raise Invalid(details={"reason": ["A reason is required."]})
+    for field, text in (("reason", reason), ("message", message)):
+        if "\x00" in (text or ""):  # from a form or a chat message: PostgreSQL text cannot hold it
+            raise Invalid(details={field: ["NUL characters are not accepted."]})
     escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
     membership = Membership.objects.filter(user=user).first()
     if escalation is None or membership is None or membership.tenant_id != escalation.tenant_id:

@@ -134,6 +134,16 @@ def test_a_decision_without_a_reason_changes_nothing(client, carol, submit_escal
     assert AgentTask.objects.get(pk=result.task.pk).status == AgentTask.Status.PENDING_APPROVAL
 
 
+def test_a_reason_with_a_nul_character_is_refused_not_a_500(client, carol, submit_escalated):
+    result = submit_escalated()
+
+    response = logged_in(client, carol).post(decide_url(result.escalation_id),
+                                             {"decision": "approve", "reason": "fine\x00"}, follow=True)
+
+    assert shown_messages(response) == ["NUL characters are not accepted."]
+    assert Escalation.objects.get(pk=result.escalation_id).status == "open"
+
+
 def test_a_decision_needs_the_csrf_token(carol, submit_escalated):
     escalation_id = submit_escalated().escalation_id
     client = logged_in(Client(enforce_csrf_checks=True), carol)
