@@ -61,6 +61,7 @@ SETTINGS = {
     "worker_concurrency": _int_env("BENCH_WORKER_CONCURRENCY", 2),
     "batch_tasks": _int_env("BENCH_BATCH_TASKS", 2000),
     "load_clients": _int_env("BENCH_LOAD_CLIENTS", 50),
+    "deadlines": _int_env("BENCH_DEADLINES", 1000),
     "load_rate": _int_env("BENCH_LOAD_RATE", 30),
     "load_seconds": _int_env("BENCH_LOAD_SECONDS", 20),
     "github_deliveries": _int_env("BENCH_GITHUB_DELIVERIES", 3000),
@@ -236,7 +237,17 @@ class Bench:
                                           threads=2, alive=self.alive, cpu=cpu)
                 say("priorities: 1000 priority-9 tasks queued, then one of priority 1")
                 task_bench.run_priority(report, emma, backlog=1000, alive=self.alive)
+                from bench import escalations as deadline_bench
                 from bench import load
+
+                say(f"deadlines: {SETTINGS['deadlines']} escalations due over a minute, beat sweeping")
+                self.manage("setup_periodic_tasks")
+                self.spawn("beat", celery("beat", "-l", "INFO"), web_env)
+                try:
+                    deadline_bench.run(report, emma, escalations=SETTINGS["deadlines"], spread_seconds=60,
+                                       alive=self.alive)
+                finally:
+                    self.stop_process("beat")
 
                 say(f"API load: {SETTINGS['load_clients']} asyncio clients offering {SETTINGS['load_rate']} "
                     "submissions/s, each followed by a read")
@@ -542,6 +553,27 @@ def render(report: dict) -> str:
             f"| Its wait, submitted → started | {_f(priority['urgent_wait_ms'], ' ms')} | ≤ two executions "
             f"({_f(2 * priority['execution_p50_ms'], ' ms')} at the p50 of {_f(priority['execution_p50_ms'], ' ms')}) | "
             f"{_met(priority['urgent_wait_ms'] <= 2 * priority['execution_p50_ms'] if priority['execution_p50_ms'] else None)} |",
+            "",
+        ]
+    deadlines = report.get("deadlines")
+    if deadlines:
+        once = (deadlines["escalations_fired"] == deadlines["escalations"] == deadlines["task_expiries"]
+                and deadlines["most_events_for_one"] == 1)
+        late = deadlines["lateness"]
+        lines += [
+            "## Escalation deadlines",
+            "",
+            f"{deadlines['escalations']} escalated tasks with deadlines spread evenly over {deadlines['spread_seconds']:.0f} s, "
+            "timed out by beat's sweep (every 5 s) on the worker; the policy's default (reject) expires each task.",
+            "",
+            "| Figure | Value | Goal | |",
+            "|---|---|---|---|",
+            f"| Fired exactly once (audit events / escalations / task expiries; most events for one) | "
+            f"{deadlines['audit_events']} / {deadlines['escalations_fired']} / {deadlines['task_expiries']}; "
+            f"{deadlines['most_events_for_one']} | each once | {_met(once)} |",
+            f"| Lateness p50 / p95 / p99 / max (decided − deadline) | {_f(late['p50_ms'], ' ms')} / "
+            f"{_f(late['p95_ms'], ' ms')} / {_f(late['p99_ms'], ' ms')} / {_f(late['max_ms'], ' ms')} | p99 ≤ 5 s | "
+            f"{_met(late['p99_ms'] is not None and late['p99_ms'] <= 5000)} |",
             "",
         ]
     api, github = report.get("api_load"), report.get("github_load")
