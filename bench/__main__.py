@@ -62,6 +62,7 @@ SETTINGS = {
     "batch_tasks": _int_env("BENCH_BATCH_TASKS", 2000),
     "load_clients": _int_env("BENCH_LOAD_CLIENTS", 50),
     "deadlines": _int_env("BENCH_DEADLINES", 1000),
+    "outbox_messages": _int_env("BENCH_OUTBOX_MESSAGES", 1000),
     "load_rate": _int_env("BENCH_LOAD_RATE", 30),
     "load_seconds": _int_env("BENCH_LOAD_SECONDS", 20),
     "github_deliveries": _int_env("BENCH_GITHUB_DELIVERIES", 3000),
@@ -217,7 +218,11 @@ class Bench:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         model = agent_bench.start_model()  # the loopback model agent runs talk to (section 2b)
-        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}", **agent_bench.model_environment(model)}
+        from bench import outbox as outbox_bench
+
+        slack = outbox_bench.Slack()  # the loopback Slack the outbox sends to
+        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}", **agent_bench.model_environment(model),
+                   **slack.environment()}
         say(f"full path: gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
             f"{SETTINGS['worker_concurrency']} prefork on every queue")
         self.spawn("web", gunicorn(), web_env)
@@ -237,6 +242,8 @@ class Bench:
                                           threads=2, alive=self.alive, cpu=cpu)
                 say("priorities: 1000 priority-9 tasks queued, then one of priority 1")
                 task_bench.run_priority(report, emma, backlog=1000, alive=self.alive)
+                say(f"outbox: {SETTINGS['outbox_messages']} message.send tasks to a loopback Slack")
+                outbox_bench.run(report, emma, slack, messages=SETTINGS["outbox_messages"], alive=self.alive)
                 from bench import escalations as deadline_bench
                 from bench import load
 
@@ -324,7 +331,7 @@ def set_policy(base_url: str, token: str) -> None:
     """diagnostic.echo runs without approval (the default `supervised` policy allows it already; an
     explicit rule keeps that true whatever AUTONOMY_LEVEL says). Each submission checks the decision."""
     _request("PUT", f"{base_url}/api/governance/policy", {"rules": {
-        "diagnostic.echo": "allow", "agent.run": "allow", "tool:diagnostic.echo": "allow",
+        "diagnostic.echo": "allow", "agent.run": "allow", "tool:diagnostic.echo": "allow", "message.send": "allow",
         "tool:webhook.post": "escalate"}}, token)
 
 
@@ -553,6 +560,31 @@ def render(report: dict) -> str:
             f"| Its wait, submitted → started | {_f(priority['urgent_wait_ms'], ' ms')} | ≤ two executions "
             f"({_f(2 * priority['execution_p50_ms'], ' ms')} at the p50 of {_f(priority['execution_p50_ms'], ' ms')}) | "
             f"{_met(priority['urgent_wait_ms'] <= 2 * priority['execution_p50_ms'] if priority['execution_p50_ms'] else None)} |",
+            "",
+        ]
+    outbox = report.get("outbox")
+    if outbox and celery_r:
+        q = outbox["queued_to_sent"]
+        lines += [
+            "## Outbound messages at saturation",
+            "",
+            f"{outbox['messages']} `message.send` tasks (100 per batch request) through the outbox to a loopback Slack "
+            f"(`chat.postMessage`); one Celery task per message, whose worker makes the first attempt.",
+            "",
+            "| Figure | Emma | Raw Celery no-op | Seeds' claim | |",
+            "|---|---|---|---|---|",
+            f"| Messages delivered per second | {_f(outbox['per_second'])} | {_f(celery_r['throughput']['per_second'])} "
+            f"tasks/s | 1,000/s | {_met(outbox['per_second'] is not None and outbox['per_second'] >= 1000)} |",
+            f"| Queued → delivered p50 / p95 / p99 | {_f(q['p50_ms'], ' ms')} / {_f(q['p95_ms'], ' ms')} / "
+            f"{_f(q['p99_ms'], ' ms')} | | p95 < 50 ms | {_met(q['p95_ms'] is not None and q['p95_ms'] < 50)} |",
+            f"| Delivered exactly once (sent / arrived / distinct / duplicates) | {outbox['sent']} / {outbox['arrived']} / "
+            f"{outbox['distinct']} / {outbox['duplicates']} | | | "
+            f"{_met(outbox['sent'] == outbox['distinct'] == outbox['messages'] and not outbox['duplicates'])} |",
+            "",
+            "One Celery task per message cannot pass the raw no-op's own rate on this machine, so 1,000/s is out of reach "
+            "this way; what would get close is fewer, larger units of work: a send task that takes every due message of "
+            "a channel in one claim and sends them over one kept-alive connection (a per-channel pipeline), within the "
+            "provider's own rate limit (Slack allows about one message a second per channel).",
             "",
         ]
     deadlines = report.get("deadlines")
