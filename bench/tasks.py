@@ -334,6 +334,44 @@ def _latency_block(rows: list[tuple[float, float, float]]) -> dict:
     }
 
 
+def _drain(threads: int, items, send, emma: EmmaClient) -> tuple[list[float], list[str], int, float]:
+    """`threads` client threads, each with its own connection, take items until none is left and call
+    `send(client, item)`, which returns how many tasks it got accepted. The ms each call took, the errors
+    (counted and reported, never hidden), the tasks accepted, and when the last call answered."""
+    remaining = iter(items)
+    lock = threading.Lock()
+    samples: list[float] = []
+    errors: list[str] = []
+    totals = {"accepted": 0, "last": 0.0}
+
+    def client_thread():
+        with emma.http() as client:
+            while True:
+                with lock:
+                    item = next(remaining, None)
+                if item is None:
+                    return
+                start = time.perf_counter()
+                try:
+                    accepted = send(client, item)
+                except Exception as exc:  # noqa: BLE001
+                    with lock:
+                        errors.append(str(exc)[:300])
+                    continue
+                end = time.perf_counter()
+                with lock:
+                    samples.append((end - start) * 1000.0)
+                    totals["accepted"] += accepted
+                    totals["last"] = max(totals["last"], end)
+
+    pool = [threading.Thread(target=client_thread, daemon=True) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return samples, errors, totals["accepted"], totals["last"]
+
+
 def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequential: int, alive=None,
              cpu=None) -> None:
     """report["emma"]: sequential unloaded submit -> succeeded, then `tasks` submissions from
@@ -364,40 +402,15 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
 
     # Sustained: a small pool of client threads, each with its own connection.
     tag = f"bench-{run}-throughput"
-    next_index = iter(range(tasks))
-    lock = threading.Lock()
-    post_samples: list[float] = []
-    errors: list[str] = []
-    last_response = [0.0]
 
-    def client_thread():
-        with emma.http() as client:
-            while True:
-                with lock:
-                    index = next(next_index, None)
-                if index is None:
-                    return
-                start = time.perf_counter()
-                try:
-                    emma.submit(client, tag, index)
-                except Exception as exc:  # noqa: BLE001 — counted and reported, never hidden
-                    with lock:
-                        errors.append(str(exc)[:300])
-                    continue
-                end = time.perf_counter()
-                with lock:
-                    post_samples.append((end - start) * 1000.0)
-                    last_response[0] = max(last_response[0], end)
+    def submit_one(client, index) -> int:
+        emma.submit(client, tag, index)
+        return 1
 
-    pool = [threading.Thread(target=client_thread, daemon=True) for _ in range(threads)]
     counters_before = emma.server_counters()
     cpu_before = cpu.snapshot() if cpu else None
     start = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    accepted = len(post_samples)
+    post_samples, errors, accepted, last_response = _drain(threads, range(tasks), submit_one, emma)
 
     def all_final():
         counts = emma.counts(tag)
@@ -430,8 +443,8 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
             "succeeded": succeeded,
             "seconds": round(elapsed, 3),
             "per_second": round(succeeded / elapsed, 1),
-            "submit_seconds": round(last_response[0] - start, 3) if accepted else None,
-            "submit_per_second": round(accepted / (last_response[0] - start), 1) if accepted else None,
+            "submit_seconds": round(last_response - start, 3) if accepted else None,
+            "submit_per_second": round(accepted / (last_response - start), 1) if accepted else None,
             "db_span_seconds": round(emma.span_seconds(tag), 3),
             "http_post": _stats_ms(post_samples),
             "db": _latency_block(load_rows),
@@ -448,48 +461,22 @@ def run_emma_batch(report: dict, emma: EmmaClient, *, tasks: int, batch: int, th
     """report["emma_batch"]: `tasks` submitted `batch` at a time (POST /api/tasks/batch) from `threads`
     client threads, timed until every one of them has succeeded."""
     tag = f"bench-{uuid.uuid4().hex[:8]}-batch"
-    starts = iter(range(0, tasks, batch))
-    lock = threading.Lock()
-    post_samples: list[float] = []
-    errors: list[str] = []
-    accepted = [0]
-
-    def client_thread():
-        with emma.http() as client:
-            while True:
-                with lock:
-                    first = next(starts, None)
-                if first is None:
-                    return
-                started = time.perf_counter()
-                try:
-                    answered = emma.submit_batch(client, tag, first, min(batch, tasks - first))
-                except Exception as exc:  # noqa: BLE001 — counted and reported, never hidden
-                    with lock:
-                        errors.append(str(exc)[:300])
-                    continue
-                with lock:
-                    post_samples.append((time.perf_counter() - started) * 1000.0)
-                    accepted[0] += len(answered)
-
-    pool = [threading.Thread(target=client_thread, daemon=True) for _ in range(threads)]
     cpu_before = cpu.snapshot() if cpu else None
     start = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    post_samples, errors, accepted, _ = _drain(
+        threads, range(0, tasks, batch),
+        lambda client, first: len(emma.submit_batch(client, tag, first, min(batch, tasks - first))), emma)
 
     def all_final():
         counts = emma.counts(tag)
-        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted[0] else None
+        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted else None
 
     finished, _ = _wait(all_final, timeout=240, interval=0.02, alive=alive)
     elapsed = time.perf_counter() - start
-    cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted[0]) if cpu else {}
+    cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted) if cpu else {}
     counts = finished or emma.counts(tag)
     report["emma_batch"] = {
-        "tasks": tasks, "batch": batch, "threads": threads, "accepted": accepted[0], "errors": len(errors),
+        "tasks": tasks, "batch": batch, "threads": threads, "accepted": accepted, "errors": len(errors),
         "first_errors": errors[:3], "statuses": counts, "succeeded": counts.get("succeeded", 0),
         "seconds": round(elapsed, 3), "per_second": round(counts.get("succeeded", 0) / elapsed, 1),
         "http_post": _stats_ms(post_samples), "timed_out": finished is None, "cpu": cpu_usage,

@@ -183,10 +183,9 @@ class TaskBatchApi(APIView):
             if checked.is_valid():
                 items.append(checked.validated_data)
             else:
-                errors.update({f"tasks[{index}].{field}": problems for field, problems in checked.errors.items()})
+                errors[index] = checked.errors
         if errors:
-            first = min(int(key[6:key.index("]")]) for key in errors)
-            raise Invalid(f"Task {first} of the batch is invalid; nothing was submitted.", details=errors)
+            raise services.batch_invalid(errors)
         submitted = services.tasks_submit(user=request.user, requests=items, correlation_id=request.correlation_id)
         body = {"tasks": [self.ItemOutputSerializer({
             "index": index, "task_id": result.task.pk, "status": result.task.status, "decision": result.task.decision,

@@ -6,6 +6,7 @@ from emma.services.tasks import (  # noqa: F401
     task_history,
     task_on_escalation_closed,
     MAX_BATCH,
+    batch_invalid,
     task_submit,
     tasks_submit,
     tasks_reap_stuck,

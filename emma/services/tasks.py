@@ -262,10 +262,20 @@ def _record(user, tenant_id: int, requests: list[tuple[int, _Request]], *, corre
     return results
 
 
-def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channel: str = "api") -> list[SubmitResult]:
+def batch_invalid(errors: dict[int, dict]) -> Invalid:
+    """One error for a batch with invalid tasks: each task's problems under `tasks[<index>].<field>`, and a
+    message naming the first."""
+    return Invalid(f"Task {min(errors)} of the batch is invalid; nothing was submitted.", details={
+        f"tasks[{index}].{field}": problems for index, details in sorted(errors.items())
+        for field, problems in details.items()})
+
+
+def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channel: str = "api",
+                 batch: bool = True) -> list[SubmitResult]:
     """Validate, decide, record and (when allowed) queue up to MAX_BATCH tasks in one transaction, each
     with its own decision, audit event and Idempotency-Key; the results in the order asked. One invalid
-    request rejects them all, naming its index (`tasks[3].parameters`): nothing is recorded then."""
+    request rejects them all, naming its index (`tasks[3].parameters`; a single submission, `batch` False,
+    names the field alone): nothing is recorded then."""
     membership = membership_for_user(user)
     if not 1 <= len(requests) <= MAX_BATCH:
         raise Invalid(details={"tasks": [f"Between 1 and {MAX_BATCH} tasks per request."]})
@@ -274,12 +284,11 @@ def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channe
         try:
             checked.append(_checked(**request))
         except Invalid as exc:
-            prefix = f"tasks[{index}]." if len(requests) > 1 else ""
-            errors.update({f"{prefix}{field}": problems for field, problems in exc.details.items()})
+            if not batch:
+                raise
+            errors[index] = exc.details
     if errors:
-        first = min(int(key[6:key.index("]")]) for key in errors) if len(requests) > 1 else 0
-        raise Invalid(f"Task {first} of the batch is invalid; nothing was submitted." if len(requests) > 1
-                      else None, details=errors)
+        raise batch_invalid(errors)
     keys = [request.idempotency_key for request in checked if request.idempotency_key]
     if len(keys) != len(set(keys)):
         raise Invalid(details={"tasks": ["Two tasks of the batch have the same idempotency_key."]})
@@ -306,7 +315,8 @@ def task_submit(*, user, task_type: str, description: str = "", parameters: dict
     The same Idempotency-Key with the same body returns the original task; with another body, 409."""
     request = {"task_type": task_type, "description": description, "parameters": parameters, "priority": priority,
                "estimated_cost": estimated_cost, "idempotency_key": idempotency_key, "callback_url": callback_url}
-    return tasks_submit(user=user, requests=[request], correlation_id=correlation_id, channel=channel)[0]
+    return tasks_submit(user=user, requests=[request], correlation_id=correlation_id, channel=channel,
+                        batch=False)[0]
 
 
 # --- escalation outcomes (registered with governance at start-up) --------------------------------
