@@ -2,15 +2,13 @@
 
 Every view works in the caller's tenant (`membership_for_user`); another tenant's item is a 404."""
 
-import json
-
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.parsers import StrictJSONParser
+from core.parsers import StrictJSONParser, unstorable
 from core.selectors import membership_for_user
 from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
 from memory import selectors, services, working
@@ -24,14 +22,16 @@ def _tenant_id(request):
 
 
 class MetadataField(serializers.JSONField):
-    """A JSON object that PostgreSQL's jsonb can hold (no NUL characters, which query strings can carry)."""
+    """A JSON object that PostgreSQL's jsonb can hold: a query string's JSON (`?metadata=`) passes no
+    body parser, and may carry what jsonb cannot store."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             raise serializers.ValidationError("Expected a JSON object.")
-        if "\\u0000" in json.dumps(value):
-            raise serializers.ValidationError("NUL characters (\\u0000) are not accepted.")
+        refusal = unstorable(value)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return value
 
 

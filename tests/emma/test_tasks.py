@@ -230,6 +230,8 @@ def test_budget_holds_under_concurrent_submissions(acme, client_for):
     '{"task_type": "diagnostic.echo", "description": "x\\u0000y"}',
     '{"task_type": "diagnostic.echo", "parameters": {"a": NaN}}',
     '{"task_type": "diagnostic.echo", "parameters": {"a": 1e400}}',
+    '{"task_type": "diagnostic.echo", "parameters": {"a": "\\ud800"}}',  # unpaired: no UTF-8 (jsonb) has it
+    '{"task_type": "diagnostic.echo", "parameters": {"\\udfff": 1}}',
     '{"task_type": "diagnostic.echo", "estimated_cost": 1e20}',
     '{"task_type": "diagnostic.echo", "parameters": ' + "[" * 100000 + "]" * 100000 + "}",
     "[]",
