@@ -26,8 +26,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m devstack test
 
-# The quick local loop: everything but the slow fault-injection tests, the browser tests and the tests
-# that need a real Celery worker.
+# The quick local loop: everything but the slow tests (fault injection, the schema fuzz), the browser
+# tests and the tests that need a real Celery worker.
 test-quick: $(STAMP)
 	$(PY) -m devstack test -m "not slow and not browser and not worker"
 

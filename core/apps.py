@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from core import observability
+        from core import schema  # noqa: F401 - registers the OpenAPI schema's extensions
         from core.models import Membership
         from core.registries import HomeLink, register_home_link
 

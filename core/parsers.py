@@ -1,23 +1,35 @@
 import codecs
+import math
+import re
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json
 
+SURROGATE = re.compile("[\ud800-\udfff]")
 
-def _has_nul(data) -> bool:
+
+def unstorable(data, *, finite: bool = True) -> str | None:
+    """Why PostgreSQL could not store this parsed JSON (as text or jsonb), or None: a NUL character, a
+    surrogate that JSON's escapes (\\ud800) let through unpaired (no UTF-8 has it), or, with `finite`,
+    a number beyond a double (1e400 parses as infinity, which jsonb has no form for)."""
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return "NUL characters (\\u0000) are not accepted."
+            if SURROGATE.search(item):
+                return "Unpaired surrogates (\\ud800 to \\udfff) are not accepted."
+        elif isinstance(item, float):
+            if finite and not math.isfinite(item):
+                return "Numbers must be finite."
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return None
 
 
 def _object_without_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -27,22 +39,23 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     data = {}
     for key, value in pairs:
         if key in data:
-            raise ValueError(f"the key {key!r} appears twice in one object")
+            raise ValueError(f"the key {key!r} appears twice in one object.")
         data[key] = value
     return data
 
 
 def strict_json(text: str, *, strict_constants: bool = True):
-    """JSON as Emma accepts it anywhere (the API's bodies, the admin's arguments box): no NUL characters
-    (PostgreSQL cannot store them), no nesting deep enough to exhaust the parser, no key given twice.
+    """JSON as Emma accepts it anywhere (the API's bodies, the admin's arguments box): nothing PostgreSQL
+    cannot store (unstorable), no nesting deep enough to exhaust the parser, no key given twice.
     Raises ValueError saying which."""
     try:
         data = json.loads(text, parse_constant=json.strict_constant if strict_constants else None,
                           object_pairs_hook=_object_without_duplicate_keys)
     except RecursionError:
-        raise ValueError("nested too deeply") from None
-    if _has_nul(data):
-        raise ValueError("NUL characters (\\u0000) are not accepted")
+        raise ValueError("nested too deeply.") from None
+    refusal = unstorable(data, finite=strict_constants)
+    if refusal:
+        raise ValueError(refusal)
     return data
 
 

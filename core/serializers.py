@@ -1,5 +1,6 @@
 """API building blocks shared by every app."""
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import permissions, serializers
 from rest_framework.pagination import PageNumberPagination
 
@@ -27,6 +28,19 @@ class NoInput(StrictSerializer):
         cls(data=request.data).is_valid(raise_exception=True)
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The one error body of every 4xx and 5xx (core.errors)."""
+
+    @extend_schema_serializer(component_name="ErrorDetail")
+    class DetailSerializer(serializers.Serializer):
+        code = serializers.CharField(help_text="What went wrong, for machines: `validation_error`, `not_found`, ...")
+        message = serializers.CharField(help_text="What went wrong, for people.")
+        details = serializers.DictField(help_text="Each invalid field with its messages, or the numbers of a "
+                                                  "limit (`retry_after_seconds`, `max_bytes`).")
+
+    error = DetailSerializer()
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -48,10 +62,21 @@ class ListFilterSerializer(StrictSerializer):
 
 
 def paginated_response(request, view, queryset, serializer_class):
-    """One page of the queryset, serialised, with count and next/previous links."""
-    paginator = Pagination()
+    """One page of the queryset, serialised, with count and next/previous links, by the view's
+    `pagination_class` (which the schema describes as the list's envelope)."""
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class IsMember(permissions.BasePermission):
+    """Signed in and a member of a tenant: every API view's default (HasRole narrows it to roles)."""
+
+    message = "Your account belongs to no tenant; ask an admin to add you to one."
+
+    def has_permission(self, request, view):
+        # Anonymous: False, and DRF answers 401 (the authenticator says how to log in).
+        return request.user.is_authenticated and getattr(request.user, "membership", None) is not None
 
 
 class HasRole(permissions.BasePermission):

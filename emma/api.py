@@ -4,7 +4,7 @@ callback signing secret."""
 from decimal import Decimal
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field,
                                    extend_schema_serializer, inline_serializer)
 from rest_framework import serializers
@@ -13,7 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Invalid, NotFound
-from core.serializers import IsTenantAdmin, ListFilterSerializer, NoInput, StrictSerializer, paginated_response
+from core.schema import error_response
+from core.serializers import (IsTenantAdmin, ListFilterSerializer, NoInput, Pagination, StrictSerializer,
+                              paginated_response)
 from emma import callbacks, events, registry, services
 from emma.models import AgentRunStep, AgentTask, CallbackAttempt, TaskEvent
 from emma.selectors import tasks_for_user
@@ -91,7 +93,24 @@ class TaskDetailSerializer(TaskOutputSerializer):
         return CallbackSerializer.of(task)
 
 
+@extend_schema_field({"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+",
+                      "maxLength": callbacks.MAX_URL_LENGTH,
+                      "description": "Where the task's outcome is POSTed once it is final: http or https, no "
+                                     "credentials, a host that resolves to public addresses only."})
+class CallbackUrlField(serializers.CharField):
+    pass
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    OpenApiParameter.HEADER, required=False,
+    description="The same key with the same body answers with the first submission's task (200); with another "
+                "body, 409. At most 255 printable characters (printable ASCII is safe in any HTTP client).")
+
+
 class TaskListCreateApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema_serializer(component_name="TaskSubmitInput")
     class InputSerializer(StrictSerializer):
         task_type = serializers.CharField(max_length=100)
@@ -101,8 +120,8 @@ class TaskListCreateApi(APIView):
         estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=Decimal("0"),
                                                   required=False, allow_null=True, default=None)
         # Checked by the service (scheme, length, the addresses it resolves to); README "Completion callbacks".
-        callback_url = serializers.CharField(max_length=callbacks.MAX_URL_LENGTH, required=False, allow_null=True,
-                                             default=None)
+        callback_url = CallbackUrlField(max_length=callbacks.MAX_URL_LENGTH, required=False, allow_null=True,
+                                        default=None)
 
         def validate_parameters(self, value):
             if not isinstance(value, dict):
@@ -126,8 +145,9 @@ class TaskListCreateApi(APIView):
         tasks = tasks_for_user(request.user, **self.FilterSerializer.filters(request))
         return paginated_response(request, self, tasks, TaskOutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={202: SubmitOutputSerializer, 200: SubmitOutputSerializer},
-                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    @extend_schema(request=InputSerializer, parameters=[IDEMPOTENCY_KEY], responses={
+        202: SubmitOutputSerializer, 200: SubmitOutputSerializer,
+        409: error_response("The Idempotency-Key was used before with another body (`conflict`).")})
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -173,7 +193,8 @@ class TaskBatchApi(APIView):
 
     @extend_schema(request=inline_serializer("TaskBatchRequest", {
                        "tasks": ItemSerializer(many=True, min_length=1, max_length=services.MAX_BATCH)}),
-                   responses={202: BATCH_OUTPUT, 200: BATCH_OUTPUT})
+                   responses={202: BATCH_OUTPUT, 200: BATCH_OUTPUT,
+                              409: error_response("A task's idempotency_key was used before with another body.")})
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -193,6 +214,28 @@ class TaskBatchApi(APIView):
             "escalation_id": result.escalation_id, "created": result.created}).data
             for index, result in enumerate(submitted)]}
         return Response(body, status=202 if any(result.created for result in submitted) else 200)
+class TaskSubmitSchema(OpenApiSerializerExtension):
+    """A submission's body in the schema: one shape per task type on offer in this deployment, its
+    `task_type` the type's name and its `parameters` the type's own JSON Schema (as the service checks
+    them; GET /api/task-types lists the same)."""
+
+    target_class = TaskListCreateApi.InputSerializer
+    priority = 1  # before core.schema's, which every StrictSerializer matches
+
+    def map_serializer(self, auto_schema, direction):
+        common = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        shapes = []
+        for spec in registry.all_types():
+            if spec.unavailable_reason():
+                continue
+            required = bool(spec.schema.get("required"))  # then `parameters` may not be left out either
+            parameters = spec.schema if required else {**spec.schema, "default": {}}
+            shapes.append({"type": "object", "title": spec.name, "description": spec.description,
+                           "properties": {**common["properties"], "task_type": {"const": spec.name},
+                                          "parameters": parameters},
+                           "required": [*common["required"], *(["parameters"] if required else [])],
+                           "additionalProperties": False})
+        return {"oneOf": shapes}
 
 
 class TaskDetailApi(APIView):
@@ -226,9 +269,22 @@ class TaskEventsApi(APIView):
         # The stream is written by hand; errors (401, 404, 400) are JSON whatever the client accepts.
         return JSONRenderer(), JSONRenderer.media_type
 
-    @extend_schema(parameters=[FilterSerializer,
-                               OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
-                   responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR)})
+    EVENT_ID = {"type": "string", "maxLength": 100, "pattern": f"^{events.CURSOR.pattern}$",
+                "description": "The `id:` of an event this stream sent: what came after it follows. One naming "
+                               "no event of this task is a 400."}
+
+    # One event of the stream (as OpenAPI 3.2's `itemSchema` would say it; Schemathesis reads it so).
+    EVENT = {"type": "object", "required": ["event", "id", "data"], "properties": {
+        "event": {"enum": ["status", "model", "tool_call", "tool_result", "awaiting_approval", "resumed",
+                           "finished"]},
+        "id": {"type": "string", "pattern": f"^{events.CURSOR.pattern}$"},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"type": "object"}},
+        "retry": {"type": "integer", "minimum": 0}}}
+
+    @extend_schema(parameters=[OpenApiParameter("last_event_id", EVENT_ID, OpenApiParameter.QUERY),
+                               OpenApiParameter("Last-Event-ID", EVENT_ID, OpenApiParameter.HEADER)],
+                   responses={(200, "text/event-stream"): OpenApiResponse(EVENT, description="The events, as "
+                                                                                             "they happen.")})
     def get(self, request, task_id):
         task = tasks_for_user(request.user).filter(pk=task_id).first()
         if task is None:
@@ -244,7 +300,11 @@ class TaskEventsApi(APIView):
 
 
 class TaskCancelApi(APIView):
-    @extend_schema(request=None, responses=TaskOutputSerializer)
+    @extend_schema(request=None, responses={
+        200: OpenApiResponse(TaskOutputSerializer, description="Cancelled."),
+        202: OpenApiResponse(TaskOutputSerializer, description="Running: cancellation is requested, and the task "
+                                                               "stops at its next check."),
+        409: error_response("The task is finished already (`conflict`).")})
     def post(self, request, task_id):
         NoInput.check(request)
         services.task_cancel(user=request.user, task_id=task_id, correlation_id=request.correlation_id)

@@ -94,7 +94,10 @@ def _target(url: str) -> Target:
     """Check the URL and resolve its host once; every address it resolves to must be allowed."""
     if len(url) > MAX_URL_LENGTH:
         raise RefusedUrl(f"At most {MAX_URL_LENGTH} characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracketed IPv6 host left open, or closed without an opening
+        raise RefusedUrl("Not a URL: its [IPv6 address] brackets do not match.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedUrl("An http:// or https:// URL with a host.")
     if parts.username is not None or parts.password is not None:

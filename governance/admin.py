@@ -51,7 +51,7 @@ def _edited_arguments(request, escalation):
     try:
         arguments = strict_json(text)
     except ValueError as exc:
-        raise Invalid(details={"arguments": [f"Not valid JSON: {exc}."]}) from None
+        raise Invalid(details={"arguments": [f"Not valid JSON: {exc}"]}) from None
     return None if arguments == escalation.parameters else arguments
 
 

@@ -6,8 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound
+from core.schema import error_response
 from core.selectors import membership_for_user
-from core.serializers import IsApprover, IsTenantAdmin, ListFilterSerializer, StrictSerializer, paginated_response
+from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
+                              paginated_response)
 from governance import selectors, services, summaries
 from governance.models import AuditEvent, Escalation, PolicyVersion
 from governance.policy import AUTONOMY_LEVELS, RULES
@@ -15,7 +17,7 @@ from governance.policy import AUTONOMY_LEVELS, RULES
 
 class EscalationOutputSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username")
-    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, allow_null=True)
     what = serializers.SerializerMethodField(help_text='What it will do, in one line: "sam wants to POST to '
                                                        'crm.example.com".')
 
@@ -32,10 +34,11 @@ class EscalationOutputSerializer(serializers.ModelSerializer):
 
 class EscalationsActiveApi(APIView):
     permission_classes = [IsApprover]
+    pagination_class = Pagination
 
     @extend_schema(parameters=[ListFilterSerializer], responses=EscalationOutputSerializer(many=True))
     def get(self, request):
-        ListFilterSerializer.filters(request)  # no filters, but paging: a bad page or an unknown parameter is a 400
+        ListFilterSerializer.filters(request)  # paging only: a 400 for a bad page or an unknown parameter
         tenant_id = membership_for_user(request.user).tenant_id
         return paginated_response(request, self, selectors.escalations_active(tenant_id=tenant_id),
                                   EscalationOutputSerializer)
@@ -59,6 +62,9 @@ class EscalationDecisionApi(APIView):
         reason = serializers.CharField(max_length=2000)
 
     decide = None  # the governance service
+    DECIDED = {200: EscalationOutputSerializer,
+               409: error_response("The escalation is decided already (the first decision stands), or its "
+                                   "deadline has passed (`conflict`).")}
 
     def post(self, request, escalation_id):
         payload = self.InputSerializer(data=request.data)
@@ -71,11 +77,13 @@ class EscalationDecisionApi(APIView):
 class EscalationApproveApi(EscalationDecisionApi):
     @extend_schema_serializer(component_name="EscalationApproveInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
-        arguments = serializers.JSONField(required=False)  # checked against the tool's schema by the service
+        arguments = serializers.JSONField(required=False, help_text=(  # the service checks them against the tool's
+            "An agent's tool call only (an escalation with a `tool`): the arguments it runs with instead, valid "
+            "against the tool's schema."))
 
     decide = staticmethod(services.escalation_approve)
 
-    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    @extend_schema(request=InputSerializer, responses=EscalationDecisionApi.DECIDED)
     def post(self, request, escalation_id):
         return super().post(request, escalation_id)
 
@@ -83,11 +91,12 @@ class EscalationApproveApi(EscalationDecisionApi):
 class EscalationRejectApi(EscalationDecisionApi):
     @extend_schema_serializer(component_name="EscalationRejectInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
-        stop_run = serializers.BooleanField(required=False, default=False)
+        stop_run = serializers.BooleanField(required=False, default=False, help_text=(
+            "An agent's tool call only (an escalation with a `tool`): end the agent's run as well."))
 
     decide = staticmethod(services.escalation_reject)
 
-    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    @extend_schema(request=InputSerializer, responses=EscalationDecisionApi.DECIDED)
     def post(self, request, escalation_id):
         return super().post(request, escalation_id)
 
@@ -95,11 +104,13 @@ class EscalationRejectApi(EscalationDecisionApi):
 class EscalationReplyApi(EscalationDecisionApi):
     @extend_schema_serializer(component_name="EscalationReplyInput")
     class InputSerializer(EscalationDecisionApi.InputSerializer):
-        message = serializers.CharField(max_length=20000)
+        message = serializers.CharField(max_length=20000, help_text=(
+            "An agent's tool call only (an escalation with a `tool`): what the agent gets instead of the tool's "
+            "result; the tool does not run."))
 
     decide = staticmethod(services.escalation_reply)
 
-    @extend_schema(request=InputSerializer, responses=EscalationOutputSerializer)
+    @extend_schema(request=InputSerializer, responses=EscalationDecisionApi.DECIDED)
     def post(self, request, escalation_id):
         return super().post(request, escalation_id)
 
@@ -153,7 +164,7 @@ class PolicyApi(APIView):
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None)
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
 
     class Meta:
         model = PolicyVersion
@@ -161,9 +172,11 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
 
 
 class PolicyVersionsApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[ListFilterSerializer], responses=PolicyVersionSerializer(many=True))
     def get(self, request):
-        ListFilterSerializer.filters(request)  # no filters, but paging: a bad page or an unknown parameter is a 400
+        ListFilterSerializer.filters(request)  # paging only: a 400 for a bad page or an unknown parameter
         versions = selectors.policy_versions(tenant_id=membership_for_user(request.user).tenant_id)
         return paginated_response(request, self, versions, PolicyVersionSerializer)
 
@@ -197,6 +210,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 class AuditApi(APIView):
     permission_classes = [IsTenantAdmin]
+    pagination_class = Pagination
 
     class FilterSerializer(ListFilterSerializer):
         action = serializers.CharField(required=False)

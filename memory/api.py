@@ -2,29 +2,30 @@
 
 Every view works in the caller's tenant (`membership_for_user`); another tenant's item is a 404."""
 
-import json
-
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.parsers import StrictJSONParser
+from core.parsers import StrictJSONParser, unstorable
+from core.schema import error_response
 from core.selectors import membership_for_user
-from core.serializers import ListFilterSerializer, StrictSerializer, paginated_response
+from core.serializers import ListFilterSerializer, Pagination, StrictSerializer, paginated_response
 from memory import selectors, services, working
 from memory.models import EMBEDDING_DIMENSIONS, EpisodicEvent, MemoryBulkJob, MemoryItem
 from memory.selectors import MAX_LIMIT
-from memory.services import MAX_BULK_ITEMS, MAX_CONTENT_CHARS, MAX_SOURCE_CHARS
+from memory.services import FLOAT32_MAX, MAX_BULK_ITEMS, MAX_CONTENT_CHARS, MAX_SOURCE_CHARS
 
 
 def _tenant_id(request):
     return membership_for_user(request.user).tenant_id
 
 
+@extend_schema_field({"type": "object"})
 class MetadataField(serializers.JSONField):
-    """A JSON object that PostgreSQL's jsonb can hold (no NUL characters, which query strings can carry)."""
+    """A JSON object that PostgreSQL's jsonb can hold: a query string's JSON (`?metadata=`) passes no
+    body parser, and may carry what jsonb cannot store."""
 
     def to_internal_value(self, data):
         try:
@@ -33,8 +34,9 @@ class MetadataField(serializers.JSONField):
             raise serializers.ValidationError("Nested too deeply.")
         if not isinstance(value, dict):
             raise serializers.ValidationError("Expected a JSON object.")
-        if "\\u0000" in json.dumps(value):
-            raise serializers.ValidationError("NUL characters (\\u0000) are not accepted.")
+        refusal = unstorable(value)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return value
 
 
@@ -75,8 +77,9 @@ class LenientFloatsJSONParser(StrictJSONParser):
     strict = False
 
 
-@extend_schema_field({"type": "array", "items": {"type": "number"}, "minItems": EMBEDDING_DIMENSIONS,
-                     "maxItems": EMBEDDING_DIMENSIONS})
+@extend_schema_field({"type": "array", "minItems": EMBEDDING_DIMENSIONS, "maxItems": EMBEDDING_DIMENSIONS,
+                     "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+                     "contains": {"not": {"const": 0}}, "description": "Finite float32 numbers, not all zero."})
 class EmbeddingField(serializers.Field):
     """Passed through as parsed, NaN included: the service checks it, and its error names the dimension."""
 
@@ -227,6 +230,8 @@ class EpisodeOutputSerializer(serializers.ModelSerializer):
 class EpisodesApi(APIView):
     """GET /api/memory/episodes: what happened, newest first, by time range, source, kind and task."""
 
+    pagination_class = Pagination
+
     class FilterSerializer(ListFilterSerializer):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
@@ -246,6 +251,13 @@ class EpisodesApi(APIView):
 class WorkingMemoryApi(APIView):
     """GET|POST|DELETE /api/memory/working/{session_id}: the session's entries, oldest first."""
 
+    SESSION = OpenApiParameter("session_id", {"type": "string", "pattern": working.SESSION_ID.pattern},
+                               OpenApiParameter.PATH, description="Letters, digits and _ . : - (1 to 128), "
+                                                                  "starting with a letter or digit.")
+    ERRORS = {400: error_response("The session id is not 1 to 128 letters, digits and _ . : - "
+                                  "(`validation_error`)."),
+              503: error_response("Working memory (Redis) is unavailable; try again shortly (`unavailable`).")}
+
     @extend_schema_serializer(component_name="WorkingMemoryEntryInput")
     class InputSerializer(StrictSerializer):
         role = serializers.CharField(max_length=32, required=False, default="user")
@@ -259,11 +271,11 @@ class WorkingMemoryApi(APIView):
         ttl_seconds = serializers.IntegerField()
         max_entries = serializers.IntegerField()
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[SESSION], responses={200: OutputSerializer, **ERRORS})
     def get(self, request, session_id):
         return Response(working.working_get(tenant_id=_tenant_id(request), session_id=session_id))
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(parameters=[SESSION], request=InputSerializer, responses={201: OutputSerializer, **ERRORS})
     def post(self, request, session_id):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -271,7 +283,7 @@ class WorkingMemoryApi(APIView):
                                        **payload.validated_data)
         return Response(state, status=201)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[SESSION], responses={204: None, **ERRORS})
     def delete(self, request, session_id):
         working.working_clear(tenant_id=_tenant_id(request), session_id=session_id)
         return Response(status=204)

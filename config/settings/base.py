@@ -131,14 +131,14 @@ CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After"]
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.JWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.serializers.IsMember"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PerMinuteThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -148,10 +148,17 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Emma API",
-    "DESCRIPTION": "Governed agent tasks: submission, policy decisions, escalations, audit and memory.",
+    "DESCRIPTION": "Governed agent tasks: submission, policy decisions, escalations, audit and memory.\n\n"
+                   "Every error is `{\"error\": {\"code\", \"message\", \"details\"}}`. No string in a "
+                   "request may contain NUL (U+0000): PostgreSQL cannot store it, and a body with one is a 400.",
     "VERSION": EMMA_VERSION,
+    # 3.1: its schemas are JSON Schema 2020-12, the dialect of each task type's parameters (GET /api/task-types).
+    "OAS_VERSION": "3.1.0",
+    # Request bodies get their own components: no read-only fields, and non-blank strings say minLength 1.
+    "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its docs page are public: they read no token, so a stale one (Swagger UI keeps what it
     # was given) cannot turn them into a 401, which they would render as YAML or HTML rather than JSON.

@@ -285,6 +285,7 @@ def test_private_callback_urls_are_refused_unless_the_deployment_allows_them(acm
     ("http://user:secret@example.com/hook", "credentials"),
     ("http://example.com:99999/hook", "port"),
     ("http://example.com/" + "a" * 2000, "2000"),
+    ("http://[::1/hook", "brackets"),  # urlsplit's ValueError was a 500
 ])
 def test_malformed_callback_urls_are_refused(acme, url, complaint):
     response = acme.submitter_api.post("/api/tasks", {"task_type": "diagnostic.echo", "callback_url": url},

@@ -53,6 +53,7 @@ def test_user_without_tenant_is_refused(api_client, db, client_for):
 
     user = get_user_model().objects.create_user("loner", password="correct-horse-battery")
     assert_error(client_for(user).get("/api/me"), 403, "permission_denied")
+    assert_error(client_for(user).get("/api/task-types"), 403, "permission_denied")  # every view, as documented
 
 
 @override_settings(RATE_LIMIT_PER_MIN=3)
@@ -108,3 +109,25 @@ def test_a_database_outage_is_a_503_with_retry_after_never_a_500(acme, monkeypat
 
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "database_unavailable"
+
+
+def test_the_schema_documents_every_operations_errors_and_each_task_types_parameters(api_client):
+    """The full check is tests/test_schema_fuzz.py (slow); this one is quick."""
+    from emma import registry
+
+    schema = api_client.get("/api/schema/?format=json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            if operation.get("security"):
+                assert {"401", "403", "429"} <= documented, (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= documented, (method, path)
+            for status in documented - {"200", "201", "202", "204"}:
+                body = operation["responses"][status]["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+    shapes = schema["components"]["schemas"]["TaskSubmitInputRequest"]["oneOf"]
+    on_offer = {spec.name: spec.schema for spec in registry.all_types() if not spec.unavailable_reason()}
+    assert {shape["properties"]["task_type"]["const"]: shape["properties"]["parameters"] for shape in shapes} == {
+        name: parameters if parameters.get("required") else {**parameters, "default": {}}
+        for name, parameters in on_offer.items()}

@@ -230,6 +230,8 @@ def test_budget_holds_under_concurrent_submissions(acme, client_for):
 @pytest.mark.parametrize("raw", [
     '{"task_type": "diagnostic.echo", "parameters": {"a": NaN}}',
     '{"task_type": "diagnostic.echo", "parameters": {"a": 1e400}}',
+    '{"task_type": "diagnostic.echo", "parameters": {"a": "\\ud800"}}',  # unpaired: no UTF-8 (jsonb) has it
+    '{"task_type": "diagnostic.echo", "parameters": {"\\udfff": 1}}',
     '{"task_type": "diagnostic.echo", "estimated_cost": 1e20}',
 ])
 def test_hostile_bodies_are_400_and_store_nothing(acme, raw):

@@ -161,7 +161,8 @@ def test_search_filters_on_metadata_by_containment_or_by_key(acme, filed):
     by_key = ids(acme.submitter_api, query=query, metadata__region="eu", metadata__kind="policy")
     assert set(by_key) == set(by_json)
     assert set(ids(acme.submitter_api, query=query, source="slack", metadata__region="eu")) == {filed["invoice_chat"]}
-    for bad in ("[1]", "not json", '{"region": "e\\u0000u"}'):
+    # What jsonb cannot hold (NUL, an unpaired surrogate, a number past a double) is a 400, not a 500.
+    for bad in ("[1]", "not json", '{"region": "e\\u0000u"}', '{"region": "\\ud800"}', '{"region": 1e400}'):
         assert acme.submitter_api.get("/api/memory/search", {"query": query, "metadata": bad}).status_code == 400
     response = acme.submitter_api.get("/api/memory/search", {"query": query, "metadata__region": "e\x00u"})
     assert response.status_code == 400 and "metadata" in response.json()["error"]["details"]

@@ -1,0 +1,166 @@
+"""The published OpenAPI schema, held to what the app does. Schemathesis reads /api/schema/ from the app
+itself and, for every operation, sends what the schema allows and what it forbids, in process through
+Django's WSGI handler (no server, no network), three times: as a tenant admin (every operation allowed),
+without a token, and as another tenant's admin aimed at the first tenant's objects.
+
+Every answer must be documented (status code, content type, body, headers), none may be a 5xx, and most
+of what the schema calls valid must be accepted: a schema that allows what the API refuses misleads every
+client generated from it. Deterministic: the same examples on every run (Schemathesis' boundary cases,
+then MAX_EXAMPLES generated ones per operation and caller). Slow (two minutes or so): `make test` and CI
+run it, `make test-quick` does not."""
+
+import socket
+
+import hypothesis
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.transport import CallOutcome
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
+                                               response_schema_conformance, status_code_conformance)
+
+from emma import services as task_services
+from memory import services as memory_services
+from memory import working
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+MAX_EXAMPLES = 25
+
+CONFIG = schemathesis.Config.from_dict({
+    # No NUL in generated strings: the schema's description says none is accepted, which no pattern can.
+    "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none", "allow-x00": False},
+})
+# Read once, at collection (the operations are the test's parameters).
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler(), config=CONFIG)
+
+# One tenant's fixtures serve all of an operation's examples, on purpose; nothing is timed (too_slow);
+# large and filtered examples are what a fuzzer is for.
+HEALTH_CHECKS_OFF = [hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow,
+                     hypothesis.HealthCheck.data_too_large, hypothesis.HealthCheck.filter_too_much]
+
+# What the schema promises, and no timing (no max_response_time).
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
+
+# Operations whose valid requests are mostly refused for reasons no schema can state, because they depend
+# on what exists. They are fuzzed and checked all the same; only their acceptance rate is not.
+MOSTLY_REFUSED = {
+    # Edited `arguments` are for an agent's tool call, and this escalation is a task's; without them the
+    # first approval stands and every later one is a 409.
+    "POST /api/escalations/{escalation_id}/approve",
+    # A reply answers an agent's tool call only; this escalation is a task's.
+    "POST /api/escalations/{escalation_id}/reply",
+    # `version` must be one of the tenant's own policy versions (else a 400 naming it).
+    "POST /api/governance/policy/rollback",
+    # An event id must be one this task's stream sent; a well-formed one that names nothing is a 400.
+    "GET /api/tasks/{task_id}/events",
+}
+
+# A string only acme's objects carry: globex must never see it.
+ACME_SECRET = "acme-private-3f9c2e"
+# Path parameters that name an object of one tenant (a session id names one in each tenant).
+OBJECT_IDS = {"task_id", "escalation_id", "item_id", "job_id"}
+
+
+@pytest.fixture(autouse=True)
+def hermetic(settings, monkeypatch):
+    """No rate limit (hundreds of requests a minute from one user), and every host name resolves to one
+    public address without a DNS query (a callback URL's host is resolved at submission)."""
+    settings.RATE_LIMIT_PER_MIN = 10**9
+    resolve = socket.getaddrinfo
+
+    def without_dns(host, port, *args, **kwargs):
+        try:
+            return resolve(host, port, *args, **{**kwargs, "flags": socket.AI_NUMERICHOST})
+        except socket.gaierror:
+            return resolve("8.8.8.8", port, *args, **{**kwargs, "flags": socket.AI_NUMERICHOST})
+
+    monkeypatch.setattr(socket, "getaddrinfo", without_dns)
+
+
+@pytest.fixture
+def acme_objects(acme):
+    """One of each object acme's URLs name, each carrying ACME_SECRET: a finished task (so its event stream
+    ends at once), an open escalation (of a task acme's submitter sent, so the admin may decide it), a
+    memory item, a bulk job and a working-memory session."""
+    finished = acme.submit(description=ACME_SECRET, parameters={"note": ACME_SECRET})
+    task_services.task_cancel(user=acme.submitter, task_id=finished["task_id"])
+    escalated = acme.submit("webhook.post", description=ACME_SECRET,
+                            parameters={"url": "https://crm.example.com/hook", "body": {"note": ACME_SECRET}})
+    item = memory_services.memory_store(tenant_id=acme.tenant_id, content=f"The {ACME_SECRET} plan.")
+    job = memory_services.memory_bulk_start(tenant_id=acme.tenant_id, items=[{"content": ACME_SECRET}])
+    working.working_append(tenant_id=acme.tenant_id, session_id="acme-notes", role="user", content=ACME_SECRET)
+    return {"task_id": finished["task_id"], "escalation_id": escalated["escalation_id"], "item_id": str(item.id),
+            "job_id": str(job.pk), "session_id": "acme-notes"}
+
+
+def bearer(user) -> dict:
+    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+
+
+@pytest.fixture(params=["tenant_admin", "anonymous", "other_tenant"])
+def caller(request, acme, globex):
+    """Who sends the requests, and the objects their URLs name: acme's, for both admins."""
+    if request.param == "anonymous":
+        return {"name": request.param, "headers": {}, "objects": {}}
+    admin = acme.admin if request.param == "tenant_admin" else globex.admin
+    return {"name": request.param, "headers": bearer(admin), "objects": request.getfixturevalue("acme_objects")}
+
+
+@pytest.fixture
+def connection_kept(caller):
+    """The test's transaction outlives every request, as under Django's test client: the handler closes
+    the connection after each request otherwise. After `caller`, whose fixtures use that client (which
+    reconnects the signal after each of its own requests)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def valid_requests(caller):
+    """The tenant admin's requests that the schema calls valid, accepted or refused: after all of an
+    operation's examples, most must have been accepted."""
+    seen = {"operation": None, "accepted": 0, "refused": []}
+    yield seen
+    operation = seen["operation"]
+    total = seen["accepted"] + len(seen["refused"])
+    if caller["name"] == "tenant_admin" and total >= 10 and operation not in MOSTLY_REFUSED:
+        assert len(seen["refused"]) <= total / 2, (
+            f"{operation}: {len(seen['refused'])} of the {total} requests its schema calls valid were refused, "
+            "e.g.\n" + "\n".join(seen["refused"][:5]))
+
+
+@schema.parametrize()
+@hypothesis.settings(suppress_health_check=HEALTH_CHECKS_OFF)
+def test_every_operation_answers_as_documented(case, caller, valid_requests, connection_kept):
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    for name in case.path_parameters or {}:
+        if positive and name in caller["objects"]:  # a negative case keeps its malformed id
+            case.path_parameters[name] = caller["objects"][name]
+    response = case.call_and_validate(headers=caller["headers"], checks=CHECKS)
+    if case.method.upper() != case.operation.method.upper():
+        return  # Schemathesis trying a method the operation lacks: a 405 (or DRF's OPTIONS)
+    label = case.operation.label
+    if caller["name"] == "anonymous" and case.operation.definition.raw.get("security"):
+        assert response.status_code >= 400, f"{label} answered {response.status_code} without a token"
+    if caller["name"] == "other_tenant":
+        assert ACME_SECRET not in response.text, f"{label} showed acme's data to globex"
+        if OBJECT_IDS & set(case.path_parameters or {}):
+            # A success, a 403 or a 409 would each tell globex that acme's object exists.
+            assert response.status_code not in (200, 201, 202, 204, 403, 409), (
+                f"{label} on acme's object answered globex {response.status_code}")
+    if positive:
+        valid_requests["operation"] = label
+        outcome = case.operation.schema.classify_call_outcome(case, response)
+        if outcome is CallOutcome.ACCEPTED:
+            valid_requests["accepted"] += 1
+        elif outcome is CallOutcome.REJECTED:  # 401, 403, 404, 409 and 429 say nothing of the data
+            valid_requests["refused"].append(f"{case.as_curl_command()[:500]}\n  -> {response.text[:300]}")
