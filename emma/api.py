@@ -238,6 +238,12 @@ class TaskSubmitSchema(OpenApiSerializerExtension):
         return {"oneOf": shapes}
 
 
+class TaskBatchItemSchema(TaskSubmitSchema):
+    """Each task of a batch in the schema: a submission's shapes, with its own idempotency_key."""
+
+    target_class = TaskBatchApi.ItemSerializer
+
+
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskDetailSerializer)
     def get(self, request, task_id):
