@@ -334,6 +334,16 @@ def _latency_block(rows: list[tuple[float, float, float]]) -> dict:
     }
 
 
+def _all_final(emma: EmmaClient, tag: str, accepted: int, alive) -> dict | None:
+    """The tag's tasks by status once all `accepted` are final (None after four minutes)."""
+
+    def all_final():
+        counts = emma.counts(tag)
+        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted else None
+
+    return _wait(all_final, timeout=240, interval=0.02, alive=alive)[0]
+
+
 def _drain(threads: int, items, send, emma: EmmaClient) -> tuple[list[float], list[str], int, float]:
     """`threads` client threads, each with its own connection, take items until none is left and call
     `send(client, item)`, which returns how many tasks it got accepted. The ms each call took, the errors
@@ -412,11 +422,7 @@ def run_emma(report: dict, emma: EmmaClient, *, tasks: int, threads: int, sequen
     start = time.perf_counter()
     post_samples, errors, accepted, last_response = _drain(threads, range(tasks), submit_one, emma)
 
-    def all_final():
-        counts = emma.counts(tag)
-        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted else None
-
-    finished, _ = _wait(all_final, timeout=240, interval=0.02, alive=alive)
+    finished = _all_final(emma, tag, accepted, alive)
     elapsed = time.perf_counter() - start
     cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted) if cpu else {}
     peak_rss = cpu.peak_rss_mb() if cpu else {}
@@ -467,11 +473,7 @@ def run_emma_batch(report: dict, emma: EmmaClient, *, tasks: int, batch: int, th
         threads, range(0, tasks, batch),
         lambda client, first: len(emma.submit_batch(client, tag, first, min(batch, tasks - first))), emma)
 
-    def all_final():
-        counts = emma.counts(tag)
-        return counts if sum(counts.get(s, 0) for s in FINAL) >= accepted else None
-
-    finished, _ = _wait(all_final, timeout=240, interval=0.02, alive=alive)
+    finished = _all_final(emma, tag, accepted, alive)
     elapsed = time.perf_counter() - start
     cpu_usage = CpuMeter.usage(cpu_before, cpu.snapshot(), accepted) if cpu else {}
     counts = finished or emma.counts(tag)

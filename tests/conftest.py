@@ -288,3 +288,13 @@ def fake_llm(settings):
         breaker.reset(name)
     if errors:
         raise errors[0]
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """One tests.surface World for a whole module (the authorization matrix, the hostile inputs): built
+    once, its hundreds of tests each in a savepoint, rolled back after the module."""
+    from tests.surface import world_rolled_back
+
+    with world_rolled_back(django_db_blocker) as built:
+        yield built

@@ -41,20 +41,13 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from integrations import providers
-from tests.surface import ACME_SECRET, INVALID_TOKENS, SESSION, World, all_routes, unit_vector, world_rolled_back
+from tests.surface import ACME_SECRET, INVALID_TOKENS, SESSION, World, all_routes, unit_vector
 
 pytestmark = pytest.mark.django_db
 
 OUTSIDERS = ("anonymous", *INVALID_TOKENS, "other_tenant")
 MEMBERS = ("submitter", "approver", "admin")
 CALLERS = (*OUTSIDERS, *MEMBERS)
-
-
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
-    """One world for the module's ~500 cells (tests.surface.world_rolled_back): well under a minute."""
-    with world_rolled_back(django_db_blocker) as built:
-        yield built
 
 
 @pytest.fixture

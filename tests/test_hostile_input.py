@@ -22,19 +22,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from core.serializers import Pagination
 from memory import working
 from memory.selectors import MAX_LIMIT
-from tests.surface import SESSION, WRITE_METHODS, api_routes, row_counts, unit_vector, world_rolled_back
+from tests.surface import SESSION, WRITE_METHODS, api_routes, row_counts, unit_vector
 
 pytestmark = pytest.mark.django_db
 
 # Pinned for every test here (`hostile`): above the deepest body, below the oversized one.
 MAX_PAYLOAD_BYTES = 128 * 1024
 NESTING = 10_000
-
-
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
-    with world_rolled_back(django_db_blocker) as built:
-        yield built
 
 
 @pytest.fixture
