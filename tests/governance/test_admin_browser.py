@@ -65,7 +65,7 @@ def log_in(browser, live_server, user, size=DESKTOP):
     browser.find_element(*by("#id_username")).send_keys(user.username)
     browser.find_element(*by("#id_password")).send_keys(PASSWORD)
     browser.find_element(*by("#login-form input[type=submit]")).click()
-    return wait_for(browser, "#content-main")
+    return wait_for(browser, "#user-tools")  # signed in: the login page has a #content-main of its own
 
 
 def in_first_screen(browser, selector) -> bool:
