@@ -1,4 +1,4 @@
-"""Faults: a worker killed mid-task, a broker down at publish time, a claim left by a dead worker."""
+"""Faults: a worker killed mid-task, a broker down at publish time or restarted empty, a claim left by a dead worker."""
 
 import json
 import os
@@ -69,6 +69,29 @@ print(json.dumps([response.status_code, response.json()]))
     assert services.tasks_republish_stale() == 1
     wait_for_status(body["task_id"], "succeeded")
     assert completions(body["task_id"]) == 1
+
+
+def test_a_broker_restarted_empty_loses_nothing_the_sweep_publishes_every_queued_task_once(
+        acme, celery_worker_process, monkeypatch):
+    """Twenty tasks accepted while their messages vanish with the broker's queue (a restart without
+    persistence): the database still says queued, so the republish sweep sends each again, and each runs
+    once. A second sweep finds nothing left to send."""
+    monkeypatch.setattr(services.tasks, "_publish", lambda *args, **kwargs: None)  # the lost messages
+    response = acme.submitter_api.post("/api/tasks/batch", {"tasks": [
+        {"task_type": "test.counted", "parameters": {"n": n}} for n in range(20)]}, format="json")
+    assert response.status_code == 202
+    task_ids = [task["task_id"] for task in response.json()["tasks"]]
+    time.sleep(1)
+    assert set(AgentTask.objects.filter(pk__in=task_ids).values_list("status", flat=True)) == {"queued"}
+    monkeypatch.undo()
+
+    AgentTask.objects.filter(pk__in=task_ids).update(not_before=timezone.now())  # the sweep's wait is over
+    assert services.tasks_republish_stale() == 20
+    for task_id in task_ids:
+        wait_for_status(task_id, "succeeded", timeout=60)
+    assert services.tasks_republish_stale() == 0
+    time.sleep(1)
+    assert [completions(task_id) for task_id in task_ids] == [1] * 20
 
 
 def test_reaper_requeues_a_task_whose_worker_died_and_it_runs_once(acme, celery_worker_process):
