@@ -6,7 +6,7 @@ import httpx
 
 from emma.registry import RetryableError, task_type
 from governance.selectors import policy_current
-from governance.summaries import host, quoted
+from governance.summaries import quoted
 
 HTTP_GET_MAX_BYTES = 100_000
 
