@@ -187,7 +187,7 @@ class EscalationAdmin(TenantReadOnlyAdmin):
 
     def _decision_context(self, request, escalation) -> dict:
         now = timezone.now()
-        refusal = services.escalation_refusal(escalation, request.user)
+        refusal = services.escalation_refusal(escalation, request.user, membership_of(request))
         is_open = escalation.status == Escalation.Status.OPEN
         previous, chain = escalation.previous, []
         while previous is not None:
@@ -196,12 +196,13 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         waiting = list(selectors.escalations_waiting_for(user=request.user, membership=membership_of(request))
                        .values_list("pk", flat=True)[:QUEUE_WINDOW])
         position = waiting.index(escalation.pk) + 1 if escalation.pk in waiting else None
-        following = [pk for pk in waiting if pk != escalation.pk]
-        following = waiting[position:] or following if position else following
+        # The next one after this; past the end (or when this one is not waiting), the first other one.
+        following = (waiting[position:] if position else []) or [pk for pk in waiting if pk != escalation.pk]
+        headline = summaries.headline(escalation)
         return {
-            "title": f"{'Decide' if is_open and refusal is None else 'Escalation'}: {summaries.headline(escalation)}",
+            "title": f"{'Decide' if is_open and refusal is None else 'Escalation'}: {headline}",
             "subtitle": None,
-            "who": summaries.actor(escalation), "headline": summaries.headline(escalation),
+            "who": summaries.actor(escalation), "headline": headline,
             "details": summaries.details(escalation, request), "budget": _budget_left(escalation),
             "deadline": summaries.deadline(escalation, now) if is_open else None, "is_open": is_open,
             "position": position, "waiting_count": len(waiting),

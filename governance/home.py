@@ -68,7 +68,7 @@ def your_groups_queue(request, membership):
 
 def budget_today(request, membership):
     policy, _ = selectors.policy_current(tenant_id=membership.tenant_id)
-    used, limit = selectors.budget_today(tenant_id=membership.tenant_id)
+    used, limit = selectors.budget_today(tenant_id=membership.tenant_id, policy=policy)
     return {"meter": meter(float(used), None if limit is None else float(limit), label="Budget used today"),
             "autonomy": policy.get("autonomy_level", "").replace("_", " "),
             "threshold": policy.get("cost_threshold")}

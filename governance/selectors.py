@@ -89,9 +89,11 @@ def escalations_waiting_for(*, user, membership: Membership | None) -> QuerySet[
     return waiting.select_related("requester").order_by("deadline", "created_at")
 
 
-def budget_today(*, tenant_id: int) -> tuple[Decimal, Decimal | None]:
-    """The cost committed today (UTC) and the policy's daily budget (None: no budget)."""
-    policy, _ = policy_current(tenant_id=tenant_id)
+def budget_today(*, tenant_id: int, policy: dict | None = None) -> tuple[Decimal, Decimal | None]:
+    """The cost committed today (UTC) and the policy's daily budget (None: no budget); `policy`, when the
+    caller has read it already."""
+    if policy is None:
+        policy, _ = policy_current(tenant_id=tenant_id)
     used = (DailyUsage.objects.filter(tenant_id=tenant_id, day=timezone.now().date())
             .values_list("committed", flat=True).first()) or Decimal(0)
     limit = policy.get("daily_budget")

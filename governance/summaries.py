@@ -109,7 +109,8 @@ def at_deadline(escalation) -> str:
 def deadline(escalation, now) -> dict:
     """Time left, whether it is due soon (under a quarter of its tier's time, or a minute) and what then."""
     left = (escalation.deadline - now).total_seconds()
-    tier = (escalation.ladder or [{}])[min(escalation.tier, len(escalation.ladder or [{}]) - 1)] or {}
+    ladder = escalation.ladder or []
+    tier = ladder[escalation.tier] if escalation.tier < len(ladder) else {}
     allowed = float(tier.get("timeout_seconds") or 900)
     return {"left": duration(left), "overdue": left <= 0, "due_soon": 0 < left <= max(60.0, allowed / 4),
             "then": at_deadline(escalation)}

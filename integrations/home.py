@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Max
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,17 +15,14 @@ def failing_channels(request, membership):
     """Per channel over the last 24 hours: messages that failed for good, and those still retrying."""
     since = timezone.now() - timedelta(hours=24)
     recent = OutboundMessage.objects.filter(tenant_id=membership.tenant_id, created_at__gte=since)
-    failed = {row["channel"]: row for row in recent.filter(status=OutboundMessage.Status.FAILED)
-              .values("channel").annotate(count=Count("pk"), last=Max("updated_at"))}
-    retrying = dict(recent.filter(status=OutboundMessage.Status.QUEUED, attempts__gt=0)
-                    .values_list("channel").annotate(count=Count("pk")).order_by())
-    sent = dict(recent.filter(status=OutboundMessage.Status.SENT).values_list("channel").annotate(count=Count("pk"))
-                .order_by())
+    Status = OutboundMessage.Status
     outbox = reverse("admin:integrations_outboundmessage_changelist")
-    channels = [{"channel": channel, "failed": failed.get(channel, {}).get("count", 0),
-                 "retrying": retrying.get(channel, 0), "sent": sent.get(channel, 0),
-                 "url": f"{outbox}?status__exact=failed&channel__exact={channel}"}
-                for channel in sorted(set(failed) | set(retrying) | set(sent))]
+    channels = [{**row, "url": f"{outbox}?status__exact=failed&channel__exact={row['channel']}"}
+                for row in recent.values("channel").order_by("channel").annotate(
+                    failed=Count("pk", filter=Q(status=Status.FAILED)),
+                    retrying=Count("pk", filter=Q(status=Status.QUEUED, attempts__gt=0)),
+                    sent=Count("pk", filter=Q(status=Status.SENT)))
+                if row["failed"] or row["retrying"] or row["sent"]]
     last_errors = {message.channel: message.error for message in recent.filter(status=OutboundMessage.Status.FAILED)
                    .order_by("channel", "-updated_at").distinct("channel").only("channel", "error")}
     for row in channels:

@@ -292,20 +292,22 @@ def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channe
     keys = [request.idempotency_key for request in checked if request.idempotency_key]
     if len(keys) != len(set(keys)):
         raise Invalid(details={"tasks": ["Two tasks of the batch have the same idempotency_key."]})
-    for attempt in range(2):
+
+    def submit() -> list[SubmitResult]:
         results = _existing(membership.tenant_id, checked)
         new = [(index, request) for index, request in enumerate(checked) if index not in results]
-        try:
+        if new:
             with transaction.atomic():
-                if new:
-                    results.update(_record(user, membership.tenant_id, new, correlation_id=correlation_id,
-                                           channel=channel))
-            return [results[index] for index in range(len(checked))]
-        except IntegrityError:
-            # Another request took one of these Idempotency-Keys meanwhile: the next round answers as it did.
-            if attempt or not keys:
-                raise
-    raise AssertionError("unreachable")
+                results.update(_record(user, membership.tenant_id, new, correlation_id=correlation_id,
+                                       channel=channel))
+        return [results[index] for index in range(len(checked))]
+
+    try:
+        return submit()
+    except IntegrityError:
+        if not keys:
+            raise
+        return submit()  # another request took one of these Idempotency-Keys meanwhile: answer as it did
 
 
 def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
