@@ -108,6 +108,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
                 "body, 409. At most 255 printable characters (printable ASCII is safe in any HTTP client).")
 
 
+def submitted_fields(result: services.SubmitResult) -> dict:
+    """What a submission answers about its task (one, or each of a batch)."""
+    task = result.task
+    return {"task_id": task.pk, "status": task.status, "decision": task.decision,
+            "decision_reasons": task.decision_reasons, "correlation_id": task.correlation_id,
+            "escalation_id": result.escalation_id}
+
+
 class TaskListCreateApi(APIView):
     pagination_class = Pagination
 
@@ -156,13 +164,8 @@ class TaskListCreateApi(APIView):
             raise Invalid(details={"Idempotency-Key": ["At most 255 printable characters."]})
         submitted = services.task_submit(user=request.user, idempotency_key=key,
                                          correlation_id=request.correlation_id, **payload.validated_data)
-        task = submitted.task
-        body = self.SubmitOutputSerializer({
-            "task_id": task.pk, "status": task.status, "decision": task.decision,
-            "decision_reasons": task.decision_reasons, "correlation_id": task.correlation_id,
-            "escalation_id": submitted.escalation_id,
-        }).data
-        return Response(body, status=202 if submitted.created else 200)
+        return Response(self.SubmitOutputSerializer(submitted_fields(submitted)).data,
+                        status=202 if submitted.created else 200)
 
 
 class TaskBatchApi(APIView):
@@ -208,11 +211,9 @@ class TaskBatchApi(APIView):
         if errors:
             raise services.batch_invalid(errors)
         submitted = services.tasks_submit(user=request.user, requests=items, correlation_id=request.correlation_id)
-        body = {"tasks": [self.ItemOutputSerializer({
-            "index": index, "task_id": result.task.pk, "status": result.task.status, "decision": result.task.decision,
-            "decision_reasons": result.task.decision_reasons, "correlation_id": result.task.correlation_id,
-            "escalation_id": result.escalation_id, "created": result.created}).data
-            for index, result in enumerate(submitted)]}
+        body = {"tasks": [self.ItemOutputSerializer({**submitted_fields(result), "index": index,
+                                                     "created": result.created}).data
+                          for index, result in enumerate(submitted)]}
         return Response(body, status=202 if any(result.created for result in submitted) else 200)
 class TaskSubmitSchema(OpenApiSerializerExtension):
     """A submission's body in the schema: one shape per task type on offer in this deployment, its
