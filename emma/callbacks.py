@@ -214,12 +214,10 @@ def _body(task: AgentTask) -> str:
     return json.dumps(event, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
-def callback_delivery_create(*, task_id) -> CallbackDelivery | None:
+def callback_delivery_create(*, task: AgentTask) -> CallbackDelivery | None:
     """The finished task's callback, created once (unique on the task); None when the task has no
     callback_url, is not final, or already has its callback."""
-    task = AgentTask.objects.filter(pk=task_id, status__in=AgentTask.FINAL_STATUSES,
-                                    callback_url__isnull=False).first()
-    if task is None:
+    if not task.callback_url or task.status not in AgentTask.FINAL_STATUSES:
         return None
     now = timezone.now()
     delivery, created = CallbackDelivery.objects.get_or_create(task_id=task.pk, defaults={
@@ -231,10 +229,8 @@ def callback_delivery_create(*, task_id) -> CallbackDelivery | None:
 def on_task_finished(*, task) -> None:
     """emma.hooks' handler, once a final transition committed: the task's callback (when it has a
     callback_url) is created and sent. Nothing here can fail or undo the transition."""
-    if not task.callback_url:
-        return
     try:
-        delivery = callback_delivery_create(task_id=task.pk)
+        delivery = callback_delivery_create(task=task)
     except Exception:  # the task's own transition has committed; the sweep makes the callback later
         logger.exception("could not create the completion callback of task %s; the sweep will", task.pk)
         return
@@ -354,11 +350,10 @@ def callbacks_send_due(*, limit: int = 500) -> dict:
                          "the receiver may have it") != "lease-lost":
             lost += 1
     created = 0
-    for task_id in (AgentTask.objects.filter(callback_url__isnull=False, status__in=AgentTask.FINAL_STATUSES,
-                                             finished_at__gte=now - RETRY_WINDOW,
-                                             finished_at__lt=now - LOST_HOOK_GRACE, callback__isnull=True)
-                    .values_list("pk", flat=True)[:limit]):
-        delivery = callback_delivery_create(task_id=task_id)  # None if its hook created it meanwhile
+    for task in AgentTask.objects.filter(callback_url__isnull=False, status__in=AgentTask.FINAL_STATUSES,
+                                         finished_at__gte=now - RETRY_WINDOW, finished_at__lt=now - LOST_HOOK_GRACE,
+                                         callback__isnull=True)[:limit]:
+        delivery = callback_delivery_create(task=task)  # None if its hook created it meanwhile
         if delivery is not None:
             _publish(delivery.pk)
             created += 1
