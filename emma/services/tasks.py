@@ -171,6 +171,12 @@ class _Request:
     def task_type(self) -> str:
         return self.spec.name
 
+    def facts(self) -> TaskFacts:
+        """What governance decides on (the risk as this deployment's configuration has it now)."""
+        risk, external = self.spec.current_risk()
+        return TaskFacts(task_type=self.task_type, risk=risk, external_side_effects=external,
+                         estimated_cost=self.cost)
+
 
 def _checked(*, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
              estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
@@ -215,8 +221,7 @@ def _record(user, tenant_id: int, requests: list[tuple[int, _Request]], *, corre
             channel: str) -> dict[int, SubmitResult]:
     """Decide, insert and audit new tasks in the caller's transaction: one policy read, one insert of the
     tasks, one of their events and one append to the audit chain, however many there are."""
-    facts = [TaskFacts(task_type=r.task_type, risk=risk, external_side_effects=external, estimated_cost=r.cost)
-             for _, r in requests for risk, external in [r.spec.current_risk()]]
+    facts = [request.facts() for _, request in requests]
     decisions, policy, policy_version = governance.decisions_make(tenant_id=tenant_id, facts=facts)
     now = timezone.now()
     username = user.get_username()
