@@ -43,7 +43,7 @@ FILTER_SOURCE = "s0"
 # cosine near 0.6 with each other, so each query's ten nearest sit among ~100 close candidates.
 NOISE = 0.8
 TENANT_SLUG = "bench-memory"
-GOALS = {"p95_ms": 20.0, "recall_unfiltered": 0.95, "recall_filtered": 0.90}
+GOALS = {"p95_ms": 20.0, "recall_unfiltered": 0.95, "recall_filtered": 0.95}
 HEAVY_INDEXES = ("memoryitem_embedding_hnsw", "memoryitem_search_gin", "memoryitem_metadata_gin")
 # A small vocabulary; each cluster talks about its own few words, so full-text queries find their cluster.
 SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ra", "to", "vi", "de", "po", "lu", "ga", "fe", "zo", "bi", "tu")
@@ -150,7 +150,9 @@ def build_indexes() -> dict:
 
     seconds = {}
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '1GB'")
+        # The whole graph in memory (about 3 KB an item at 384 dimensions, m=16): built on disk it is many
+        # times slower.
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [f"{max(1024, ITEMS * 3 // 1024)}MB"])
         cursor.execute("SET max_parallel_maintenance_workers = %s", [max(1, (os.cpu_count() or 2) - 1)])
     try:
         for index in _heavy_indexes():
@@ -298,7 +300,7 @@ def run(report: dict) -> None:
         "embedding": embedding,
         "goals": {
             **GOALS,
-            "p95_met": unfiltered["p95_ms"] <= GOALS["p95_ms"],
+            "p95_met": unfiltered["p95_ms"] <= GOALS["p95_ms"] and filtered["p95_ms"] <= GOALS["p95_ms"],
             "recall_unfiltered_met": unfiltered["recall_at_10"] >= GOALS["recall_unfiltered"],
             "recall_filtered_met": (filtered["recall_at_10"] >= GOALS["recall_filtered"]
                                     and filtered["full_results"] == 1.0),
@@ -327,7 +329,7 @@ def markdown(report: dict) -> list[str]:
         "| Figure | Unfiltered | Filtered (10% of items) | Goal | |",
         "|---|---|---|---|---|",
         f"| Search p50 / p95 (HNSW path) | {u['p50_ms']:.2f} / {u['p95_ms']:.2f} ms | {f['p50_ms']:.2f} / "
-        f"{f['p95_ms']:.2f} ms | p95 ≤ {g['p95_ms']:.0f} ms unfiltered | {met(g['p95_met'])} |",
+        f"{f['p95_ms']:.2f} ms | p95 ≤ {g['p95_ms']:.0f} ms, both | {met(g['p95_met'])} |",
         f"| Recall@10 (mean; worst query) | {u['recall_at_10']:.3f} ({u['min_recall_at_10']:.1f}) | "
         f"{f['recall_at_10']:.3f} ({f['min_recall_at_10']:.1f}) | ≥ {g['recall_unfiltered']} unfiltered, "
         f"≥ {g['recall_filtered']} filtered | {met(g['recall_unfiltered_met'])} / {met(g['recall_filtered_met'])} |",

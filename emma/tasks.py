@@ -7,9 +7,9 @@ from emma import callbacks, services
 
 
 @shared_task(name="emma.execute_task", queue="agent", acks_late=True, reject_on_worker_lost=True)
-def execute_task(task_id: str) -> str:
+def execute_task(task_id: str, task_type: str | None = None) -> str:
     """Run one agent task; a redelivered or duplicate message finds the task claimed and does nothing."""
-    return services.task_execute(task_id=task_id)
+    return services.task_execute(task_id=task_id, task_type=task_type)
 
 
 @shared_task(name="emma.republish_stale_tasks", queue="default", expires=30)

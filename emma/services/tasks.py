@@ -127,7 +127,7 @@ def _publish(task_id, task_type: str, priority: int = 5, countdown: float = 0) -
 
     spec = registry.get(task_type)
     time_limit = spec.time_limit if spec else 60
-    if not queueing.publish(execute_task, str(task_id), countdown=countdown, soft_time_limit=time_limit,
+    if not queueing.publish(execute_task, str(task_id), task_type, countdown=countdown, soft_time_limit=time_limit,
                             time_limit=time_limit + 10, priority=queueing.broker_priority(priority)):
         PUBLISH_FAILURES.inc()
 
@@ -492,29 +492,32 @@ def _claim(task_id, spec, worker: str) -> AgentTask | None:
     return AgentTask.objects.get(pk=task_id)
 
 
-def task_execute(*, task_id) -> str:
-    """Run a queued task once and log the outcome; the claim makes a repeated message a no-op."""
-    outcome = _execute(task_id)
+def task_execute(*, task_id, task_type: str | None = None) -> str:
+    """Run a queued task once and log the outcome; the claim makes a repeated message a no-op. The
+    message names the task's type (a task's type never changes), which spares a read before the claim."""
+    outcome = _execute(task_id, task_type)
     logger.info("task %s %s", task_id, outcome)
     return outcome
 
 
-def _execute(task_id) -> str:
-    task = AgentTask.objects.filter(pk=task_id).only("task_type", "correlation_id").first()
-    if task is None:
-        return "missing"
-    # The task's own id, from its submission, whoever published this message (an approver, the sweep).
-    if task.correlation_id:
-        observability.set_correlation_id(task.correlation_id)
-    spec = registry.get(task.task_type)
+def _execute(task_id, task_type: str | None) -> str:
+    spec = registry.get(task_type) if task_type else None
     worker = worker_identity()
-    if spec is None:
-        _transition(task_id, expected=Status.QUEUED, to=Status.FAILED, actor=worker,
-                    error=f"unknown task type {task.task_type}", finished_at=timezone.now())
-        return "unknown-type"
+    if spec is None:  # a message without the type (published before it carried one), or a type unknown here
+        task = AgentTask.objects.filter(pk=task_id).only("task_type").first()
+        if task is None:
+            return "missing"
+        spec = registry.get(task.task_type)
+        if spec is None:
+            _transition(task_id, expected=Status.QUEUED, to=Status.FAILED, actor=worker,
+                        error=f"unknown task type {task.task_type}", finished_at=timezone.now())
+            return "unknown-type"
     task = _claim(task_id, spec, worker)
     if task is None:
         return "not-claimed"
+    # The task's own id, from its submission, whoever published this message (an approver, the sweep).
+    if task.correlation_id:
+        observability.set_correlation_id(task.correlation_id)
     ctx = TaskContext(task)
     started = time.perf_counter()
     finish = {"expected": Status.RUNNING, "claimed_by": worker, "actor": worker}
