@@ -3,6 +3,7 @@
 Every status change is a conditional UPDATE on the expected status, so a duplicate message, a
 second beat or a racing request can never move a task twice; each change writes a TaskEvent."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -55,15 +56,23 @@ class SubmitResult:
 
 
 _FIELDS = AgentTask._meta.concrete_fields
+_ATTNAMES = [field.attname for field in _FIELDS]
+
+
+@functools.cache
+def _returning() -> tuple[str, list]:
+    """The RETURNING list of every task column, and each column's converters (JSON, decimals), once."""
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
+    return columns, [(field, field.get_db_converters(connection)) for field in _FIELDS]
 
 
 def _task_from_row(row) -> AgentTask:
     values = []
-    for field, value in zip(_FIELDS, row, strict=True):
-        for converter in field.get_db_converters(connection):
+    for (field, converters), value in zip(_returning()[1], row, strict=True):
+        for converter in converters:
             value = converter(value, field, connection)
         values.append(value)
-    return AgentTask.from_db(connection.alias, [field.attname for field in _FIELDS], values)
+    return AgentTask.from_db(connection.alias, _ATTNAMES, values)
 
 
 def _move(filters: dict, values: dict, event: list) -> AgentTask | None:
@@ -74,7 +83,7 @@ def _move(filters: dict, values: dict, event: list) -> AgentTask | None:
     query.add_q(Q(**filters))
     query.add_update_values(values)
     update, params = query.get_compiler(connection.alias).as_sql()
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
+    columns = _returning()[0]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH moved AS ({update} RETURNING {columns}), "
