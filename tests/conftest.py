@@ -115,17 +115,19 @@ def subprocess_env(**extra) -> dict:
 
 
 class WorkerProcess:
-    """`celery worker` as a child process, logging JSON to a file the test can read."""
+    """`celery worker` as a child process, logging JSON to a file the test can read. `env` adds to (or
+    overrides) subprocess_env's, such as a broker of the test's own."""
 
-    def __init__(self, log_path: Path, metrics_dir: Path, concurrency: int = 2):
+    def __init__(self, log_path: Path, metrics_dir: Path, concurrency: int = 2, env: dict | None = None):
         self.log_path = log_path
         self.metrics_dir = metrics_dir
         self.concurrency = concurrency
+        self.env = env or {}
         self.process = None
 
     def start(self):
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
+        env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir), **self.env)
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", str(self.concurrency), "-P", "prefork",
