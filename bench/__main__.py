@@ -289,6 +289,7 @@ class Bench:
 
         say(f"semantic memory: {memory_bench.ITEMS:,} items")
         memory_bench.run(report)
+        memory_bench.keep_large_run(report["memory"], report["meta"])
         report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
         return report
 
