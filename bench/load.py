@@ -8,6 +8,7 @@ open schedule: a request late because the one before it was slow goes out at onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,8 +24,8 @@ def _stats(samples: list[float]) -> dict:
     return stats
 
 
-async def _paced(count: int, interval: float, send) -> None:
-    start = time.perf_counter()
+async def _paced(count: int, interval: float, send, start: float) -> None:
+    """send(n) at start + n * interval (at once when that time has passed)."""
     for n in range(count):
         delay = start + n * interval - time.perf_counter()
         if delay > 0:
@@ -45,32 +46,36 @@ def run_api(report: dict, *, base_url: str, token: str, clients: int, rate: floa
     errors: list[str] = []
     tag = f"bench-{uuid.uuid4().hex[:8]}-load"
 
-    async def client(index: int) -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"}) as http:
-            await asyncio.sleep(index * interval / clients)  # spread the clients over one interval
-
-            async def send(n: int) -> None:
+    async def client(index: int, http, start: float) -> None:
+        async def send(n: int) -> None:
+            start = time.perf_counter()
+            try:
+                response = await http.post("/api/tasks", json={
+                    "task_type": "diagnostic.echo", "description": tag, "parameters": {"c": index, "n": n}})
+                post_ms.append((time.perf_counter() - start) * 1000)
+                if response.status_code != 202:
+                    errors.append(f"POST {response.status_code}")
+                    return
                 start = time.perf_counter()
-                try:
-                    response = await http.post("/api/tasks", json={
-                        "task_type": "diagnostic.echo", "description": tag, "parameters": {"c": index, "n": n}})
-                    post_ms.append((time.perf_counter() - start) * 1000)
-                    if response.status_code != 202:
-                        errors.append(f"POST {response.status_code}")
-                        return
-                    start = time.perf_counter()
-                    read = await http.get(f"/api/tasks/{response.json()['task_id']}")
-                    get_ms.append((time.perf_counter() - start) * 1000)
-                    if read.status_code != 200:
-                        errors.append(f"GET {read.status_code}")
-                except httpx.HTTPError as exc:
-                    errors.append(type(exc).__name__)
+                read = await http.get(f"/api/tasks/{response.json()['task_id']}")
+                get_ms.append((time.perf_counter() - start) * 1000)
+                if read.status_code != 200:
+                    errors.append(f"GET {read.status_code}")
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
 
-            await _paced(per_client, interval, send)
+        # The clients' slots are spread over one interval on one clock, which starts once every client
+        # is set up: clocks of their own, started as each was set up (creating an httpx client takes
+        # milliseconds), made the first clients' slots pass unsent and fire together, in step for good.
+        await _paced(per_client, interval, send, start + index * interval / clients)
 
     async def main():
-        await asyncio.gather(*(client(i) for i in range(clients)))
+        async with contextlib.AsyncExitStack() as stack:
+            https = [await stack.enter_async_context(httpx.AsyncClient(
+                base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}))
+                for _ in range(clients)]
+            start = time.perf_counter()
+            await asyncio.gather(*(client(index, http, start) for index, http in enumerate(https)))
 
     before = cpu.snapshot() if cpu else None
     started = time.perf_counter()
