@@ -44,7 +44,7 @@ APPROVER = "bench-approver"
 
 # Goals (see docs/BENCHMARKS.md): reported against, never enforced.
 THROUGHPUT_GOAL_RATIO = 0.5
-LATENCY_GOAL_MS = 25.0
+LATENCY_GOAL_MS = 15.0  # submit -> succeeded, p50, unloaded, by the database's timestamps
 
 
 def _int_env(name: str, default: int) -> int:
@@ -66,6 +66,7 @@ SETTINGS = {
     "load_rate": _int_env("BENCH_LOAD_RATE", 30),
     "load_seconds": _int_env("BENCH_LOAD_SECONDS", 20),
     "github_deliveries": _int_env("BENCH_GITHUB_DELIVERIES", 3000),
+    "github_rates": tuple(int(rate) for rate in os.environ.get("BENCH_GITHUB_RATES", "150,300").split(",") if rate),
     "batch_size": _int_env("BENCH_BATCH_SIZE", 100),
     "agent_runs": _int_env("BENCH_AGENT_RUNS", 20),
     "agent_tool_steps": _int_env("BENCH_AGENT_TOOL_STEPS", 5),
@@ -262,7 +263,8 @@ class Bench:
                              rate=SETTINGS["load_rate"], seconds=SETTINGS["load_seconds"], cpu=cpu)
                 say(f"GitHub: {SETTINGS['github_deliveries']} signed deliveries from {SETTINGS['load_clients']} senders")
                 load.run_github(report, base_url=base_url, tenant=TENANT, secret=GITHUB_SECRET,
-                                senders=SETTINGS["load_clients"], deliveries=SETTINGS["github_deliveries"], cpu=cpu)
+                                senders=SETTINGS["load_clients"], deliveries=SETTINGS["github_deliveries"],
+                                rates=SETTINGS["github_rates"], cpu=cpu)
                 # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
                 say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
                     f"{SETTINGS['agent_runs']} paused and approved")
@@ -523,7 +525,7 @@ def render(report: dict) -> str:
             "| Figure | Emma (full path) | Raw Celery baseline | Difference | Goal | |",
             "|---|---|---|---|---|---|",
             f"| p50 | {_f(seq['db']['created_to_finished']['p50_ms'], ' ms')} | {_f(crt['p50_ms'], ' ms')} | "
-            f"{_f(goals['latency_delta_ms'], ' ms')} | ≤ {LATENCY_GOAL_MS:.0f} ms over baseline | "
+            f"{_f(goals['latency_delta_ms'], ' ms')} | ≤ {LATENCY_GOAL_MS:.0f} ms | "
             f"{_met(goals['latency_met'])} |",
             f"| p95 | {_f(seq['db']['created_to_finished']['p95_ms'], ' ms')} | {_f(crt['p95_ms'], ' ms')} | "
             f"{_f(_diff(seq['db']['created_to_finished']['p95_ms'], crt['p95_ms']), ' ms')} | | |",
@@ -637,23 +639,40 @@ def render(report: dict) -> str:
             "",
         ]
     if github:
-        rate_met = github["accepted_per_second"] >= 300
+        def ack(run: dict) -> str:
+            return (f"{_f(run['ack']['p50_ms'], ' ms')} / {_f(run['ack']['p95_ms'], ' ms')} / "
+                    f"{_f(run['ack']['p99_ms'], ' ms')}")
+
+        def fine(run: dict) -> bool:  # every delivery accepted
+            return set(run["statuses"]) <= {"200"}
+
         lines += [
             "## Signed GitHub deliveries",
             "",
-            f"{github['deliveries']} `push` deliveries signed with the webhook secret (`X-Hub-Signature-256`), "
-            f"from {github['senders']} concurrent senders, each sending its next one when the last was acknowledged; "
-            f"answers {github['statuses']} in {github['seconds']} s.",
+            f"`push` deliveries signed with the webhook secret (`X-Hub-Signature-256`) from {github['senders']} "
+            f"concurrent senders: first {github['deliveries']} as fast as Emma acknowledges them (each sender sends "
+            "its next when the last was answered: Emma's saturation, where the latency is queueing), then at "
+            "offered rates, paced on one clock.",
             "",
-            "| Figure | Value | Goal | |",
-            "|---|---|---|---|",
-            f"| Accepted per second | {_f(github['accepted_per_second'])} | ≥ 300 | {_met(rate_met)} |",
-            f"| Acknowledgement p50 / p95 / p99 | {_f(github['ack']['p50_ms'], ' ms')} / "
-            f"{_f(github['ack']['p95_ms'], ' ms')} / {_f(github['ack']['p99_ms'], ' ms')} | p95 ≤ 50 ms | "
-            f"{_met(github['ack']['p95_ms'] is not None and github['ack']['p95_ms'] <= 50)} |",
-            f"| Web CPU per delivery | {_f(github['cpu'].get('web', {}).get('ms_per_task'), ' ms', 2)} | | |",
-            f"| Peak RSS of one web / worker process | {_f(github['peak_rss_mb'].get('web'), ' MiB')} / "
-            f"{_f(github['peak_rss_mb'].get('worker'), ' MiB')} | | |",
+            "| Load | Accepted per second | Acknowledgement p50 / p95 / p99 | Answers | Web CPU per delivery | Goal | |",
+            "|---|---|---|---|---|---|---|",
+            f"| Saturation, {github['senders']} senders in a closed loop | {_f(github['accepted_per_second'])} | "
+            f"{ack(github)} | {github['statuses']} | "
+            f"{_f(github['cpu'].get('web', {}).get('ms_per_task'), ' ms', 2)} | ≥ 300/s | "
+            f"{_met(github['accepted_per_second'] >= 300 and fine(github))} |",
+        ]
+        for run in github.get("paced", []):
+            at_goal = run["offered_per_second"] >= 300
+            met = (run["accepted_per_second"] >= 0.95 * run["offered_per_second"] and fine(run)
+                   and run["ack"]["p95_ms"] is not None and run["ack"]["p95_ms"] <= 50)
+            lines.append(
+                f"| {run['offered_per_second']}/s offered for {run['seconds']} s | {_f(run['accepted_per_second'])} | "
+                f"{ack(run)} | {run['statuses']} | {_f(run['cpu'].get('web', {}).get('ms_per_task'), ' ms', 2)} | "
+                f"{'p95 ≤ 50 ms at 300/s' if at_goal else ''} | {_met(met) if at_goal else ''} |")
+        lines += [
+            "",
+            f"Peak RSS of one web / worker process: {_f(github['peak_rss_mb'].get('web'), ' MiB')} / "
+            f"{_f(github['peak_rss_mb'].get('worker'), ' MiB')}.",
             "",
         ]
     agent = report.get("agent")
@@ -827,10 +846,9 @@ def evaluate(report: dict) -> None:
         if raw:
             goals["throughput_ratio"] = full / raw
             goals["throughput_met"] = goals["throughput_ratio"] >= THROUGHPUT_GOAL_RATIO
-        delta = _diff(emma["sequential"]["db"]["created_to_finished"]["p50_ms"], celery_r["round_trip"]["p50_ms"])
-        if delta is not None:
-            goals["latency_delta_ms"] = delta
-            goals["latency_met"] = delta <= LATENCY_GOAL_MS
+        p50 = emma["sequential"]["db"]["created_to_finished"]["p50_ms"]
+        goals["latency_delta_ms"] = _diff(p50, celery_r["round_trip"]["p50_ms"])
+        goals["latency_met"] = None if p50 is None else p50 <= LATENCY_GOAL_MS
     report["goals"] = goals
 
 

@@ -93,42 +93,66 @@ def run_api(report: dict, *, base_url: str, token: str, clients: int, rate: floa
 
 
 def run_github(report: dict, *, base_url: str, tenant: str, secret: str, senders: int, deliveries: int,
-               cpu=None) -> None:
-    """report["github_load"]: `deliveries` signed `push` deliveries from `senders` concurrent senders,
-    each as soon as its previous one was acknowledged."""
+               rates: tuple[int, ...] = (), seconds: float = 10, cpu=None) -> None:
+    """report["github_load"]: `deliveries` signed `push` deliveries from `senders` concurrent senders, each
+    as soon as its previous one was acknowledged (the most Emma takes: its saturation); then, for each of
+    `rates`, the same senders offering that many a second in all for `seconds` (the acknowledgement's
+    latency at a given load, which a closed loop at saturation cannot show: there it is queueing)."""
     import httpx
 
     body = json.dumps({"ref": "refs/heads/main", "repository": {"full_name": "acme/shop"},
                        "head_commit": {"id": "0" * 40, "message": "bench"}, "commits": []}).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    ack_ms: list[float] = []
-    statuses: dict[int, int] = {}
-    next_delivery = iter(range(deliveries))
 
-    async def sender() -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            for _ in iter(int, 1):
-                n = next(next_delivery, None)
-                if n is None:
-                    return
-                start = time.perf_counter()
+    def measure(plan) -> dict:
+        """plan(senders' clients, send) -> coroutine; the figures of the deliveries it sent."""
+        ack_ms: list[float] = []
+        statuses: dict[int, int] = {}
+
+        async def send(http) -> None:
+            start = time.perf_counter()
+            try:
                 response = await http.post(f"/webhooks/github?tenant={tenant}", content=body, headers={
                     "Content-Type": "application/json", "X-GitHub-Event": "push",
                     "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
-                ack_ms.append((time.perf_counter() - start) * 1000)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                status = response.status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            ack_ms.append((time.perf_counter() - start) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
 
-    async def main():
-        await asyncio.gather(*(sender() for _ in range(senders)))
+        async def main():
+            async with contextlib.AsyncExitStack() as stack:
+                https = [await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
+                         for _ in range(senders)]
+                await plan(https, send)
 
-    before = cpu.snapshot() if cpu else None
-    started = time.perf_counter()
-    asyncio.run(main())
-    elapsed = time.perf_counter() - started
-    accepted = sum(count for status, count in statuses.items() if 200 <= status < 300)
-    report["github_load"] = {
-        "senders": senders, "deliveries": deliveries, "seconds": round(elapsed, 2), "statuses": statuses,
-        "accepted_per_second": round(accepted / elapsed, 1), "ack": _stats(ack_ms),
-        "cpu": cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {},
-        "peak_rss_mb": cpu.peak_rss_mb() if cpu else {},
-    }
+        before = cpu.snapshot() if cpu else None
+        started = time.perf_counter()
+        asyncio.run(main())
+        elapsed = time.perf_counter() - started
+        accepted = sum(count for status, count in statuses.items() if isinstance(status, int) and 200 <= status < 300)
+        return {"seconds": round(elapsed, 2), "statuses": {str(k): v for k, v in statuses.items()},
+                "sent": len(ack_ms), "accepted_per_second": round(accepted / elapsed, 1), "ack": _stats(ack_ms),
+                "cpu": cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {},
+                "peak_rss_mb": cpu.peak_rss_mb() if cpu else {}}
+
+    async def closed_loop(https, send):
+        remaining = iter(range(deliveries))
+
+        async def sender(http):
+            while next(remaining, None) is not None:
+                await send(http)
+
+        await asyncio.gather(*(sender(http) for http in https))
+
+    def paced(rate: int):
+        async def plan(https, send):
+            per_sender, interval = max(1, int(rate * seconds / senders)), senders / rate
+            start = time.perf_counter()
+            await asyncio.gather(*(_paced(per_sender, interval, lambda n, http=http: send(http),
+                                          start + index * interval / senders) for index, http in enumerate(https)))
+        return plan
+
+    report["github_load"] = {"senders": senders, "deliveries": deliveries, **measure(closed_loop),
+                             "paced": [{"offered_per_second": rate, **measure(paced(rate))} for rate in rates]}
