@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.serializers.json import DjangoJSONEncoder
@@ -536,8 +535,8 @@ def _execute(task_id, task_type: str | None) -> str:
         result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
     except registry.TaskPaused as paused:
         # The worker is released; the escalation's decision queues the task again (task_on_escalation_closed).
-        _despite_outage(task, partial(_transition, task_id, to=Status.WAITING_FOR_APPROVAL, note=f"paused: {paused}",
-                                      lease_until=None, **finish))
+        _despite_outage(task, functools.partial(_transition, task_id, to=Status.WAITING_FOR_APPROVAL,
+                                                note=f"paused: {paused}", lease_until=None, **finish))
         return "paused"
     except registry.TaskCancelled:
         _end(task, ctx, to=Status.CANCELLED, note="cancelled while running", **finish)
@@ -553,7 +552,7 @@ def _execute(task_id, task_type: str | None) -> str:
         if task.attempts < spec.max_attempts:
             delay = queueing.backoff_seconds(task.attempts)
             now = timezone.now()
-            if _despite_outage(task, partial(
+            if _despite_outage(task, functools.partial(
                     _transition, task_id, to=Status.QUEUED, note=f"attempt {task.attempts} failed, retrying in "
                     f"{delay:.1f}s: {exc}", error=str(exc)[:2000], queued_at=now,
                     not_before=now + timedelta(seconds=delay) + REPUBLISH_AFTER, **finish)):
