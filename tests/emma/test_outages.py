@@ -20,8 +20,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+import httpx
 import redis
-import requests
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
@@ -119,8 +119,8 @@ class WebServer:
     def live(self) -> bool:
         assert self.process.poll() is None, f"the web server exited:\n{self.logs()[-3000:]}"
         try:
-            return requests.get(f"{self.url}/health/live", timeout=2).status_code == 200
-        except requests.RequestException:
+            return httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200
+        except httpx.HTTPError:
             return False
 
     def pids(self) -> set[int]:
@@ -232,8 +232,7 @@ class Traffic(threading.Thread):
     def __init__(self, base_url: str, token: str, *, seconds: float = 0, reads: bool = False):
         super().__init__(daemon=True)
         self.base_url, self.seconds, self.reads = base_url, seconds, reads
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=CLIENT_TIMEOUT)
         self.phase = "before"
         self.answers: list[Answer] = []
         self.stopping = threading.Event()
@@ -251,8 +250,8 @@ class Traffic(threading.Thread):
     def call(self, method: str, path: str, body: dict | None = None):
         phase = self.phase
         try:
-            response = self.session.request(method, self.base_url + path, json=body, timeout=CLIENT_TIMEOUT)
-        except requests.RequestException as exc:
+            response = self.session.request(method, self.base_url + path, json=body)
+        except httpx.HTTPError as exc:
             self.answers.append(Answer(phase, method, path, None, repr(exc), None))
             return
         try:
@@ -282,7 +281,7 @@ def token_for(user) -> str:
 def start_long_task(web: "WebServer", token: str, seconds: float) -> str:
     """A task submitted apart from the stream, once it runs: the outage starts while it does (and, the
     worker's other process being idle, while the worker waits on the broker for more)."""
-    response = requests.post(f"{web.url}/api/tasks", json={"task_type": "test.counted", "parameters": {
+    response = httpx.post(f"{web.url}/api/tasks", json={"task_type": "test.counted", "parameters": {
         "seconds": seconds}}, headers={"Authorization": f"Bearer {token}"}, timeout=CLIENT_TIMEOUT)
     assert response.status_code == 202, response.text
     task_id = response.json()["task_id"]
