@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from core import api as core_api
 from core import metrics as core_metrics
@@ -14,8 +13,10 @@ urlpatterns = [
     path("health/ready", core_api.ready_view, name="health-ready"),
     path("version", core_api.version_view, name="version"),
     path("metrics", core_metrics.metrics_view, name="metrics"),
-    path("api/auth/token", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/auth/token", core_api.TokenObtainApi.as_view(), name="token-obtain"),
+    path("api/auth/token/refresh", core_api.TokenRefreshApi.as_view(), name="token-refresh"),
+    path("api/auth/logout", core_api.LogoutApi.as_view(), name="logout"),
+    path("api/auth/switch-tenant", core_api.SwitchTenantApi.as_view(), name="switch-tenant"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/me", core_api.MeApi.as_view(), name="me"),

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import format_html
 
 from core.models import Membership, Tenant
+from core.selectors import active_membership
 
 
 class MembershipInline(admin.TabularInline):
@@ -77,8 +78,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 def membership_of(request) -> Membership | None:
-    """The logged-in person's membership (None for users in no tenant)."""
-    return getattr(request.user, "membership", None)
+    """The logged-in person's membership in the tenant their session acts in (None for users in no tenant)."""
+    return active_membership(request.user)
 
 
 class TenantReadOnlyAdmin(ReadOnlyAdmin):

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from core.models import Membership
+from core.selectors import active_membership
 from core.registries import home_links, home_panels
 
 
@@ -36,10 +37,10 @@ class EmmaAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         user = request.user
-        return user.is_active and (user.is_staff or getattr(user, "membership", None) is not None)
+        return user.is_active and (user.is_staff or active_membership(user) is not None)
 
     def index(self, request, extra_context=None):
-        membership = getattr(request.user, "membership", None)
+        membership = active_membership(request.user)
         panels, links = [], []
         if membership is not None:
             for panel in home_panels(membership.role):

@@ -1,4 +1,4 @@
-"""Public probes (/health, /version) and the caller's identity (/api/me)."""
+"""Public probes (/health, /version), signing in and out (/api/auth/...), and the caller's identity (/api/me)."""
 
 import platform
 
@@ -6,13 +6,24 @@ import django
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenViewBase
 
-from core import health
-from core.selectors import membership_for_user
+from core import health, tokens
+from core.schema import error_response
+from core.selectors import membership_for_user, memberships_of
+
+
+@extend_schema_serializer(component_name="TokenPair")
+class TokenPairSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+    access = serializers.CharField()
+    tenant = serializers.CharField(help_text="The tenant these tokens act in.")
 
 
 @require_GET
@@ -45,9 +56,15 @@ def version_view(request):
 class MeApi(APIView):
     @extend_schema_serializer(component_name="MeOutput")
     class OutputSerializer(serializers.Serializer):
+        class MembershipSerializer(serializers.Serializer):
+            tenant = serializers.CharField(source="tenant.slug")
+            tenant_name = serializers.CharField(source="tenant.name")
+            role = serializers.CharField()
+
         username = serializers.CharField()
-        tenant = serializers.CharField()
-        role = serializers.CharField()
+        tenant = serializers.CharField(help_text="The tenant this request acts in (its token's).")
+        role = serializers.CharField(help_text="Your role in that tenant.")
+        memberships = MembershipSerializer(many=True, help_text="Every tenant you belong to.")
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
@@ -56,4 +73,64 @@ class MeApi(APIView):
             "username": request.user.get_username(),
             "tenant": membership.tenant.slug,
             "role": membership.role,
+            "memberships": memberships_of(request.user),
         }).data)
+
+
+class _TokenView(TokenViewBase):
+    """simplejwt's token views (a token error is a 401) with Emma's serializers, for anyone."""
+
+    authentication_classes = ()
+    permission_classes = ()
+
+
+@extend_schema_view(post=extend_schema(responses={
+    200: TokenPairSerializer, 401: error_response("No active account has this username and password (`no_active_account`).")}))
+class TokenObtainApi(_TokenView):
+    """Sign in: a refresh and an access token acting in one tenant (name it when you belong to several)."""
+
+    serializer_class = tokens.TokenObtainSerializer
+
+
+@extend_schema_view(post=extend_schema(responses={
+    200: TokenPairSerializer, 401: error_response("The refresh token is malformed, forged, expired or used "
+                                                  "(`token_not_valid`), or its account left its tenant (`not_a_member`).")}))
+class TokenRefreshApi(_TokenView):
+    """A new access token and a new refresh token; the one sent is blacklisted (each works once)."""
+
+    serializer_class = tokens.TokenRefreshSerializer
+
+
+class LogoutApi(_TokenView):
+    """Blacklist a refresh token: it can make no more access tokens (those already made expire on their own)."""
+
+    @extend_schema_serializer(component_name="LogoutInput")
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    serializer_class = InputSerializer
+
+    @extend_schema(request=InputSerializer, responses={
+        204: None, 401: error_response("The refresh token is malformed, forged or expired (`token_not_valid`).")})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            RefreshToken(serializer.validated_data["refresh"]).blacklist()
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(status=204)
+
+
+class SwitchTenantApi(APIView):
+    """Tokens acting in another tenant you belong to."""
+
+    @extend_schema_serializer(component_name="SwitchTenantInput")
+    class InputSerializer(serializers.Serializer):
+        tenant = serializers.SlugField()
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(tokens.token_pair(tokens.membership_named(request.user, serializer.validated_data["tenant"])))

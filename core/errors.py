@@ -12,7 +12,6 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +98,10 @@ def api_exception_handler(exc, context):
 
         return json_error(413, "payload_too_large", "The request body is too large.",
                           {"max_bytes": settings.MAX_PAYLOAD_BYTES})
+    # Imported here: rest_framework.views loads the API's authentication and permission classes, which
+    # use this module's errors.
+    from rest_framework.views import exception_handler
+
     response = exception_handler(exc, context)
     if response is None:
         return None

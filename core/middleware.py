@@ -69,3 +69,25 @@ class DatabaseUnavailableMiddleware:
         response = json_error(503, "database_unavailable", "The database is unavailable; try again in a few seconds.")
         response["Retry-After"] = "5"
         return response
+
+
+class SessionTenantMiddleware:
+    """A signed-in session (the admin) acts in one tenant: the one it chose (`SESSION_TENANT_KEY`), else the
+    user's oldest membership. Requests without a session (the API's tokens name their tenant) pass untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated:
+            from core.models import Membership
+
+            memberships = Membership.objects.filter(user=user).select_related("tenant")
+            chosen = request.session.get(SESSION_TENANT_KEY)
+            user.membership = ((chosen and memberships.filter(tenant_id=chosen).first())
+                               or memberships.order_by("created_at", "pk").first())
+        return self.get_response(request)
+
+
+SESSION_TENANT_KEY = "emma_tenant_id"

@@ -22,7 +22,8 @@ class Tenant(models.Model):
 
 
 class Membership(models.Model):
-    """A user's place in one tenant, with the role that decides what they may do there."""
+    """A user's place in one tenant, with the role that decides what they may do there. A user may belong
+    to several tenants; a request acts in one of them (core.selectors.active_membership)."""
 
     class Role(models.TextChoices):
         SUBMITTER = "submitter", "Submitter"
@@ -31,13 +32,14 @@ class Membership(models.Model):
 
     DECIDING_ROLES = (Role.APPROVER, Role.ADMIN)
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.SUBMITTER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "emma_membership"
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")]
 
     def __str__(self):
         return f"{self.user} @ {self.tenant} ({self.role})"

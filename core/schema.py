@@ -14,9 +14,9 @@
 
 Tests: tests/test_schema_fuzz.py sends what this schema allows (and what it forbids) to every operation."""
 
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from core.serializers import ErrorSerializer, StrictSerializer
@@ -123,26 +123,3 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         if schema.get("description") == StrictSerializer.__doc__:  # inherited: says nothing of this input
             del schema["description"]
         return {**schema, "additionalProperties": False}
-
-
-class TokenViewExtension(OpenApiViewExtension):
-    """simplejwt's views answer 401 for credentials they refuse."""
-
-    unauthorized = ""
-
-    def view_replacement(self):
-        class Documented(self.target):  # a subclass: simplejwt's own view stays as it is
-            pass
-
-        responses = {200: self.target().get_serializer_class(), 401: error_response(self.unauthorized)}
-        return extend_schema_view(post=extend_schema(responses=responses))(Documented)
-
-
-class TokenObtainPairViewExtension(TokenViewExtension):
-    target_class = "rest_framework_simplejwt.views.TokenObtainPairView"
-    unauthorized = "No active account has this username and password (`no_active_account`)."
-
-
-class TokenRefreshViewExtension(TokenViewExtension):
-    target_class = "rest_framework_simplejwt.views.TokenRefreshView"
-    unauthorized = "The refresh token is malformed, forged or expired (`token_not_valid`)."

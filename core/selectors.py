@@ -2,9 +2,27 @@ from core.errors import Forbidden
 from core.models import Membership
 
 
+def active_membership(user) -> Membership | None:
+    """The membership a request acts in: the one its token names (the API), its session chose (the admin),
+    or, for a caller that named none, a user's only one. Kept on the user object for the request; None for
+    an anonymous caller, a user in no tenant, or one in several who named none."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if "membership" not in user.__dict__:
+        memberships = list(Membership.objects.filter(user=user).select_related("tenant")[:2])
+        user.membership = memberships[0] if len(memberships) == 1 else None
+    return user.membership
+
+
 def membership_for_user(user) -> Membership:
-    """The caller's membership; a user who belongs to no tenant may use no tenant data."""
-    try:
-        return user.membership  # cached on the user object: one query per request
-    except (Membership.DoesNotExist, AttributeError):  # AttributeError: an anonymous user
-        raise Forbidden("Your account belongs to no tenant; ask an admin to add you to one.")
+    """The caller's membership; a user who acts in no tenant may use no tenant data."""
+    membership = active_membership(user)
+    if membership is None:
+        raise Forbidden("Your account acts in no tenant: ask an admin to add you to one, or name the tenant "
+                        "when you sign in (POST /api/auth/token {\"tenant\": ...}).")
+    return membership
+
+
+def memberships_of(user) -> list[Membership]:
+    """Every tenant the user belongs to, with their role there."""
+    return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug"))

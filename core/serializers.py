@@ -5,6 +5,7 @@ from rest_framework import permissions, serializers
 from rest_framework.pagination import PageNumberPagination
 
 from core.models import Membership
+from core.selectors import active_membership
 
 
 class StrictSerializer(serializers.Serializer):
@@ -72,11 +73,11 @@ def paginated_response(request, view, queryset, serializer_class):
 class IsMember(permissions.BasePermission):
     """Signed in and a member of a tenant: every API view's default (HasRole narrows it to roles)."""
 
-    message = "Your account belongs to no tenant; ask an admin to add you to one."
+    message = "Your account acts in no tenant; ask an admin to add you to one, or name the tenant when you sign in."
 
     def has_permission(self, request, view):
         # Anonymous: False, and DRF answers 401 (the authenticator says how to log in).
-        return request.user.is_authenticated and getattr(request.user, "membership", None) is not None
+        return active_membership(request.user) is not None
 
 
 class HasRole(permissions.BasePermission):
@@ -87,7 +88,7 @@ class HasRole(permissions.BasePermission):
 
     def has_permission(self, request, view):
         # Anonymous: False, and DRF answers 401 (the authenticator says how to log in).
-        membership = getattr(request.user, "membership", None) if request.user.is_authenticated else None
+        membership = active_membership(request.user)
         return membership is not None and membership.role in self.roles
 
 

@@ -14,8 +14,9 @@ def tenant_get_or_create(*, slug: str, name: str | None = None) -> Tenant:
 @transaction.atomic
 def user_upsert(*, username: str, password: str | None, tenant_slug: str, role: str,
                 is_staff: bool = False, is_superuser: bool = False):
-    """Create or update a user and their one membership (the tenant is created if missing).
-    Approvers and admins get staff access, so they can decide escalations in the admin."""
+    """Create or update a user and their membership in the tenant (created if missing), with this role
+    there; their memberships of other tenants stay as they are. Approvers and admins get staff access, so
+    they can decide escalations in the admin."""
     if role not in Membership.Role.values:
         raise Invalid.field("role", f"role must be one of {', '.join(Membership.Role.values)}")
     tenant = tenant_get_or_create(slug=tenant_slug)
@@ -25,5 +26,5 @@ def user_upsert(*, username: str, password: str | None, tenant_slug: str, role: 
     user.is_staff = is_staff or is_superuser or role in (Membership.Role.APPROVER, Membership.Role.ADMIN)
     user.is_superuser = is_superuser or user.is_superuser
     user.save()
-    Membership.objects.update_or_create(user=user, defaults={"tenant": tenant, "role": role})
+    Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
     return user

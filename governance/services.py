@@ -161,8 +161,10 @@ def escalation_open(*, tenant_id: int, task_id, facts: TaskFacts, summary: str, 
 
 
 def escalation_refusal(escalation: Escalation, user, membership: Membership | None = None) -> str | None:
-    """Why this user may not decide this escalation, or None if they may."""
-    membership = membership or Membership.objects.filter(user=user).first()
+    """Why this user may not decide this escalation, or None if they may. `membership` is the one a request
+    acts in (a request in another tenant may decide nothing here); without one, the user's in the
+    escalation's tenant (a chat reply, a button)."""
+    membership = membership or Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first()
     if membership is None or membership.tenant_id != escalation.tenant_id:
         return "you are not in this escalation's tenant"
     if membership.role not in (Membership.Role.APPROVER, Membership.Role.ADMIN):

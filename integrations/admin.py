@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
 from core.models import Membership
+from core.selectors import active_membership
 from integrations import outbound, services
 from integrations.models import ChannelIdentity, OutboundMessage, RoutingRule, WebhookDelivery
 
@@ -61,7 +62,7 @@ class WebhookDeliveryAdmin(TenantReadOnlyAdmin):
 
 
 def may_retry(request) -> bool:
-    membership = getattr(request.user, "membership", None)
+    membership = active_membership(request.user)
     return request.user.is_superuser or (membership is not None and membership.role == Membership.Role.ADMIN)
 
 

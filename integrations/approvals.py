@@ -9,7 +9,6 @@ import json
 import logging
 import secrets
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -37,10 +36,10 @@ INVALID_CODE = ("That code is not valid: it may be mistyped, already used, expir
 def approvers_for(escalation: Escalation) -> list:
     """Everyone governance would let decide this tier: approvers and admins of the tenant, in the
     tier's group, never the requester unless the policy allows self-approval."""
-    User = get_user_model()
-    users = User.objects.filter(is_active=True, membership__tenant_id=escalation.tenant_id,
-                                membership__role__in=[Membership.Role.APPROVER, Membership.Role.ADMIN])
-    return [user for user in users.order_by("pk") if escalation_refusal(escalation, user) is None]
+    memberships = Membership.objects.filter(
+        tenant_id=escalation.tenant_id, role__in=[Membership.Role.APPROVER, Membership.Role.ADMIN],
+        user__is_active=True).select_related("user").order_by("user_id")
+    return [m.user for m in memberships if escalation_refusal(escalation, m.user, m) is None]
 
 
 def _code_for(escalation: Escalation, approver) -> DecisionCode:

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.models import Tenant
+from core.models import Membership, Tenant
 from integrations.models import ChannelIdentity, DecisionCode, RoutingRule, normalized_address
 
 _MISSING = object()
@@ -11,13 +11,15 @@ _MISSING = object()
 
 def identity_for(*, channel: str, address: str) -> ChannelIdentity | None:
     """The identity behind a sender, if it still speaks for an active member of its tenant."""
-    identity = (ChannelIdentity.objects.select_related("user", "user__membership")
+    identity = (ChannelIdentity.objects.select_related("user")
                 .filter(channel=channel, address=normalized_address(channel, address)).first())
     if identity is None or not identity.user.is_active:
         return None
-    membership = getattr(identity.user, "membership", None)
-    if membership is None or membership.tenant_id != identity.tenant_id:
-        return None  # the user moved tenant since the identity was made
+    membership = Membership.objects.filter(user_id=identity.user_id, tenant_id=identity.tenant_id).select_related(
+        "tenant").first()
+    if membership is None:
+        return None  # the user left the tenant since the identity was made
+    identity.user.membership = membership  # what the sender does, they do in the identity's tenant
     return identity
 
 

@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from core import services as core_services
 from core import throttling
@@ -81,10 +80,19 @@ def client_for():
 
     def make(user):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh_for(user).access_token}")
         return client
 
     return make
+
+
+def refresh_for(user, tenant: str | None = None):
+    """A refresh token of the user in their only tenant (or `tenant`), as POST /api/auth/token gives one."""
+    from core.models import Membership
+    from core.tokens import refresh_token_for
+
+    memberships = Membership.objects.select_related("user", "tenant").filter(user=user)
+    return refresh_token_for(memberships.get(tenant__slug=tenant) if tenant else memberships.get())
 
 
 def database_url_for_subprocess() -> str:
@@ -234,7 +242,7 @@ class Team:
         self.submitter_api = client_for(self.submitter)
         self.approver_api = client_for(self.approver)
         self.admin_api = client_for(self.admin)
-        self.tenant_id = self.submitter.membership.tenant_id
+        self.tenant_id = self.submitter.memberships.get().tenant_id
 
     def set_policy(self, **document):
         response = self.admin_api.put("/api/governance/policy", document, format="json")

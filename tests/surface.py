@@ -12,7 +12,6 @@ from django.apps import apps
 from django.db import connection, transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from core import services as core_services
@@ -22,7 +21,7 @@ from governance.selectors import policy_current
 from memory import services as memory_services
 from memory import working
 from memory.models import EMBEDDING_DIMENSIONS, MemoryItem
-from tests.conftest import Team
+from tests.conftest import Team, refresh_for
 
 WRITE_METHODS = ("POST", "PUT", "PATCH")
 
@@ -97,7 +96,7 @@ def bearer(token: str) -> APIClient:
 
 
 def client_for(user) -> APIClient:
-    return bearer(str(RefreshToken.for_user(user).access_token))
+    return bearer(str(refresh_for(user).access_token))
 
 
 def member(username: str, tenant: str, role: str):
@@ -106,7 +105,7 @@ def member(username: str, tenant: str, role: str):
 
 def invalid_token(kind: str, user) -> str:
     """A token naming a real, active user that must still open nothing."""
-    token = AccessToken.for_user(user)
+    token = refresh_for(user).access_token
     if kind == "malformed_token":
         return "not.a.jwt"
     if kind == "expired_token":  # signed with the project's key, but its lifetime ended an hour ago
@@ -117,7 +116,7 @@ def invalid_token(kind: str, user) -> str:
     if kind == "unsigned_token":
         return jwt.encode(token.payload, None, algorithm="none")
     if kind == "refresh_as_access":
-        return str(RefreshToken.for_user(user))
+        return str(refresh_for(user))
     raise ValueError(kind)
 
 
@@ -141,6 +140,7 @@ class World:
         self.acme = acme = Team("acme", member, client_for)
         self.password = PASSWORD
         self.other_tenant_user = member(username="globex-admin", tenant="globex", role="admin")
+        self.other_tenant_id = self.other_tenant_user.memberships.get().tenant_id
         acme.set_policy(autonomy_level="supervised")
         acme.set_policy(http_allowed_hosts=[f"{ACME_SECRET}.example.com"])
         submitted = acme.submit(description=ACME_TEXT, estimated_cost=50)
@@ -153,7 +153,7 @@ class World:
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
                                                   self.bulk_job_id)]
         former = member(username="acme-former-admin", tenant="acme", role="admin")
-        former_token = str(AccessToken.for_user(former))
+        former_token = str(refresh_for(former).access_token)
         former.is_active = False  # the project's revocation: simplejwt checks is_active on every request
         former.save(update_fields=["is_active"])
         self.clients = {"anonymous": APIClient(), "other_tenant": client_for(self.other_tenant_user),
@@ -169,7 +169,7 @@ class World:
         working.working_append(tenant_id=self.acme.tenant_id, session_id=SESSION, role="user", content=ACME_TEXT)
 
     def clear_working_memory(self) -> None:
-        for tenant_id in (self.acme.tenant_id, self.other_tenant_user.membership.tenant_id):
+        for tenant_id in (self.acme.tenant_id, self.other_tenant_id):
             working.working_clear(tenant_id=tenant_id, session_id=SESSION)
 
     def state(self) -> dict:

@@ -38,9 +38,9 @@ from dataclasses import dataclass, replace
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from integrations import providers
+from tests.conftest import refresh_for
 from tests.surface import ACME_SECRET, INVALID_TOKENS, SESSION, World, all_routes, unit_vector
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +147,9 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "token-obtain": {"POST": Public("how a caller gets a token", 200, data=lambda world: {
         "username": world.acme.submitter.username, "password": world.password})},
     "token-refresh": {"POST": Public("how a caller renews a token", 200, data=lambda world: {
-        "refresh": str(RefreshToken.for_user(world.acme.submitter))})},
+        "refresh": str(refresh_for(world.acme.submitter))})},
+    "logout": {"POST": Public("the refresh token it blacklists is its own authority", 204, data=lambda world: {
+        "refresh": str(refresh_for(world.acme.submitter))})},
     "schema": {"GET": Public(SCHEMA, 200)},
     "api-docs": {"GET": Public(SCHEMA, 200)},
     "webhook-github": webhook(),
@@ -161,6 +163,8 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
                                                         "token it was given opens it", 403)},
     # -- the caller's identity ---------------------------------------------------------------------
     "me": {"GET": Api(everyone(200), other_tenant=200)},
+    # Tokens for another tenant of the caller's: globex's admin is no member of acme.
+    "switch-tenant": {"POST": Api(everyone(200), other_tenant=400, data=lambda world: {"tenant": "acme"})},
     # -- tasks -------------------------------------------------------------------------------------
     "tasks": {
         "GET": Api(everyone(200), other_tenant=200),

@@ -17,11 +17,11 @@ from urllib.parse import urlencode
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.serializers import Pagination
 from memory import working
 from memory.selectors import MAX_LIMIT
+from tests.conftest import refresh_for
 from tests.surface import SESSION, WRITE_METHODS, api_routes, row_counts, unit_vector
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,10 @@ WRITES: dict[tuple[str, str], Write] = {
     ("token-obtain", "POST"): Write("anonymous", lambda world: {"username": world.acme.submitter.username,
                                                                 "password": world.password}),
     ("token-refresh", "POST"): Write("anonymous",
-                                     lambda world: {"refresh": str(RefreshToken.for_user(world.acme.submitter))}),
+                                     lambda world: {"refresh": str(refresh_for(world.acme.submitter))}),
+    ("logout", "POST"): Write("anonymous", lambda world: {"refresh": str(refresh_for(world.acme.submitter))},
+                              accepted=204),
+    ("switch-tenant", "POST"): Write("submitter", lambda world: {"tenant": "acme"}),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
     ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [

@@ -17,7 +17,6 @@ import schemathesis
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
-from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.transport import CallOutcome
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
@@ -26,6 +25,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from emma import services as task_services
 from memory import services as memory_services
 from memory import working
+from tests.conftest import refresh_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -100,7 +100,7 @@ def acme_objects(acme):
 
 
 def bearer(user) -> dict:
-    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    return {"Authorization": f"Bearer {refresh_for(user).access_token}"}
 
 
 @pytest.fixture(params=["tenant_admin", "anonymous", "other_tenant"])

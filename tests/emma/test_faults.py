@@ -45,11 +45,12 @@ def test_task_committed_while_the_broker_is_down_is_published_later(acme, celery
 import django, json; django.setup()
 import tests.celery_tasks  # the test task types
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from core.models import Membership
+from core.tokens import refresh_token_for
 from django.contrib.auth import get_user_model
 client = APIClient()
 user = get_user_model().objects.get(username={acme.submitter.username!r})
-client.credentials(HTTP_AUTHORIZATION="Bearer " + str(RefreshToken.for_user(user).access_token))
+client.credentials(HTTP_AUTHORIZATION="Bearer " + str(refresh_token_for(Membership.objects.get(user=user)).access_token))
 response = client.post("/api/tasks", {{"task_type": "test.counted"}}, format="json")
 print(json.dumps([response.status_code, response.json()]))
 """

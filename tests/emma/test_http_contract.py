@@ -26,9 +26,10 @@ def test_token_obtained_with_a_password_opens_the_api(api_client, make_user):
     tokens = response.json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     me = api_client.get("/api/me").json()
-    assert me == {"username": "alice", "tenant": "acme", "role": "approver"}
+    assert me == {"username": "alice", "tenant": "acme", "role": "approver",
+                  "memberships": [{"tenant": "acme", "tenant_name": "acme", "role": "approver"}]}
     refreshed = api_client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
-    assert refreshed.status_code == 200 and refreshed.json()["access"]
+    assert refreshed.status_code == 200 and refreshed.json()["access"] and refreshed.json()["tenant"] == "acme"
 
 
 def test_wrong_password_is_a_401_json_error(api_client, make_user):
@@ -48,12 +49,18 @@ def test_unknown_url_and_wrong_method_are_json(api_client, client_for, make_user
     assert_error(client_for(make_user()).delete("/api/me"), 405, "method_not_allowed")
 
 
-def test_user_without_tenant_is_refused(api_client, db, client_for):
+def test_user_without_tenant_is_refused(api_client, db):
     from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import RefreshToken
 
     user = get_user_model().objects.create_user("loner", password="correct-horse-battery")
-    assert_error(client_for(user).get("/api/me"), 403, "permission_denied")
-    assert_error(client_for(user).get("/api/task-types"), 403, "permission_denied")  # every view, as documented
+    error = assert_error(api_client.post("/api/auth/token", {"username": "loner", "password": "correct-horse-battery"},
+                                         format="json"), 400, "validation_error")
+    assert "no tenant" in error["details"]["tenant"][0]
+    # A token that names no tenant (not one Emma makes) opens nothing.
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    assert_error(api_client.get("/api/me"), 401)
+    assert_error(api_client.get("/api/task-types"), 401)
 
 
 @override_settings(RATE_LIMIT_PER_MIN=3)

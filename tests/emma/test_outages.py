@@ -25,13 +25,13 @@ import redis
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import RefreshToken
 
 import tests.celery_tasks  # noqa: F401  (registers the test task types in this process too)
 from devstack import embedded
 from emma.models import AgentTask
 from tests.celery_tasks import side_effects
-from tests.conftest import CHILD_SETTINGS, ROOT, WorkerProcess, stop_process_group, subprocess_env, wait_for
+from tests.conftest import (CHILD_SETTINGS, ROOT, WorkerProcess, refresh_for, stop_process_group, subprocess_env,
+                            wait_for)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -275,7 +275,7 @@ class Traffic(threading.Thread):
 
 
 def token_for(user) -> str:
-    return str(RefreshToken.for_user(user).access_token)
+    return str(refresh_for(user).access_token)
 
 
 def start_long_task(web: "WebServer", token: str, seconds: float) -> str:

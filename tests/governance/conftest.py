@@ -73,6 +73,6 @@ def acme_policy(make_user):
 
     def set_policy(**document):
         admin = make_user("acme-policy-admin", role="admin")
-        return governance.policy_update(tenant_id=admin.membership.tenant_id, user=admin, document=document)
+        return governance.policy_update(tenant_id=admin.memberships.get().tenant_id, user=admin, document=document)
 
     return set_policy

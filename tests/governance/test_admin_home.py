@@ -81,7 +81,7 @@ def test_a_tenant_admin_reads_the_days_state(client, make_user, submit_escalated
     with committed():
         governance.escalation_approve(escalation_id=escalation_id, user=ada, reason="fine")
     submit_escalated(description="still open")
-    tenant_id = ada.membership.tenant_id
+    tenant_id = ada.memberships.get().tenant_id
     OutboundMessage.objects.create(tenant_id=tenant_id, channel="sms", to="+15550001", text="hi", purpose="message",
                                    status="failed", error="Twilio refused: 21211 invalid number",
                                    idempotency_key="k1", next_attempt_at=timezone.now())

@@ -193,7 +193,7 @@ def test_the_page_puts_what_will_happen_and_the_decision_first(client, make_user
     result = tasks.task_submit(user=sam, task_type="webhook.post", description="Tell the CRM",
                                parameters={"url": "https://crm.example.com/hooks/deal", "body": {"deal": 42}},
                                estimated_cost=Decimal("30"), channel="slack")
-    DailyUsage.objects.update_or_create(tenant_id=sam.membership.tenant_id, day=timezone.now().date(),
+    DailyUsage.objects.update_or_create(tenant_id=sam.memberships.get().tenant_id, day=timezone.now().date(),
                                         defaults={"committed": Decimal("80")})
 
     body = logged_in(client, carol).get(detail_url(result.escalation_id)).content.decode()

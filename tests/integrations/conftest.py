@@ -231,7 +231,7 @@ def link():
     from integrations import services
 
     def make(user, channel, address):
-        return services.identity_create(tenant_id=user.membership.tenant_id, user=user, channel=channel,
+        return services.identity_create(tenant_id=user.memberships.get().tenant_id, user=user, channel=channel,
                                         address=address)
 
     return make
