@@ -1,0 +1,122 @@
+"""Encryption at rest: Fernet keys from EMMA_ENCRYPTION_KEYS, newest first (core/crypto.py). Settings that
+hold a bad key, or production settings that hold none, refuse to load, each in a fresh interpreter."""
+
+import subprocess
+import sys
+import traceback
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from core import crypto
+from tests.conftest import ROOT
+
+OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+def test_a_value_reads_back_and_the_token_is_not_the_value(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]
+    token = crypto.encrypt("ghs_secret-token")
+    assert "ghs_secret-token" not in token
+    assert crypto.decrypt(token) == "ghs_secret-token"
+    assert Fernet(NEW_KEY).decrypt(token.encode()) == b"ghs_secret-token"
+
+
+def test_a_value_under_an_old_key_reads_after_a_new_key_is_prepended(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [OLD_KEY]
+    token = crypto.encrypt("ghs_old")
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    assert crypto.decrypt(token) == "ghs_old"
+    assert not crypto.is_current(token)
+    rotated = crypto.rotate(token)
+    assert crypto.is_current(rotated) and Fernet(NEW_KEY).decrypt(rotated.encode()) == b"ghs_old"
+    assert Fernet(NEW_KEY).decrypt(crypto.encrypt("ghs_new").encode()) == b"ghs_new"  # the first key encrypts
+
+
+def test_a_value_no_key_opens_is_an_error_that_shows_neither_key_nor_value(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [OLD_KEY]
+    token = crypto.encrypt("ghs_dropped")
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]
+    for operation in (crypto.decrypt, crypto.rotate):
+        with pytest.raises(crypto.DecryptionError) as error:
+            operation(token)
+        assert "EMMA_ENCRYPTION_KEYS" in str(error.value)
+        assert OLD_KEY not in str(error.value) and NEW_KEY not in str(error.value) and token not in str(error.value)
+
+
+@pytest.mark.parametrize("keys", [
+    ["not-a-fernet-key"],
+    [NEW_KEY, NEW_KEY[:-8]],  # truncated
+    [NEW_KEY[:10] + "!!" + NEW_KEY[12:]],  # garbled
+    [NEW_KEY, "é" * 44],
+    [],
+    [" ", ""],
+], ids=["not-base64", "truncated", "garbled", "not-ascii", "none", "blank"])
+def test_wrong_or_garbled_keys_are_improperly_configured_naming_the_variable_not_the_key(settings, keys):
+    settings.EMMA_ENCRYPTION_KEYS = keys
+    with pytest.raises(ImproperlyConfigured) as error:
+        crypto.encrypt("ghs_x")
+    assert "EMMA_ENCRYPTION_KEYS" in str(error.value)
+    shown = "".join(traceback.format_exception(error.value))  # what a log would hold, chained exceptions too
+    assert not any(key.strip() and key in shown for key in keys)
+
+
+def test_keys_are_read_stripped_and_checked():
+    assert crypto.checked_keys([f" {NEW_KEY}", "", f"{OLD_KEY} "]) == [NEW_KEY, OLD_KEY]
+    with pytest.raises(ImproperlyConfigured, match="key 2 of 2"):
+        crypto.checked_keys([NEW_KEY, "garbage"])
+
+
+def test_the_development_key_is_a_fernet_key_fixed_by_the_secret_key():
+    key = crypto.development_key("insecure-development-key-change-me")
+    assert key == crypto.development_key("insecure-development-key-change-me")
+    assert key != crypto.development_key("another-secret")
+    Fernet(key)
+
+
+# --- settings, each in a fresh interpreter with nothing from this shell -------------------------------------
+
+# Enough for settings to load: nothing connects to these services while settings are read.
+MINIMAL = {"DATABASE_URL": "postgres://emma@localhost:5432/emma", "REDIS_URL": "redis://localhost:6379/0",
+           "DJANGO_SECRET_KEY": "a-real-secret-of-some-length-0123456789", "DJANGO_ALLOWED_HOSTS": "emma.example.com"}
+READ_KEYS = "from django.conf import settings; print(','.join(settings.EMMA_ENCRYPTION_KEYS))"
+
+
+def settings_keys(module: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", READ_KEYS], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"DJANGO_SETTINGS_MODULE": f"config.settings.{module}", **MINIMAL, **env})
+
+
+def test_production_settings_without_keys_refuse_to_load():
+    result = settings_keys("production")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMMA_ENCRYPTION_KEYS must be set in production" in result.stderr
+
+
+def test_production_settings_with_a_garbled_key_refuse_to_load_and_do_not_echo_it():
+    garbled = NEW_KEY[:20] + "*" + NEW_KEY[21:-4]
+    result = settings_keys("production", EMMA_ENCRYPTION_KEYS=f"{NEW_KEY},{garbled}")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMMA_ENCRYPTION_KEYS: key 2 of 2 is not a Fernet key" in result.stderr
+    assert garbled not in result.stderr and NEW_KEY not in result.stderr
+
+
+def test_production_settings_read_the_keys_newest_first():
+    result = settings_keys("production", EMMA_ENCRYPTION_KEYS=f"{NEW_KEY}, {OLD_KEY}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"{NEW_KEY},{OLD_KEY}"
+
+
+def test_local_settings_derive_a_key_from_the_secret_key_only_when_none_is_set():
+    derived = settings_keys("local")
+    assert derived.returncode == 0, derived.stderr[-2000:]
+    assert derived.stdout.strip() == crypto.development_key(MINIMAL["DJANGO_SECRET_KEY"])
+    given = settings_keys("local", EMMA_ENCRYPTION_KEYS=OLD_KEY)
+    assert given.returncode == 0 and given.stdout.strip() == OLD_KEY
+
+
+def test_test_settings_pin_a_key_whatever_the_shell_exports():
+    result = settings_keys("test", EMMA_ENCRYPTION_KEYS=OLD_KEY)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "dGVzdC1vbmx5LWVtbWEtZW5jcnlwdGlvbi1rZXktMDE="
