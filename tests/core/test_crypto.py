@@ -1,5 +1,6 @@
-"""Encryption at rest: Fernet keys from EMMA_ENCRYPTION_KEYS, newest first (core/crypto.py). Settings that
-hold a bad key, or production settings that hold none, refuse to load, each in a fresh interpreter."""
+"""Encryption at rest: Fernet keys from EMMA_ENCRYPTION_KEYS, newest first (core/crypto.py), and the model
+field that keeps its value encrypted with them (core/fields.py). Settings that hold a bad key, or production
+settings that hold none, refuse to load, each in a fresh interpreter."""
 
 import subprocess
 import sys
@@ -8,8 +9,12 @@ import traceback
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.forms import modelform_factory
 
 from core import crypto
+from core.models import Tenant
+from integrations.models import GitHubInstallation
 from tests.conftest import ROOT
 
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -120,3 +125,66 @@ def test_test_settings_pin_a_key_whatever_the_shell_exports():
     result = settings_keys("test", EMMA_ENCRYPTION_KEYS=OLD_KEY)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "dGVzdC1vbmx5LWVtbWEtZW5jcnlwdGlvbi1rZXktMDE="
+
+
+# --- EncryptedTextField (core/fields.py), on the first model that has one ------------------------------------
+
+
+def installation(tenant="acme", **fields):
+    tenant, _ = Tenant.objects.get_or_create(slug=tenant, defaults={"name": tenant})
+    fields.setdefault("installation_id", 1000 + GitHubInstallation.objects.count())
+    return GitHubInstallation.objects.create(tenant=tenant, account_login="octo-org", account_type="Organization",
+                                             **fields)
+
+
+def stored(instance, column: str):
+    """The column as the database holds it, past the field."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {instance._meta.db_table} WHERE id = %s", [instance.pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_field_value_reads_back_and_the_column_holds_a_token_not_the_value(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]
+    saved = installation(access_token="ghs_round-trip")
+    assert GitHubInstallation.objects.get(pk=saved.pk).access_token == "ghs_round-trip"
+    raw = stored(saved, "access_token")
+    assert "ghs_round-trip" not in raw
+    assert Fernet(NEW_KEY).decrypt(raw.encode()) == b"ghs_round-trip"
+    assert stored(saved, "access_token") != stored(installation(access_token="ghs_round-trip"), "access_token")
+
+
+@pytest.mark.django_db
+def test_none_stays_null_and_updates_are_encrypted_too(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]
+    saved = installation()
+    assert stored(saved, "access_token") is None and GitHubInstallation.objects.get(pk=saved.pk).access_token is None
+    assert GitHubInstallation.objects.filter(access_token__isnull=True).count() == 1
+    GitHubInstallation.objects.filter(pk=saved.pk).update(access_token="ghs_updated")
+    assert Fernet(NEW_KEY).decrypt(stored(saved, "access_token").encode()) == b"ghs_updated"
+    saved.refresh_from_db()
+    assert saved.access_token == "ghs_updated"
+    saved.access_token = None
+    saved.save()
+    assert stored(saved, "access_token") is None
+
+
+@pytest.mark.django_db
+def test_a_field_value_written_under_an_old_key_reads_after_a_new_key_is_prepended(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [OLD_KEY]
+    saved = installation(access_token="ghs_old", refresh_token="ghr_old")
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    loaded = GitHubInstallation.objects.get(pk=saved.pk)
+    assert (loaded.access_token, loaded.refresh_token) == ("ghs_old", "ghr_old")
+    loaded.save()  # a write uses the newest key
+    assert Fernet(NEW_KEY).decrypt(stored(saved, "access_token").encode()) == b"ghs_old"
+
+
+@pytest.mark.django_db
+def test_a_field_value_is_in_no_repr_and_no_form():
+    saved = installation(access_token="ghs_secret-7f3a", refresh_token="ghr_secret-7f3a")
+    assert "secret-7f3a" not in repr(saved) and "secret-7f3a" not in str(saved)
+    form = modelform_factory(GitHubInstallation, fields="__all__")(instance=saved)
+    assert {"access_token", "refresh_token"}.isdisjoint(form.fields)
+    assert "secret-7f3a" not in form.as_p()
