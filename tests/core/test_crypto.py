@@ -2,6 +2,7 @@
 field that keeps its value encrypted with them (core/fields.py). Settings that hold a bad key, or production
 settings that hold none, refuse to load, each in a fresh interpreter."""
 
+import io
 import subprocess
 import sys
 import traceback
@@ -9,10 +10,13 @@ import traceback
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.forms import modelform_factory
+from django.test.utils import CaptureQueriesContext
 
 from core import crypto
+from core.fields import encrypted_fields
 from core.models import Tenant
 from integrations.models import GitHubInstallation
 from tests.conftest import ROOT
@@ -188,3 +192,84 @@ def test_a_field_value_is_in_no_repr_and_no_form():
     form = modelform_factory(GitHubInstallation, fields="__all__")(instance=saved)
     assert {"access_token", "refresh_token"}.isdisjoint(form.fields)
     assert "secret-7f3a" not in form.as_p()
+
+
+# --- manage.py emma_rotate_encryption_keys ---------------------------------------------------------------
+
+ACCESS, REFRESH = "integrations.GitHubInstallation.access_token", "integrations.GitHubInstallation.refresh_token"
+
+
+def rotate_keys(*args) -> dict[str, str]:
+    """The command's report, one line per model.field."""
+    out = io.StringIO()
+    call_command("emma_rotate_encryption_keys", *args, stdout=out)
+    return dict(line.split(": ", 1) for line in out.getvalue().splitlines())
+
+
+def raw_tokens() -> dict[tuple[int, str], str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, access_token, refresh_token FROM integrations_githubinstallation")
+        return {(pk, column): token for pk, *tokens in cursor.fetchall()
+                for column, token in zip(("access_token", "refresh_token"), tokens, strict=True) if token is not None}
+
+
+def test_every_encrypted_field_of_every_app_is_found():
+    assert {(model._meta.label, field.name) for model, field in encrypted_fields()} >= {
+        ("integrations.GitHubInstallation", "access_token"), ("integrations.GitHubInstallation", "refresh_token")}
+
+
+@pytest.mark.django_db
+def test_the_command_re_encrypts_every_value_under_the_newest_key_in_batches_and_check_counts(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [OLD_KEY]
+    old = [installation(access_token=f"ghs_{n}", refresh_token=f"ghr_{n}" if n < 2 else None) for n in range(3)]
+    installation()  # no tokens
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    installation(access_token="ghs_new")
+    before = raw_tokens()
+    updated_at = {row.pk: row.updated_at for row in GitHubInstallation.objects.all()}
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="5 values are not under the newest key"):
+        call_command("emma_rotate_encryption_keys", "--check", stdout=out)
+    assert raw_tokens() == before  # checking writes nothing
+    assert f"{ACCESS}: 3 not under the newest key, 1 under the newest key" in out.getvalue()
+    assert f"{REFRESH}: 2 not under the newest key, 0 under the newest key" in out.getvalue()
+
+    with CaptureQueriesContext(connection) as queries:
+        report = rotate_keys("--batch-size", "2")
+    locked = [query["sql"] for query in queries if query["sql"].endswith("FOR UPDATE")]
+    assert len(locked) == 5 and all("LIMIT 2" in sql for sql in locked)  # access: 2 + 2 + none; refresh: 2 + none
+    assert report[ACCESS] == "3 re-encrypted, 1 under the newest key"
+    assert report[REFRESH] == "2 re-encrypted, 0 under the newest key"
+    after = raw_tokens()
+    assert after.keys() == before.keys()
+    newest_alone = Fernet(NEW_KEY)
+    assert {key: newest_alone.decrypt(token.encode()).decode() for key, token in after.items()} == {
+        **{(row.pk, "access_token"): f"ghs_{n}" for n, row in enumerate(old)},
+        **{(row.pk, "refresh_token"): f"ghr_{n}" for n, row in enumerate(old[:2])},
+        **{key: "ghs_new" for key in after if key[0] not in {row.pk for row in old}}}
+    assert {row.pk: row.updated_at for row in GitHubInstallation.objects.all()} == updated_at
+
+    assert rotate_keys("--check") == {ACCESS: "0 not under the newest key, 4 under the newest key",
+                                      REFRESH: "0 not under the newest key, 2 under the newest key"}
+    assert rotate_keys()[ACCESS] == "0 re-encrypted, 4 under the newest key"
+    assert raw_tokens() == after  # a second run writes nothing
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]  # the old key dropped
+    assert sorted(row.access_token for row in GitHubInstallation.objects.exclude(access_token__isnull=True)) == [
+        "ghs_0", "ghs_1", "ghs_2", "ghs_new"]
+
+
+@pytest.mark.django_db
+def test_a_value_no_key_opens_is_counted_left_as_it_is_and_fails_the_command(settings):
+    settings.EMMA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    lost = installation(access_token="ghs_lost")
+    settings.EMMA_ENCRYPTION_KEYS = [OLD_KEY]
+    kept = installation(access_token="ghs_kept")
+    settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    lost_token = stored(lost, "access_token")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 values open with none of EMMA_ENCRYPTION_KEYS"):
+        call_command("emma_rotate_encryption_keys", stdout=out)
+    assert f"{ACCESS}: 1 re-encrypted, 0 under the newest key, 1 opened by no key" in out.getvalue()
+    assert stored(lost, "access_token") == lost_token
+    assert Fernet(NEW_KEY).decrypt(stored(kept, "access_token").encode()) == b"ghs_kept"
