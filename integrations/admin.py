@@ -1,8 +1,10 @@
-"""Admin screens: channel identities and routing rules (edited by superusers), and read-only deliveries
-and outbound messages with a one-click Retry for the failed ones. Retrying is a service call."""
+"""Admin screens: channel identities and routing rules (edited by superusers), read-only deliveries
+and outbound messages with a one-click Retry for the failed ones (a service call), and read-only GitHub
+installations, whose tokens are shown only as set or not."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -13,7 +15,7 @@ from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
 from core.models import Membership
 from core.selectors import active_membership
 from integrations import outbound, services
-from integrations.models import ChannelIdentity, OutboundMessage, RoutingRule, WebhookDelivery
+from integrations.models import ChannelIdentity, GitHubInstallation, OutboundMessage, RoutingRule, WebhookDelivery
 
 
 @admin.register(ChannelIdentity)
@@ -120,3 +122,46 @@ class OutboundMessageAdmin(TenantReadOnlyAdmin):
             return
         done = sum(outbound.message_retry(message_id=pk) for pk in queryset.values_list("pk", flat=True))
         messages.info(request, f"{done} failed messages queued again.")
+
+
+def token_state(field: str):
+    """A secret's column shown as "set" or "not set", from the `<field>_set` the screen's query annotates."""
+    show = admin.display(description=field.replace("_", " "))(lambda obj: "set" if getattr(obj, f"{field}_set")
+                                                               else "not set")
+    show.__name__ = f"{field}_state"
+    return show
+
+
+@admin.register(GitHubInstallation)
+class GitHubInstallationAdmin(TenantReadOnlyAdmin):
+    """Where Emma's GitHub App is installed, for a tenant's admins. The app writes these rows (installation
+    and OAuth flows); the screen shows what each may reach and whether its tokens are set."""
+
+    roles = (Membership.Role.ADMIN,)
+    list_display = ["account_login", "account_type", "installation_id", "repository_count",
+                    token_state("access_token"), "access_token_expires_at", "disabled_at", "created_at"]
+    list_filter = ["account_type"]
+    search_fields = ["account_login"]
+    fields = readonly_fields = [
+        "installation_id", "account_login", "account_type", as_text("tenant"), "repositories_json",
+        "permissions_json", token_state("access_token"), "access_token_expires_at", token_state("refresh_token"),
+        "refresh_token_expires_at", as_text("installed_by"), "disabled_at", "disabled_reason", "created_at",
+        "updated_at"]
+
+    def get_queryset(self, request):
+        """The tokens are never read here, so never decrypted: only whether each is set."""
+        tokens = ("access_token", "refresh_token")
+        return super().get_queryset(request).defer(*tokens).annotate(
+            **{f"{token}_set": Q(**{f"{token}__isnull": False}) for token in tokens})
+
+    @admin.display(description="repositories")
+    def repository_count(self, installation):
+        return len(installation.repositories or [])
+
+    @admin.display(description="repositories")
+    def repositories_json(self, installation):
+        return pretty_json(installation.repositories)
+
+    @admin.display(description="permissions")
+    def permissions_json(self, installation):
+        return pretty_json(installation.permissions)

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.fields import EncryptedTextField
 from core.models import Membership, Tenant, TenantOwned
 
 
@@ -209,3 +210,37 @@ class ChatRequest(TenantOwned):
 
     def __str__(self):
         return f"{self.channel}:{self.to} asked {self.task_id}"
+
+
+class GitHubInstallation(TenantOwned):
+    """Emma's GitHub App installed on a user's or an organisation's account for one tenant: what it may reach,
+    and the tokens Emma acts with, encrypted at rest (core.fields.EncryptedTextField)."""
+
+    class AccountType(models.TextChoices):  # GitHub's `account.type`
+        USER = "User"
+        ORGANIZATION = "Organization"
+
+    installation_id = models.BigIntegerField(unique=True)
+    account_login = models.CharField(max_length=255)
+    account_type = models.CharField(max_length=16, choices=AccountType.choices)
+    repositories = models.JSONField(default=list, blank=True)  # full names ("octo-org/api") the installation reaches
+    permissions = models.JSONField(default=dict, blank=True)  # as GitHub granted them: {"issues": "write", ...}
+    # The installation access token, and its expiry (GitHub's are valid for an hour).
+    access_token = EncryptedTextField(null=True, blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    # OAuth user-to-server tokens only: the refresh token that renews the access token.
+    refresh_token = EncryptedTextField(null=True, blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    disabled_at = models.DateTimeField(null=True, blank=True)  # suspended or uninstalled on GitHub, or by Emma
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant_id", "account_login"]
+        verbose_name = "GitHub installation"
+
+    def __str__(self):
+        return f"{self.account_login} (installation {self.installation_id})"

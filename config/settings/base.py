@@ -8,6 +8,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from core.crypto import checked_keys
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 # `.env`, when DJANGO_READ_DOT_ENV_FILE=1, is already in the environment (config/settings/__init__.py).
@@ -121,6 +123,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Filled by `collectstatic` (make run, the image build); served by WhiteNoise from gunicorn.
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+
+# --- Encryption at rest (core/crypto.py, core/fields.py) -----------------------------------------------
+# Fernet keys, newest first: values are encrypted with the first and read with any, so a key rotates without
+# downtime (README: "Rotating the encryption key"). https://cryptography.io/en/latest/fernet/
+# Unset: local.py derives a development key from SECRET_KEY, test.py pins one, production.py refuses to start.
+EMMA_ENCRYPTION_KEYS = checked_keys(env.list("EMMA_ENCRYPTION_KEYS", default=[]))
 
 # --- Limits -------------------------------------------------------------------------------------
 RATE_LIMIT_PER_MIN = env.int("RATE_LIMIT_PER_MIN", default=120)

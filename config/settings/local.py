@@ -20,3 +20,9 @@ except embedded.NotRunning as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
 from .base import *  # noqa: E402,F403
+
+from core.crypto import development_key  # noqa: E402
+
+# A development key when none is set, the same on every run: changing DJANGO_SECRET_KEY makes local tokens unreadable.
+if not EMMA_ENCRYPTION_KEYS:  # noqa: F405
+    EMMA_ENCRYPTION_KEYS = [development_key(SECRET_KEY)]  # noqa: F405

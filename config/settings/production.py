@@ -13,6 +13,9 @@ if DEBUG:  # noqa: F405
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 if not ALLOWED_HOSTS or any("*" in host for host in ALLOWED_HOSTS):  # noqa: F405
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the site's host names; '*' is refused in production.")
+if not EMMA_ENCRYPTION_KEYS:  # noqa: F405
+    raise ImproperlyConfigured("EMMA_ENCRYPTION_KEYS must be set in production: one or more Fernet keys, "
+                               "comma-separated, newest first (README: Configuration).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True

@@ -35,6 +35,8 @@ finally:
     environ.Env.ENVIRON = os.environ
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A fixed key (not derived from anything), so stored test values read the same in every process of a run.
+EMMA_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWVtbWEtZW5jcnlwdGlvbi1rZXktMDE="]
 CACHES["default"]["KEY_PREFIX"] = "emma-test"  # noqa: F405
 # No collectstatic in tests: WhiteNoise serves straight from the apps.
 STATIC_ROOT = None

