@@ -188,6 +188,9 @@ def seed_previous_release(connection: psycopg.Connection) -> dict:
     db.insert("django_admin_log", user_id=user["id"], content_type_id=content_type["id"], object_id="1",
               action_flag=1, change_message="[]")
     db.insert("django_session", session_key="legacy-session", session_data="e30", expire_date=now)
+    outstanding = db.insert("token_blacklist_outstandingtoken", user_id=user["id"], jti="legacy-jti",
+                            token="legacy.refresh.token", created_at=now, expires_at=now)
+    db.insert("token_blacklist_blacklistedtoken", token_id=outstanding["id"], blacklisted_at=now)
 
     interval = db.insert("django_celery_beat_intervalschedule", every=10, period="minutes")
     crontab = db.insert("django_celery_beat_crontabschedule", minute="0", hour="3", day_of_week="*",

@@ -59,6 +59,8 @@ MOSTLY_REFUSED = {
     "POST /api/governance/policy/rollback",
     # An event id must be one this task's stream sent; a well-formed one that names nothing is a 400.
     "GET /api/tasks/{task_id}/events",
+    # `tenant` must be one the caller belongs to (else a 400 listing theirs).
+    "POST /api/auth/switch-tenant",
 }
 
 # A string only acme's objects carry: globex must never see it.
