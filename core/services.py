@@ -1,4 +1,6 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.errors import Invalid
@@ -22,6 +24,10 @@ def user_upsert(*, username: str, password: str | None, tenant_slug: str, role: 
     tenant = tenant_get_or_create(slug=tenant_slug)
     user, _ = get_user_model().objects.get_or_create(username=username)
     if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise Invalid(details={"password": list(exc.messages)}) from None
         user.set_password(password)
     user.is_staff = is_staff or is_superuser or role in (Membership.Role.APPROVER, Membership.Role.ADMIN)
     user.is_superuser = is_superuser or user.is_superuser

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
 from core import services
+from core.errors import Invalid, error_text
 from core.models import Membership
 
 
@@ -18,7 +19,8 @@ class Command(BaseCommand):
         slug = slugify(tenant)
         if not slug:
             raise CommandError(f"tenant {tenant!r} has no usable slug")
-        if len(password) < 8:
-            raise CommandError("password must be at least 8 characters")
-        services.user_upsert(username=username, password=password, tenant_slug=slug, role=role)
+        try:
+            services.user_upsert(username=username, password=password, tenant_slug=slug, role=role)
+        except Invalid as exc:
+            raise CommandError(error_text(exc)) from None
         self.stdout.write(f"user {username} is {role} in tenant {slug}")

@@ -2,9 +2,10 @@ import secrets
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from core import services
+from core.errors import Invalid, error_text
 from core.models import Membership
 
 
@@ -21,6 +22,9 @@ class Command(BaseCommand):
                 stored.write_text(secrets.token_urlsafe(12))
                 stored.chmod(0o600)
             password = stored.read_text().strip()
-        services.user_upsert(username=settings.EMMA_ADMIN_USERNAME, password=password, tenant_slug="default",
-                             role=Membership.Role.ADMIN, is_superuser=True)
+        try:
+            services.user_upsert(username=settings.EMMA_ADMIN_USERNAME, password=password, tenant_slug="default",
+                                 role=Membership.Role.ADMIN, is_superuser=True)
+        except Invalid as exc:
+            raise CommandError(f"EMMA_ADMIN_PASSWORD: {error_text(exc)}") from None
         self.stdout.write(f"{settings.EMMA_ADMIN_USERNAME} {password}")
