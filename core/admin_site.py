@@ -2,15 +2,18 @@
 role (built from the panels the apps register) and that every member of a tenant may sign in to. What a
 person may see beyond the home page is still each ModelAdmin's decision."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
 
+from core.middleware import SESSION_TENANT_KEY
 from core.models import Membership
-from core.selectors import active_membership
+from core.selectors import active_membership, memberships_of
 from core.registries import home_links, home_panels
 
 
@@ -49,5 +52,26 @@ class EmmaAdminSite(admin.AdminSite):
                     panels.append(render_to_string(panel.template, context, request))
             links = [{"title": link.title, "url": reverse(link.url_name, args=link.args)}
                      for link in home_links(membership.role)]
+        memberships = memberships_of(request.user)
         return super().index(request, {"membership": membership, "panels": panels, "links": links,
+                                       "memberships": memberships if len(memberships) > 1 else [],
                                        **(extra_context or {})})
+
+    def get_urls(self):
+        return [path("switch-tenant/", self.admin_view(self.switch_tenant), name="switch_tenant"),
+                *super().get_urls()]
+
+    def switch_tenant(self, request):
+        """The session acts in another of the person's tenants from now on (core.middleware.SessionTenantMiddleware)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        chosen = request.POST.get("tenant", "")
+        membership = (Membership.objects.filter(user=request.user, tenant_id=int(chosen)).select_related("tenant")
+                      .first() if chosen.isdigit() else None)
+        if membership is None:
+            messages.error(request, "You are not a member of that tenant.")
+        else:
+            request.session[SESSION_TENANT_KEY] = membership.tenant_id
+            messages.success(request, f"You now act in {membership.tenant.name}, "
+                                      f"as {membership.get_role_display().lower()}.")
+        return redirect("admin:index")

@@ -1,6 +1,8 @@
 from core.errors import Forbidden
 from core.models import Membership
 
+_UNSET = object()
+
 
 def active_membership(user) -> Membership | None:
     """The membership a request acts in: the one its token names (the API), its session chose (the admin),
@@ -8,10 +10,11 @@ def active_membership(user) -> Membership | None:
     an anonymous caller, a user in no tenant, or one in several who named none."""
     if not getattr(user, "is_authenticated", False):
         return None
-    if "membership" not in user.__dict__:
+    membership = getattr(user, "membership", _UNSET)  # set by the authentication or the session middleware
+    if membership is _UNSET:
         memberships = list(Membership.objects.filter(user=user).select_related("tenant")[:2])
-        user.membership = memberships[0] if len(memberships) == 1 else None
-    return user.membership
+        membership = user.membership = memberships[0] if len(memberships) == 1 else None
+    return membership
 
 
 def membership_for_user(user) -> Membership:
