@@ -155,3 +155,16 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return json_error(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def locked_out(request, credentials, *args, **kwargs):
+    """django-axes' answer to a sign-in while its account or address is locked out: a 429 with Retry-After,
+    the same whether the account exists or not."""
+    from django.conf import settings
+
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    response = _error_page(request, 429, "locked_out",
+                           f"Too many failed sign-ins for this account or from this address; try again in {minutes} "
+                           "minutes.")
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -54,7 +54,9 @@ class TokenObtainSerializer(serializers.Serializer):
     tenant = serializers.SlugField(required=False)
 
     def validate(self, attrs):
-        user = authenticate(self.context.get("request"), username=attrs["username"], password=attrs["password"])
+        request = self.context.get("request")  # Django's own request: django-axes marks a lockout on it
+        user = authenticate(getattr(request, "_request", request), username=attrs["username"],
+                            password=attrs["password"])
         if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
             raise exceptions.AuthenticationFailed("No active account found with the given credentials.",
                                                   "no_active_account")

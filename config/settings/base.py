@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "drf_spectacular",
     "corsheaders",
     "django_celery_beat",
@@ -90,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers for a locked-out sign-in
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -119,6 +121,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in attempts (the API's token and the admin's form) are limited per account and per client address:
+# LOGIN_FAILURE_LIMIT failures lock either out for LOGIN_LOCKOUT_MINUTES, whether the account exists or not
+# (the answer is the same: a 429 with Retry-After). https://django-axes.readthedocs.io/
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.errors.locked_out"
+AXES_VERBOSE = False
 # Argon2id for new and changed passwords; older hashes still verify and are upgraded at the next sign-in.
 # https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#using-argon2-with-django
 PASSWORD_HASHERS = [
