@@ -191,6 +191,12 @@ def seed_previous_release(connection: psycopg.Connection) -> dict:
     outstanding = db.insert("token_blacklist_outstandingtoken", user_id=user["id"], jti="legacy-jti",
                             token="legacy.refresh.token", created_at=now, expires_at=now)
     db.insert("token_blacklist_blacklistedtoken", token_id=outstanding["id"], blacklisted_at=now)
+    access = {"user_agent": "legacy-agent", "ip_address": "10.0.0.1", "username": "legacy-approver",
+              "http_accept": "*/*", "path_info": "/admin/login/", "attempt_time": now}
+    attempt = db.insert("axes_accessattempt", get_data="", post_data="", failures_since_start=1, **access)
+    db.insert("axes_accessattemptexpiration", access_attempt_id=attempt["id"], expires_at=now)
+    db.insert("axes_accessfailurelog", locked_out=False, **access)
+    db.insert("axes_accesslog", logout_time=now, session_hash="legacy-session-hash", **access)
 
     interval = db.insert("django_celery_beat_intervalschedule", every=10, period="minutes")
     crontab = db.insert("django_celery_beat_crontabschedule", minute="0", hour="3", day_of_week="*",
