@@ -10,8 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer, exten
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
 from core import health, tokens
@@ -85,7 +84,8 @@ class _TokenView(TokenViewBase):
 
 
 @extend_schema_view(post=extend_schema(responses={
-    200: TokenPairSerializer, 401: error_response("No active account has this username and password (`no_active_account`).")}))
+    200: TokenPairSerializer,
+    401: error_response("No active account has this username and password (`no_active_account`).")}))
 class TokenObtainApi(_TokenView):
     """Sign in: a refresh and an access token acting in one tenant (name it when you belong to several)."""
 
@@ -93,8 +93,9 @@ class TokenObtainApi(_TokenView):
 
 
 @extend_schema_view(post=extend_schema(responses={
-    200: TokenPairSerializer, 401: error_response("The refresh token is malformed, forged, expired or used "
-                                                  "(`token_not_valid`), or its account left its tenant (`not_a_member`).")}))
+    200: TokenPairSerializer,
+    401: error_response("The refresh token is malformed, forged, expired or used (`token_not_valid`), or its "
+                        "account left its tenant (`not_a_member`).")}))
 class TokenRefreshApi(_TokenView):
     """A new access token and a new refresh token; the one sent is blacklisted (each works once)."""
 
@@ -104,21 +105,12 @@ class TokenRefreshApi(_TokenView):
 class LogoutApi(_TokenView):
     """Blacklist a refresh token: it can make no more access tokens (those already made expire on their own)."""
 
-    @extend_schema_serializer(component_name="LogoutInput")
-    class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+    serializer_class = TokenBlacklistSerializer
 
-    serializer_class = InputSerializer
-
-    @extend_schema(request=InputSerializer, responses={
+    @extend_schema(responses={
         204: None, 401: error_response("The refresh token is malformed, forged or expired (`token_not_valid`).")})
-    def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            RefreshToken(serializer.validated_data["refresh"]).blacklist()
-        except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
+    def post(self, request, *args, **kwargs):
+        super().post(request, *args, **kwargs)  # simplejwt's: the token checked, then blacklisted
         return Response(status=204)
 
 

@@ -5,6 +5,7 @@ from django.db import InterfaceError, OperationalError
 
 from core import observability
 from core.errors import json_error
+from core.models import Membership
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
+SESSION_TENANT_KEY = "emma_tenant_id"
+
+
 class SessionTenantMiddleware:
     """A signed-in session (the admin) acts in one tenant: the one it chose (`SESSION_TENANT_KEY`), else the
     user's oldest membership. Requests without a session (the API's tokens name their tenant) pass untouched."""
@@ -81,13 +85,9 @@ class SessionTenantMiddleware:
     def __call__(self, request):
         user = request.user
         if user.is_authenticated:
-            from core.models import Membership
-
-            memberships = Membership.objects.filter(user=user).select_related("tenant")
+            memberships = list(Membership.objects.filter(user=user).select_related("tenant")
+                               .order_by("created_at", "pk"))
             chosen = request.session.get(SESSION_TENANT_KEY)
-            user.membership = ((chosen and memberships.filter(tenant_id=chosen).first())
-                               or memberships.order_by("created_at", "pk").first())
+            user.membership = next((m for m in memberships if m.tenant_id == chosen),
+                                   memberships[0] if memberships else None)
         return self.get_response(request)
-
-
-SESSION_TENANT_KEY = "emma_tenant_id"

@@ -27,5 +27,5 @@ def membership_for_user(user) -> Membership:
 
 
 def memberships_of(user) -> list[Membership]:
-    """Every tenant the user belongs to, with their role there."""
-    return list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug"))
+    """Every tenant the user belongs to, with their role there, by the tenant's slug."""
+    return list(Membership.objects.filter(user=user).select_related("user", "tenant").order_by("tenant__slug"))

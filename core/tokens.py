@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from core.authentication import TENANT_CLAIM
 from core.errors import Invalid
 from core.models import Membership
+from core.selectors import memberships_of
 
 
 def refresh_token_for(membership: Membership) -> RefreshToken:
@@ -31,7 +32,7 @@ def token_pair(membership: Membership) -> dict:
 def membership_named(user, tenant: str | None) -> Membership:
     """The user's membership in `tenant` (a slug); with none named, their only one. A user in several
     tenants who names none is told which they may choose (they have proved who they are)."""
-    memberships = list(Membership.objects.filter(user=user).select_related("tenant", "user").order_by("tenant__slug"))
+    memberships = memberships_of(user)
     if tenant:
         for membership in memberships:
             if membership.tenant.slug == tenant:
