@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import Membership, Tenant
+from core.selectors import active_membership
 from governance import hooks
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
@@ -166,6 +167,8 @@ def escalation_refusal(escalation: Escalation, user, membership: Membership | No
     escalation's tenant (a chat reply, a button)."""
     membership = membership or Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first()
     if membership is None or membership.tenant_id != escalation.tenant_id:
+        if user.is_superuser:  # operators read every tenant; deciding is for the tenant's own people
+            return "you are not in this escalation's tenant: a superuser decides only through a membership there"
         return "you are not in this escalation's tenant"
     if membership.role not in (Membership.Role.APPROVER, Membership.Role.ADMIN):
         return "only approvers and admins may decide escalations"
@@ -185,7 +188,9 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
         if "\x00" in (text or ""):  # from a form or a chat message: PostgreSQL text cannot hold it
             raise Invalid(details={field: ["NUL characters are not accepted."]})
     escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
-    membership = Membership.objects.filter(user=user).first()
+    # The tenant the request acts in (a token's, a session's); a chat reply or button names none: the escalation's.
+    membership = active_membership(user) or (
+        Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first() if escalation else None)
     if escalation is None or membership is None or membership.tenant_id != escalation.tenant_id:
         raise NotFound("No such escalation.")
     if escalation.status != Escalation.Status.OPEN:

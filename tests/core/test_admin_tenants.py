@@ -52,3 +52,24 @@ def test_a_tenant_one_is_not_in_or_nonsense_changes_nothing(grace, make_user):
 def test_a_person_in_one_tenant_is_offered_no_switch(make_user):
     page = signed_in(make_user(username="solo", tenant="acme", role="approver")).get("/admin/").content.decode()
     assert 'id="switch-tenant"' not in page
+
+
+def test_a_superuser_in_no_tenant_reads_a_tenants_escalation_but_decides_it_only_through_a_membership(
+        acme, acme_escalation):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "correct-horse-battery")
+    client = signed_in(root)
+    page = client.get("/admin/").content.decode()
+    assert 'id="no-tenant"' in page and "emma_user root --tenant" in page
+    # Operators read every tenant (support); deciding is for the tenant's own people.
+    detail = client.get(f"/admin/governance/escalation/{acme_escalation}/change/").content.decode()
+    assert "a superuser decides only through a membership there" in detail
+    assert 'id="approve-button"' not in detail
+
+
+@pytest.fixture
+def acme_escalation(acme):
+    result = acme.submit(estimated_cost=50)
+    assert result["decision"] == "escalate"
+    return result["escalation_id"]

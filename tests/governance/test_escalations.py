@@ -213,3 +213,36 @@ def test_a_decision_after_the_deadline_is_refused(acme):
                                       format="json")
     assert response.status_code == 409 and "deadline" in response.json()["error"]["message"]
     assert task_status(body["task_id"]) == "pending_approval"
+
+
+def test_a_person_in_several_tenants_decides_in_the_tenant_they_act_in(acme, globex, make_user):
+    """The decider's membership is the request's (its token's tenant), or, from chat, the escalation's
+    tenant's: never whichever of their memberships comes first."""
+    from rest_framework.test import APIClient
+
+    from tests.conftest import refresh_for
+
+    make_user(username="ada", tenant="acme", role="submitter")
+    ada = make_user(username="ada", tenant="globex", role="approver")
+    escalation_id = escalate(globex)["escalation_id"]
+
+    def as_ada(tenant):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh_for(ada, tenant).access_token}")
+        return client
+
+    # Acting in acme, where globex's escalation does not exist.
+    assert as_ada("acme").post(f"/api/escalations/{escalation_id}/approve", {"reason": "ok"},
+                               format="json").status_code == 404
+    answer = as_ada("globex").post(f"/api/escalations/{escalation_id}/approve", {"reason": "ok"}, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert Escalation.objects.get(pk=escalation_id).decided_by == ada
+
+
+def test_from_chat_a_person_in_several_tenants_decides_as_a_member_of_the_escalations_tenant(
+        acme, globex, make_user):
+    make_user(username="ada", tenant="acme", role="submitter")
+    ada = make_user(username="ada", tenant="globex", role="approver")
+    escalation_id = escalate(globex)["escalation_id"]
+    decided = services.escalation_approve(escalation_id=escalation_id, user=ada, reason="ok", channel="slack")
+    assert decided.status == Escalation.Status.APPROVED
