@@ -61,9 +61,10 @@ class Scripted:
 
 
 class FakeLLM:
-    def __init__(self):
+    def __init__(self, port: int = 0, default: Scripted | None = None):
         self.lock = threading.Lock()
         self.script: deque[Scripted] = deque()
+        self.default = default  # the answer when nothing is scripted (the standalone server's); None: a 400
         self.requests: list[Received] = []
         self.errors: list[Exception] = []  # raised by a scripted reply function; the fixture re-raises them
         self.ids = itertools.count(1)
@@ -94,7 +95,7 @@ class FakeLLM:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-llm").start()
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
@@ -141,7 +142,7 @@ class FakeLLM:
             body = {"(not json)": raw.decode(errors="replace")}
         with self.lock:
             self.requests.append(Received(path=path, headers=headers, body=body, wire=wire))
-            scripted = self.script.popleft() if self.script and wire else None
+            scripted = (self.script.popleft() if self.script else self.default) if wire else None
         if not wire:
             return 404, {}, _error(wire, 404, f"no such endpoint: {path}")
         if scripted is None:
@@ -232,3 +233,17 @@ def use_in_worker(provider: str = "openai") -> None:
     from tests.conftest import CHILD_SETTINGS
 
     CHILD_SETTINGS.update(settings_for(provider))
+
+
+if __name__ == "__main__":  # a model for trying agent runs by hand under `make run`: one answer to everything
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI/Anthropic-compatible model server on loopback.")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--reply", default="I looked into it: the build broke when the lint step failed.",
+                        help="what the model answers to every request (no tool calls)")
+    arguments = parser.parse_args()
+    fake = FakeLLM(port=arguments.port, default=Scripted(text=arguments.reply))
+    print(f"export LLM_PROVIDER=openai LLM_BASE_URL={fake.base_url} LLM_API_KEY={API_KEY} LLM_MODEL={MODEL}",
+          flush=True)
+    threading.Event().wait()
