@@ -8,7 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Tenants and accounts"
 
     def ready(self):
-        from core import observability
+        from core import checks, observability  # noqa: F401 - checks registers the email check
         from core import schema  # noqa: F401 - registers the OpenAPI schema's extensions
         from core.models import Membership
         from core.registries import HomeLink, register_home_link

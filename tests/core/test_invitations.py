@@ -278,3 +278,15 @@ def test_the_admin_revokes_invitations(acme, sent):
         "action": "revoke", "_selected_action": [str(invitation.pk)]}, follow=True)
     assert response.status_code == 200
     assert_not_valid(accept(token, username="grace", password=PASSWORD))
+
+
+def test_repeated_wrong_passwords_through_an_invitation_lock_the_account_out(acme, globex, sent, settings):
+    _, token = invite(acme, sent)
+    settings.ACCOUNT_RATE_LIMIT_PER_MIN = 100
+    username = globex.submitter.username
+    answers = [accept(token, client=anonymous(f"10.4.0.{n}"), username=username, password="wrong").status_code
+               for n in range(settings.AXES_FAILURE_LIMIT)]
+    assert answers == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    locked = accept(token, client=anonymous("10.4.1.1"), username=username, password=PASSWORD)
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "locked_out"
+    assert Invitation.objects.get().status == "pending"

@@ -132,3 +132,16 @@ def test_the_reset_page_sets_the_password_from_a_browser(ada, sent):
     assert done.status_code == 200 and "Password changed" in done.content.decode()
     assert sign_in().status_code == 200
     assert browser.get(path).status_code == 410
+
+
+def test_the_public_account_endpoints_are_rate_limited_per_address(ada, settings):
+    settings.ACCOUNT_RATE_LIMIT_PER_MIN = 3
+    same_address = anonymous("10.5.0.1")
+    answers = [same_address.post("/api/auth/password-reset", {"email": "ada@example.com"}, format="json")
+               for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [202, 202, 202, 429]
+    assert answers[-1].json()["error"]["code"] == "throttled" and int(answers[-1]["Retry-After"]) >= 1
+    # The limit is shared by every account endpoint of that address, and is not another address's.
+    assert same_address.post("/api/auth/verify-email", {"key": "x"}, format="json").status_code == 429
+    assert anonymous("10.5.0.2").post("/api/auth/password-reset", {"email": "ada@example.com"},
+                                      format="json").status_code == 202
