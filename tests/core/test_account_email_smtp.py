@@ -4,6 +4,7 @@ the request that asked for it."""
 
 import email
 import email.policy
+import re
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -90,3 +91,18 @@ def test_an_unreachable_smtp_server_does_not_fail_the_request(acme, sent, settin
         response = acme.admin_api.post("/api/invitations", {"email": "grace@example.com"}, format="json")
     assert response.status_code == 201
     assert Invitation.objects.get().status == "pending"
+
+
+def test_a_worker_sends_account_emails_without_logging_their_links(transactional_db, acme, celery_worker_process):
+    """The real path: queued after commit, sent by a worker (its backend keeps the mail), and nothing in
+    the worker's log shows the link's secret: only the recipient and subject."""
+    from core import accounts
+    from tests.conftest import wait_for
+
+    _, link = accounts.invitation_create(tenant=acme.admin.memberships.get().tenant, email="worker-test@example.com",
+                                         role="submitter", invited_by=acme.admin)
+    token = link.rsplit("/", 1)[1]
+    succeeded = re.compile(r"Task core\.send_account_email\[[0-9a-f-]+\] succeeded.*worker-test@example\.com.*")
+    line = wait_for(lambda: succeeded.search(celery_worker_process.logs()), message="the invitation email").group(0)
+    assert "<hidden>" in line and "You are invited to acme on Emma" in line
+    assert token not in celery_worker_process.logs()
