@@ -274,6 +274,9 @@ def test_the_admin_shows_a_tenant_admin_only_their_tenants_invitations(acme, glo
 def test_the_admin_revokes_invitations(acme, sent):
     _, token = invite(acme, sent)
     invitation = Invitation.objects.get()
+    detail = admin_client(acme.admin).get(f"/admin/core/invitation/{invitation.pk}/change/")
+    assert detail.status_code == 200 and "grace@example.com" in detail.content.decode()
+    assert token not in detail.content.decode()
     response = admin_client(acme.admin).post("/admin/core/invitation/", {
         "action": "revoke", "_selected_action": [str(invitation.pk)]}, follow=True)
     assert response.status_code == 200
