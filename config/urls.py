@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import api as core_api
 from core import metrics as core_metrics
+from core import views as core_views
 from emma import api as emma_api
 from governance import api as governance_api
 
@@ -17,6 +18,16 @@ urlpatterns = [
     path("api/auth/token/refresh", core_api.TokenRefreshApi.as_view(), name="token-refresh"),
     path("api/auth/logout", core_api.LogoutApi.as_view(), name="logout"),
     path("api/auth/switch-tenant", core_api.SwitchTenantApi.as_view(), name="switch-tenant"),
+    path("api/auth/register", core_api.RegisterApi.as_view(), name="register"),
+    path("api/auth/verify-email", core_api.VerifyEmailApi.as_view(), name="verify-email"),
+    path("api/auth/password-reset", core_api.PasswordResetApi.as_view(), name="password-reset"),
+    path("api/auth/password-reset/confirm", core_api.PasswordResetConfirmApi.as_view(), name="password-reset-confirm"),
+    path("api/auth/accept-invite", core_api.AcceptInviteApi.as_view(), name="accept-invite"),
+    path("api/invitations", core_api.InvitationsApi.as_view(), name="invitations"),
+    path("api/invitations/<uuid:invitation_id>", core_api.InvitationDetailApi.as_view(), name="invitation-detail"),
+    path("accept-invite/<str:token>", core_views.AcceptInvitePage.as_view(), name="accept-invite-page"),
+    path("verify-email/<str:key>", core_views.VerifyEmailPage.as_view(), name="verify-email-page"),
+    path("reset-password/<str:uid>/<str:token>", core_views.ResetPasswordPage.as_view(), name="reset-password-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/me", core_api.MeApi.as_view(), name="me"),

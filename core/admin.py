@@ -2,11 +2,14 @@
 
 import json
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import format_html
 
-from core.models import Membership, Tenant
+from core import accounts
+from core.errors import ApplicationError, error_text
+from core.models import Invitation, Membership, Tenant
 from core.selectors import active_membership
 
 
@@ -105,3 +108,100 @@ class TenantReadOnlyAdmin(ReadOnlyAdmin):
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         return [*filters, "tenant"] if request.user.is_superuser else filters
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["tenant", "email", "role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """A tenant's admins invite people to their tenant (superusers to any): the link is mailed to the
+    invitee and shown once, in the message after sending. Invitations are revoked, never edited or deleted."""
+
+    form = InvitationForm
+    list_display = ["email", "role", "status_display", "invited_by", "created_at", "expires_at", "accepted_by"]
+    list_filter = ["role"]
+    search_fields = ["email"]
+    actions = ["revoke"]
+    readonly_fields = ["status_display", "invited_by", "created_at", "expires_at", "accepted_at", "accepted_by",
+                       "revoked_at"]
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        return Invitation.Status(obj.status).label
+
+    def _admin_membership(self, request):
+        membership = membership_of(request)
+        return membership if membership is not None and membership.role == Membership.Role.ADMIN else None
+
+    def has_view_permission(self, request, obj=None):
+        membership = self._admin_membership(request)
+        return request.user.is_superuser or (membership is not None
+                                             and (obj is None or obj.tenant_id == membership.tenant_id))
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or self._admin_membership(request) is not None
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return ["tenant", "email", "role", *self.readonly_fields]
+        return ["tenant", "email", "role"] if request.user.is_superuser else ["email", "role"]
+
+    def get_list_filter(self, request):
+        return ["role", "tenant"] if request.user.is_superuser else ["role"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("tenant", "invited_by", "accepted_by")
+        if request.user.is_superuser:
+            return queryset
+        membership = self._admin_membership(request)
+        return queryset.filter(tenant_id=membership.tenant_id) if membership else queryset.none()
+
+    def save_model(self, request, obj, form, change):
+        tenant = obj.tenant if request.user.is_superuser else self._admin_membership(request).tenant
+        try:
+            invitation, link = accounts.invitation_create(tenant=tenant, email=obj.email, role=obj.role,
+                                                          invited_by=request.user,
+                                                          base_url=request.build_absolute_uri("/"))
+        except ApplicationError as exc:  # the form checked the fields; a rule of the service said no
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return
+        obj.pk = invitation.pk
+        obj._state.adding = False
+        self.message_user(request, format_html(
+            "Invitation sent to {}. Its link (shown this once): <code>{}</code>", invitation.email, link),
+            messages.SUCCESS)
+
+    def log_addition(self, request, obj, message):
+        return None  # audited on the tenant's chain by the service
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self.response_post_save_add(request, obj)
+
+    @admin.action(description="Revoke the selected invitations")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for invitation in queryset:
+            try:
+                accounts.invitation_revoke(tenant_id=invitation.tenant_id, invitation_id=invitation.pk,
+                                           actor=request.user)
+                revoked += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{invitation.email}: {error_text(exc)}", messages.WARNING)
+        if revoked:
+            self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)

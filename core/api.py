@@ -8,14 +8,19 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
-from core import health, tokens
+from core import accounts, health, selectors, tokens
+from core.authentication import JWTAuthentication
+from core.models import Invitation, Membership
 from core.schema import error_response
 from core.selectors import membership_for_user, memberships_of
+from core.serializers import IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer, paginated_response
+from core.throttling import AccountThrottle, PerMinuteThrottle
 
 
 @extend_schema_serializer(component_name="TokenPair")
@@ -126,3 +131,190 @@ class SwitchTenantApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(tokens.token_pair(tokens.membership_named(request.user, serializer.validated_data["tenant"])))
+
+
+# --- people: sign-up, verification, password reset, invitations (core.accounts) -----------------------
+
+
+def _base_url(request) -> str:
+    """The site's address as this request reached it (links use PUBLIC_BASE_URL instead when it is set)."""
+    return request.build_absolute_uri("/")
+
+
+@extend_schema_serializer(component_name="AccountAccepted")
+class AcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+LINK_NOT_VALID = error_response("The link's key or token is unknown, used, expired or revoked "
+                                "(`link_not_valid`: one answer for all), or a field is invalid "
+                                "(`validation_error`).")
+
+
+class _AccountApi(APIView):
+    """A public account endpoint: no token read, rate limited per client address (AccountThrottle) on top of
+    the usual limit."""
+
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = (PerMinuteThrottle, AccountThrottle)
+
+
+class RegisterApi(_AccountApi):
+    """Sign up (EMMA_SIGNUP=open): a new tenant and you as its admin, active once you follow the link mailed
+    to you. The answer is the same whether the email already has an account (that address gets a mail
+    saying so instead)."""
+
+    @extend_schema_serializer(component_name="RegisterInput")
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+        tenant_name = serializers.CharField(max_length=200, help_text="Your organisation's name.")
+
+    @extend_schema(request=InputSerializer, responses={
+        202: AcceptedSerializer,
+        403: error_response("Sign-up is by invitation only on this deployment (`signup_closed`).")})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.signup_register(**serializer.validated_data, base_url=_base_url(request))
+        return Response({"detail": "Check your email: follow the link we sent to activate your account."},
+                        status=202)
+
+
+class VerifyEmailApi(_AccountApi):
+    """Follow a sign-up's verification link: the account becomes active; tokens acting in its tenant."""
+
+    @extend_schema_serializer(component_name="VerifyEmailInput")
+    class InputSerializer(StrictSerializer):
+        key = serializers.CharField(max_length=1000)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer, 400: LINK_NOT_VALID})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(accounts.email_verify(**serializer.validated_data))
+
+
+class PasswordResetApi(_AccountApi):
+    """Ask for a password reset link by email. The answer is the same whether the email has an account."""
+
+    @extend_schema_serializer(component_name="PasswordResetInput")
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses={202: AcceptedSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.password_reset_request(**serializer.validated_data, base_url=_base_url(request))
+        return Response({"detail": "If an account has this email, a reset link is on its way."}, status=202)
+
+
+class PasswordResetConfirmApi(_AccountApi):
+    """Set a new password with the uid and token of a reset link: it works once; every refresh token of the
+    account stops working, and its sign-in lockout is lifted."""
+
+    @extend_schema_serializer(component_name="PasswordResetConfirmInput")
+    class InputSerializer(StrictSerializer):
+        uid = serializers.CharField(max_length=64)
+        token = serializers.CharField(max_length=128)
+        new_password = serializers.CharField(max_length=128, trim_whitespace=False,
+                                             style={"input_type": "password"})
+
+    @extend_schema(request=InputSerializer, responses={204: None, 400: LINK_NOT_VALID})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.password_reset_confirm(**serializer.validated_data)
+        return Response(status=204)
+
+
+class AcceptInviteApi(_AccountApi):
+    """Accept an invitation with the token of its link: with a username and password (a new account, or
+    one you have), or, with neither, as the account whose access token you send. Tokens acting in the
+    invitation's tenant."""
+
+    authentication_classes = (JWTAuthentication,)
+    permission_classes = (AllowAny,)
+
+    @extend_schema_serializer(component_name="AcceptInviteInput")
+    class InputSerializer(StrictSerializer):
+        token = serializers.CharField(max_length=128)
+        username = serializers.CharField(max_length=150, required=False,
+                                         help_text="A new account's, or yours (then `password` is its password).")
+        password = serializers.CharField(max_length=128, required=False, trim_whitespace=False,
+                                         style={"input_type": "password"})
+
+    @extend_schema(request=InputSerializer, responses={
+        200: TokenPairSerializer, 400: LINK_NOT_VALID,
+        401: error_response("A token was sent, and it is malformed, forged or expired (`token_not_valid`), or its "
+                            "account is inactive or left its tenant; send none to join with a username and password."),
+        409: error_response("The account already belongs to the invitation's tenant (`conflict`).")})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return Response(accounts.invitation_accept(
+            token=data["token"], username=data.get("username", ""), password=data.get("password", ""),
+            user=request.user, request=request._request))
+
+
+@extend_schema_serializer(component_name="Invitation")
+class InvitationOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    status = serializers.ChoiceField(choices=Invitation.Status.choices)
+    invited_by = serializers.CharField(source="invited_by.username", allow_null=True, default=None)
+    accepted_by = serializers.CharField(source="accepted_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class InvitationsApi(APIView):
+    """A tenant admin's invitations: the list (with each one's status, never its token), and a new one,
+    mailed to the invitee."""
+
+    permission_classes = [IsTenantAdmin]
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="InvitationInput")
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.SUBMITTER)
+
+    @extend_schema_serializer(component_name="InvitationCreated")
+    class CreatedSerializer(InvitationOutputSerializer):
+        link = serializers.CharField(help_text="The link mailed to the invitee, shown this once.")
+
+    @extend_schema(parameters=[ListFilterSerializer], responses=InvitationOutputSerializer(many=True))
+    def get(self, request):
+        ListFilterSerializer.filters(request)
+        tenant_id = membership_for_user(request.user).tenant_id
+        return paginated_response(request, self, selectors.invitations_of(tenant_id=tenant_id),
+                                  InvitationOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = membership_for_user(request.user)
+        invitation, link = accounts.invitation_create(tenant=membership.tenant, invited_by=request.user,
+                                                      base_url=_base_url(request), **serializer.validated_data)
+        invitation.link = link
+        return Response(self.CreatedSerializer(invitation).data, status=201)
+
+
+class InvitationDetailApi(APIView):
+    """Revoke an invitation: its link stops working. Revoking one twice is no error; an accepted one is a 409."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(responses={204: None, 409: error_response("The invitation was accepted (`conflict`).")})
+    def delete(self, request, invitation_id):
+        accounts.invitation_revoke(tenant_id=membership_for_user(request.user).tenant_id,
+                                   invitation_id=invitation_id, actor=request.user)
+        return Response(status=204)

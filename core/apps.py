@@ -8,7 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Tenants and accounts"
 
     def ready(self):
-        from core import observability
+        from core import checks, observability  # noqa: F401 - checks registers the email check
         from core import schema  # noqa: F401 - registers the OpenAPI schema's extensions
         from core.models import Membership
         from core.registries import HomeLink, register_home_link
@@ -16,6 +16,8 @@ class CoreConfig(AppConfig):
         observability.connect_celery_signals()
         register_home_link(HomeLink("Members", "admin:core_membership_changelist", (Membership.Role.ADMIN,),
                                     order=20))
+        register_home_link(HomeLink("Invitations", "admin:core_invitation_changelist", (Membership.Role.ADMIN,),
+                                    order=21))
 
 
 class EmmaAdminConfig(admin_apps.AdminConfig):

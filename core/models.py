@@ -3,8 +3,11 @@
 The tables keep the names they had when these models lived in `emma` (`db_table`), so moving them
 here moved no data."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Tenant(models.Model):
@@ -59,3 +62,58 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Invitation(models.Model):
+    """A tenant admin's invitation to join their tenant with a role. Its secret is mailed to the invitee
+    and kept here only as a SHA-256 hash (`token_hash`); it works once, until `expires_at`, unless revoked
+    (core.accounts.invitation_accept)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.SUBMITTER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="invitation_tenant_created")]
+
+    def __str__(self):
+        return f"{self.email} → {self.tenant} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return self.Status.ACCEPTED
+        if self.revoked_at:
+            return self.Status.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+
+class EmailAddress(models.Model):
+    """A user's email address and when they proved it is theirs (a link mailed to it was followed: an
+    invitation accepted, or a sign-up's verification link). Password reset mails go to active accounts."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_address")
+    email = models.EmailField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.email

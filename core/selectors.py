@@ -1,5 +1,5 @@
 from core.errors import Forbidden
-from core.models import Membership
+from core.models import Invitation, Membership
 
 _UNSET = object()
 
@@ -29,3 +29,8 @@ def membership_for_user(user) -> Membership:
 def memberships_of(user) -> list[Membership]:
     """Every tenant the user belongs to, with their role there, by the tenant's slug."""
     return list(Membership.objects.filter(user=user).select_related("user", "tenant").order_by("tenant__slug"))
+
+
+def invitations_of(*, tenant_id: int):
+    """A tenant's invitations, newest first, with who sent and who accepted each."""
+    return Invitation.objects.filter(tenant_id=tenant_id).select_related("invited_by", "accepted_by")

@@ -16,21 +16,38 @@ class PerMinuteThrottle(BaseThrottle):
     calendar minute in Redis (INCR is atomic, so every web process shares one exact count); if Redis
     is down, requests pass rather than fail."""
 
+    rate_setting = "RATE_LIMIT_PER_MIN"
+    scope = ""
+
     def allow_request(self, request, view):
         now = time.time()
         window = int(now // 60)
-        if request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
-            ident = f"ip:{self.get_ident(request)}"
-        key = f"{KEY_PREFIX}{ident}:{window}"
+        ident = self.caller(request)
+        key = f"{KEY_PREFIX}{self.scope}{ident}:{window}"
         try:
             count, _ = redis_client().pipeline().incr(key).expire(key, 120).execute()
         except (RedisError, OSError):
             logger.warning("rate limiting skipped: Redis is unavailable")
             return True
         self._wait = 60 - (now % 60)
-        return count <= settings.RATE_LIMIT_PER_MIN
+        return count <= getattr(settings, self.rate_setting)
 
     def wait(self):
         return self._wait
+
+    def caller(self, request) -> str:
+        if request.user and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{self.get_ident(request)}"
+
+
+class AccountThrottle(PerMinuteThrottle):
+    """ACCOUNT_RATE_LIMIT_PER_MIN requests a minute per client address to the public account endpoints
+    (sign-up, verification, password reset, accepting an invitation): each may send an email or test a
+    secret. On top of PerMinuteThrottle, with a counter of its own."""
+
+    rate_setting = "ACCOUNT_RATE_LIMIT_PER_MIN"
+    scope = "account:"
+
+    def caller(self, request) -> str:
+        return f"ip:{self.get_ident(request)}"  # per address, even for a caller that sent a token

@@ -150,8 +150,9 @@ class World:
                                                            embedding=unit_vector()).id
         self.bulk_job_id = memory_services.memory_bulk_start(tenant_id=acme.tenant_id,
                                                              items=[{"content": f"{ACME_TEXT} in bulk"}]).pk
+        self.invitation_id = invitation_in(acme.admin, "colleague@acme.example").pk
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
-                                                  self.bulk_job_id)]
+                                                  self.bulk_job_id, self.invitation_id)]
         former = member(username="acme-former-admin", tenant="acme", role="admin")
         former_token = str(refresh_for(former).access_token)
         former.is_active = False  # the project's revocation: simplejwt checks is_active on every request
@@ -180,6 +181,50 @@ class World:
                 "policy": policy_current(tenant_id=self.acme.tenant_id),
                 "memory_item": MemoryItem.objects.filter(pk=self.memory_item_id).exists(),
                 "working": working.working_get(tenant_id=self.acme.tenant_id, session_id=SESSION)["entries"]}
+
+
+# --- account links (core.accounts), each made afresh for the request that follows it ---------------------
+
+
+def invitation_in(admin, email: str):
+    """An invitation from `admin` to their tenant (its link is mailed after commit, so never here)."""
+    from core import accounts
+
+    return accounts.invitation_create(tenant=admin.memberships.get().tenant, email=email, role="submitter",
+                                      invited_by=admin)[0]
+
+
+def accept_invite_body(world) -> dict:
+    """A new person accepting an invitation to a tenant of its own (so any caller's account may join it)."""
+    from core import accounts
+
+    admin = member(username="initech-admin", tenant="initech", role="admin")
+    _, link = accounts.invitation_create(tenant=admin.memberships.get().tenant, email="newcomer@initech.example",
+                                         role="submitter", invited_by=admin)
+    return {"token": link.rsplit("/", 1)[1], "username": "newcomer", "password": "a-fresh-new-passphrase"}
+
+
+def verify_email_body(world) -> dict:
+    """The key of a sign-up's verification link, for a new inactive admin of a new tenant."""
+    from core import accounts
+    from core.models import EmailAddress
+
+    user = member(username="signup@initech.example", tenant="initech-signup", role="admin")
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    EmailAddress.objects.create(user=user, email="signup@initech.example")
+    return {"key": accounts.email_verification_key(user, "signup@initech.example")}
+
+
+def password_reset_confirm_body(world) -> dict:
+    """The uid and token of a password reset link of acme's submitter, and a new password."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    user = world.acme.submitter
+    return {"uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user),
+            "new_password": "another-long-passphrase"}
 
 
 @contextmanager

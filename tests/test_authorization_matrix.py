@@ -41,7 +41,8 @@ from rest_framework.test import APIClient
 
 from integrations import providers
 from tests.conftest import refresh_for
-from tests.surface import ACME_SECRET, INVALID_TOKENS, SESSION, World, all_routes, unit_vector
+from tests.surface import (ACME_SECRET, INVALID_TOKENS, SESSION, World, accept_invite_body, all_routes,
+                           password_reset_confirm_body, unit_vector, verify_email_body)
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +151,26 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
         "refresh": str(refresh_for(world.acme.submitter))})},
     "logout": {"POST": Public("the refresh token it blacklists is its own authority", 204, data=lambda world: {
         "refresh": str(refresh_for(world.acme.submitter))})},
+    # Accounts (core.accounts): each link's secret is its own authority; none of them reads a token but
+    # accept-invite, which joins the account of a valid one (and refuses an invalid one, as every JWT route).
+    "register": {"POST": Public("how a person signs up; closed (signup_closed) unless EMMA_SIGNUP=open", 403,
+                                data=lambda world: {"email": "new@initech.example", "tenant_name": "Initech",
+                                                    "password": "a-fresh-new-passphrase"})},
+    "verify-email": {"POST": Public("the key mailed to a new account is its authority", 200, data=verify_email_body)},
+    "password-reset": {"POST": Public("the same answer for any email; the link goes only to its owner", 202,
+                                      data=lambda world: {"email": "someone@acme.example"})},
+    "password-reset-confirm": {"POST": Public("the uid and token mailed to the account's owner are its authority",
+                                              204, data=password_reset_confirm_body)},
+    "accept-invite": {"POST": Public("the invitation's token is its authority; a token sent must be valid", (200, 401),
+                                     data=accept_invite_body)},
+    # The pages an emailed link opens in a browser; a link that names nothing is a 410 for everyone.
+    "accept-invite-page": {method: Public("the invitation's token is its authority", 410,
+                                          args=lambda world: {"token": "not-an-invitation"}) for method in ("GET", "POST")},
+    "verify-email-page": {method: Public("the mailed key is its authority", 410,
+                                         args=lambda world: {"key": "not-a-key"}) for method in ("GET", "POST")},
+    "reset-password-page": {method: Public("the mailed uid and token are its authority", 410,
+                                           args=lambda world: {"uid": "MQ", "token": "not-a-token"})
+                            for method in ("GET", "POST")},
     "schema": {"GET": Public(SCHEMA, 200)},
     "api-docs": {"GET": Public(SCHEMA, 200)},
     "webhook-github": webhook(),
@@ -196,6 +217,12 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     # globex has no version 1 to go back to: a 400 naming it, in globex's own policy.
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
+    # -- people ------------------------------------------------------------------------------------
+    "invitations": {
+        "GET": Api(admins(200), other_tenant=200),
+        "POST": Api(admins(201), other_tenant=201, data=lambda world: {"email": "new@acme.example", "role": "approver"}),
+    },
+    "invitation-detail": {"DELETE": Api(admins(204), args=lambda world: {"invitation_id": world.invitation_id})},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,

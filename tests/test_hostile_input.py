@@ -22,7 +22,8 @@ from core.serializers import Pagination
 from memory import working
 from memory.selectors import MAX_LIMIT
 from tests.conftest import refresh_for
-from tests.surface import SESSION, WRITE_METHODS, api_routes, row_counts, unit_vector
+from tests.surface import (SESSION, WRITE_METHODS, accept_invite_body, api_routes, password_reset_confirm_body,
+                           row_counts, unit_vector, verify_email_body)
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,16 @@ WRITES: dict[tuple[str, str], Write] = {
     ("logout", "POST"): Write("anonymous", lambda world: {"refresh": str(refresh_for(world.acme.submitter))},
                               accepted=204),
     ("switch-tenant", "POST"): Write("submitter", lambda world: {"tenant": "acme"}),
+    # Sign-up is closed in the test settings (EMMA_SIGNUP=invite): a valid body is a 403, a hostile one a 4xx
+    # about itself, since the body is read before the rule.
+    ("register", "POST"): Write("anonymous", lambda world: {"email": "new@initech.example", "tenant_name": "Initech",
+                                                            "password": "a-fresh-new-passphrase"}, accepted=403),
+    ("verify-email", "POST"): Write("anonymous", verify_email_body),
+    ("password-reset", "POST"): Write("anonymous", lambda world: {"email": "someone@acme.example"}, accepted=202),
+    ("password-reset-confirm", "POST"): Write("anonymous", password_reset_confirm_body, accepted=204),
+    ("accept-invite", "POST"): Write("anonymous", accept_invite_body),
+    ("invitations", "POST"): Write("admin", lambda world: {"email": "new@acme.example", "role": "approver"},
+                                   accepted=201),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
     ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [
@@ -216,7 +227,7 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 
 # Every GET under /api/ without path parameters: a paginated list (page, page_size), a search (limit),
 # or a read that takes no query (its parameters are ignored, as for any resource).
-PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes")
+PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations")
 LIMITED = ("memory-search",)
 NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "schema": "public, no data", "api-docs": "public, no data"}

@@ -26,6 +26,7 @@ from emma import services as task_services
 from memory import services as memory_services
 from memory import working
 from tests.conftest import refresh_for
+from tests.surface import invitation_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -61,12 +62,19 @@ MOSTLY_REFUSED = {
     "GET /api/tasks/{task_id}/events",
     # `tenant` must be one the caller belongs to (else a 400 listing theirs).
     "POST /api/auth/switch-tenant",
+    # Sign-up is closed in the test settings (EMMA_SIGNUP=invite): every request is a 403 `signup_closed`.
+    "POST /api/auth/register",
+    # A key, a uid and token, or an invitation token is valid only if this deployment mailed it; generated
+    # ones are all refused with the one `link_not_valid` answer.
+    "POST /api/auth/verify-email",
+    "POST /api/auth/password-reset/confirm",
+    "POST /api/auth/accept-invite",
 }
 
 # A string only acme's objects carry: globex must never see it.
 ACME_SECRET = "acme-private-3f9c2e"
 # Path parameters that name an object of one tenant (a session id names one in each tenant).
-OBJECT_IDS = {"task_id", "escalation_id", "item_id", "job_id"}
+OBJECT_IDS = {"task_id", "escalation_id", "item_id", "job_id", "invitation_id"}
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +82,7 @@ def hermetic(settings, monkeypatch):
     """No rate limit (hundreds of requests a minute from one user), and every host name resolves to one
     public address without a DNS query (a callback URL's host is resolved at submission)."""
     settings.RATE_LIMIT_PER_MIN = 10**9
+    settings.ACCOUNT_RATE_LIMIT_PER_MIN = 10**9
     resolve = socket.getaddrinfo
 
     def without_dns(host, port, *args, **kwargs):
@@ -97,8 +106,9 @@ def acme_objects(acme):
     item = memory_services.memory_store(tenant_id=acme.tenant_id, content=f"The {ACME_SECRET} plan.")
     job = memory_services.memory_bulk_start(tenant_id=acme.tenant_id, items=[{"content": ACME_SECRET}])
     working.working_append(tenant_id=acme.tenant_id, session_id="acme-notes", role="user", content=ACME_SECRET)
+    invitation = invitation_in(acme.admin, f"{ACME_SECRET}@acme.example")
     return {"task_id": finished["task_id"], "escalation_id": escalated["escalation_id"], "item_id": str(item.id),
-            "job_id": str(job.pk), "session_id": "acme-notes"}
+            "job_id": str(job.pk), "session_id": "acme-notes", "invitation_id": str(invitation.pk)}
 
 
 def bearer(user) -> dict:

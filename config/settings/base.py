@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "emma.models.AgentTask.Status",
         "EscalationStatusEnum": "governance.models.Escalation.Status",
         "ToolCallStatusEnum": "emma.models.AgentRunStep.ToolStatus",
+        "InvitationStatusEnum": "core.models.Invitation.Status",
     },
 }
 
@@ -287,6 +288,26 @@ EMMA_ADMIN_PASSWORD = env("EMMA_ADMIN_PASSWORD", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 # prometheus_client's multiprocess mode (gunicorn and Celery processes write here; /metrics sums them).
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# --- Accounts: sign-up, invitations, email (README: "Accounts") -----------------------------------
+# "invite" (the default): only an invitation from a tenant admin makes an account; "open": anyone may
+# POST /api/auth/register, which creates a tenant and its first admin (active once their email is verified).
+EMMA_SIGNUP = env.str("EMMA_SIGNUP", default="invite")
+if EMMA_SIGNUP not in ("open", "invite"):
+    raise ImproperlyConfigured(f"EMMA_SIGNUP must be open or invite, not {EMMA_SIGNUP!r}.")
+# Where account emails go: consolemail:// prints them (make run), smtp://user:password@host:587/?tls=True
+# (or smtp+ssl://...:465) sends them. https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Emma <emma@localhost>")
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
+EMAIL_VERIFICATION_DAYS = env.int("EMAIL_VERIFICATION_DAYS", default=3)
+# Django's password reset links (django.contrib.auth.tokens) expire after this many seconds.
+PASSWORD_RESET_TIMEOUT = 60 * env.int("PASSWORD_RESET_MINUTES", default=60)
+# Requests a minute per client address to the public account endpoints (register, verify, reset, accept):
+# each can send an email or test a secret, so they get a tighter limit than RATE_LIMIT_PER_MIN.
+ACCOUNT_RATE_LIMIT_PER_MIN = env.int("ACCOUNT_RATE_LIMIT_PER_MIN", default=10)
 
 # --- Completion callbacks (README: "Completion callbacks") ----------------------------------------
 # Signed as https://www.standardwebhooks.com/ says. Off: a callback URL that resolves to a private, loopback,

@@ -17,6 +17,9 @@ if not EMMA_ENCRYPTION_KEYS:  # noqa: F405
     raise ImproperlyConfigured("EMMA_ENCRYPTION_KEYS must be set in production: one or more Fernet keys, "
                                "comma-separated, newest first (README: Configuration).")
 
+# core.checks warns (core.W001) when EMAIL_URL sends no mail: invitations and reset links would only be logged.
+EMMA_PRODUCTION = True
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -41,3 +41,12 @@ CACHES["default"]["KEY_PREFIX"] = "emma-test"  # noqa: F405
 # No collectstatic in tests: WhiteNoise serves straight from the apps.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+# Accounts: invitations only, and emails kept in django.core.mail.outbox (tests that need SMTP point the
+# backend at their own loopback server).
+EMMA_SIGNUP = "invite"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DEFAULT_FROM_EMAIL = "Emma <emma@localhost>"
+INVITATION_DAYS = 7
+EMAIL_VERIFICATION_DAYS = 3
+PASSWORD_RESET_TIMEOUT = 3600
+ACCOUNT_RATE_LIMIT_PER_MIN = 10

@@ -1,0 +1,111 @@
+"""Pages for people who follow an emailed link in a browser: accept an invitation, confirm an email
+address, choose a new password. Plain Django forms (CSRF, no JavaScript) over the same services as the
+JSON API (core.accounts); the links in the emails point here."""
+
+from django import forms
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+
+from core import accounts
+from core.errors import ApplicationError, error_text
+
+TEMPLATE = "core/account_page.html"
+
+
+class AcceptInviteForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="New here? Choose one. Already have an account? Its "
+                                                         "username.")
+    password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput,
+                               help_text="For a new account: at least 10 characters, not a common one.")
+
+
+class NewPasswordForm(forms.Form):
+    new_password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput, label="New password")
+
+
+def _page(request, status=200, **context):
+    return render(request, TEMPLATE, {"admin_url": reverse("admin:index"), **context}, status=status)
+
+
+def _done(request, title: str, message: str):
+    return _page(request, title=title, message=message, done=True)
+
+
+class AcceptInvitePage(View):
+    def get(self, request, token):
+        return accept_invite(request, token)
+
+    post = get
+
+
+class VerifyEmailPage(View):
+    def get(self, request, key):
+        return verify_email(request, key)
+
+    post = get
+
+
+class ResetPasswordPage(View):
+    def get(self, request, uid, token):
+        return reset_password(request, uid, token)
+
+    post = get
+
+
+def accept_invite(request, token):
+    try:
+        invitation = accounts.invitation_pending(token=token)
+    except accounts.LinkNotValid as exc:
+        return _page(request, 410, title="Invitation", message=exc.message)
+    form = AcceptInviteForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            accounts.invitation_accept(token=token, request=request, **form.cleaned_data)
+        except accounts.LinkNotValid as exc:
+            return _page(request, 410, title="Invitation", message=exc.message)
+        except ApplicationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return _done(request, "Welcome", f"Done: you are now a member of {invitation.tenant.name}. Sign in to "
+                                             "the admin, or get API tokens with POST /api/auth/token.")
+    return _page(request, 400 if form.is_bound else 200, title=f"Join {invitation.tenant.name}",
+                 message=f"You are invited to {invitation.tenant.name} as {invitation.get_role_display().lower()}."
+                         " Create an account, or give the username and password of the one you have.",
+                 form=form, button="Accept the invitation")
+
+
+def verify_email(request, key):
+    try:
+        accounts.email_verification_pending(key=key)
+    except accounts.LinkNotValid as exc:
+        return _page(request, 410, title="Confirm your email", message=exc.message)
+    if request.method == "POST":
+        try:
+            accounts.email_verify(key=key)
+        except accounts.LinkNotValid as exc:
+            return _page(request, 410, title="Confirm your email", message=exc.message)
+        return _done(request, "Email confirmed", "Done: your account is active. Sign in to the admin, or get API "
+                                                 "tokens with POST /api/auth/token.")
+    return _page(request, title="Confirm your email", message="Confirm this address to activate your account.",
+                 form=forms.Form(), button="Confirm")
+
+
+def reset_password(request, uid, token):
+    try:
+        accounts.password_reset_user(uid=uid, token=token)
+    except accounts.LinkNotValid as exc:
+        return _page(request, 410, title="Choose a new password", message=exc.message)
+    form = NewPasswordForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            accounts.password_reset_confirm(uid=uid, token=token, **form.cleaned_data)
+        except accounts.LinkNotValid as exc:
+            return _page(request, 410, title="Choose a new password", message=exc.message)
+        except ApplicationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return _done(request, "Password changed", "Done: sign in with your new password. Devices that were "
+                                                      "signed in must sign in again.")
+    return _page(request, 400 if form.is_bound else 200, title="Choose a new password",
+                 message="Choose a new password for your account.", form=form, button="Set the password")
