@@ -16,6 +16,8 @@ class CoreConfig(AppConfig):
         observability.connect_celery_signals()
         register_home_link(HomeLink("Members", "admin:core_membership_changelist", (Membership.Role.ADMIN,),
                                     order=20))
+        register_home_link(HomeLink("API keys", "admin:core_apikey_changelist", (Membership.Role.ADMIN,),
+                                    order=21))
 
 
 class EmmaAdminConfig(admin_apps.AdminConfig):

@@ -1,5 +1,5 @@
 from core.errors import Forbidden
-from core.models import Membership
+from core.models import APIKey, Membership, Tenant
 
 _UNSET = object()
 
@@ -29,3 +29,13 @@ def membership_for_user(user) -> Membership:
 def memberships_of(user) -> list[Membership]:
     """Every tenant the user belongs to, with their role there, by the tenant's slug."""
     return list(Membership.objects.filter(user=user).select_related("user", "tenant").order_by("tenant__slug"))
+
+
+def members_of_tenant(tenant: Tenant):
+    """The tenant's people with their roles, by username (API keys are nobody's members)."""
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+
+
+def api_keys_of_tenant(tenant: Tenant):
+    """The tenant's API keys, newest first, revoked ones included (their history)."""
+    return APIKey.objects.filter(tenant=tenant).select_related("created_by").order_by("-created", "-pk")

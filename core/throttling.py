@@ -12,14 +12,20 @@ KEY_PREFIX = "emma:rate:"
 
 
 class PerMinuteThrottle(BaseThrottle):
-    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login). A counter per
+    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login; per API key at the key's own
+    rate_limit_per_min, when it has one). A counter per
     calendar minute in Redis (INCR is atomic, so every web process shares one exact count); if Redis
     is down, requests pass rather than fail."""
 
     def allow_request(self, request, view):
         now = time.time()
         window = int(now // 60)
-        if request.user and request.user.is_authenticated:
+        limit = settings.RATE_LIMIT_PER_MIN
+        api_key = getattr(request.user, "api_key", None)
+        if api_key is not None:
+            ident = f"key:{api_key.pk}"
+            limit = api_key.rate_limit_per_min or limit
+        elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
             ident = f"ip:{self.get_ident(request)}"
@@ -30,7 +36,7 @@ class PerMinuteThrottle(BaseThrottle):
             logger.warning("rate limiting skipped: Redis is unavailable")
             return True
         self._wait = 60 - (now % 60)
-        return count <= settings.RATE_LIMIT_PER_MIN
+        return count <= limit
 
     def wait(self):
         return self._wait

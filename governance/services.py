@@ -164,6 +164,8 @@ def escalation_refusal(escalation: Escalation, user, membership: Membership | No
     """Why this user may not decide this escalation, or None if they may. `membership` is the one a request
     acts in (a request in another tenant may decide nothing here); without one, the user's in the
     escalation's tenant (a chat reply, a button)."""
+    if getattr(user, "api_key", None) is not None:  # core.authentication.APIKeyAuthentication's request
+        return "an API key may not decide escalations: a person must (sign in as one)"
     membership = membership or Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first()
     if membership is None or membership.tenant_id != escalation.tenant_id:
         return "you are not in this escalation's tenant"
@@ -185,7 +187,10 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
         if "\x00" in (text or ""):  # from a form or a chat message: PostgreSQL text cannot hold it
             raise Invalid(details={field: ["NUL characters are not accepted."]})
     escalation = Escalation.objects.select_for_update().filter(pk=escalation_id).first()
-    membership = Membership.objects.filter(user=user).first()
+    # The request's membership (an API key's has no row), else the user's in the escalation's tenant.
+    membership = getattr(user, "membership", None)
+    if membership is None and escalation is not None:
+        membership = Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first()
     if escalation is None or membership is None or membership.tenant_id != escalation.tenant_id:
         raise NotFound("No such escalation.")
     if escalation.status != Escalation.Status.OPEN:
