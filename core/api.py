@@ -15,9 +15,10 @@ from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
 from core import health, services, tokens
-from core.models import Membership
+from core.models import APIKey, Membership
 from core.schema import error_response
-from core.selectors import api_keys_of_tenant, members_of_tenant, membership_for_user, memberships_of
+from core.selectors import (api_keys_of_tenant, member_of_tenant, members_of_tenant, membership_for_user,
+                            memberships_of)
 from core.serializers import (IsPerson, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
                               paginated_response)
 
@@ -142,7 +143,7 @@ LAST_ADMIN = error_response("The member is the tenant's last admin (`conflict`):
 class MemberOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The membership's id (PATCH/DELETE /api/members/{id}).")
     username = serializers.CharField(source="user.username")
-    email = serializers.EmailField(source="user.email")
+    email = serializers.CharField(source="user.email", help_text="Empty when none is on file.")
     role = serializers.CharField()
     joined = serializers.DateTimeField(source="created_at")
     last_login = serializers.DateTimeField(source="user.last_login", allow_null=True,
@@ -172,17 +173,20 @@ class MemberDetailApi(APIView):
 
     permission_classes = PEOPLE_ONLY
 
-    @extend_schema_serializer(component_name="MemberRoleInput")
+    @extend_schema_serializer(component_name="MemberChangeInput")
     class InputSerializer(StrictSerializer):
-        role = serializers.ChoiceField(choices=Membership.Role.choices)
+        role = serializers.ChoiceField(choices=Membership.Role.choices, required=False,
+                                       help_text="The member's new role; left out, nothing changes.")
 
     @extend_schema(request=InputSerializer, responses={200: MemberOutputSerializer, 409: LAST_ADMIN})
     def patch(self, request, membership_id: int):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        membership = services.member_role_change(membership_id=membership_id, by=request.user,
-                                                 tenant=membership_for_user(request.user).tenant,
-                                                 role=payload.validated_data["role"])
+        tenant = membership_for_user(request.user).tenant
+        role = payload.validated_data.get("role")
+        membership = (services.member_role_change(membership_id=membership_id, tenant=tenant, by=request.user,
+                                                  role=role)
+                      if role is not None else member_of_tenant(tenant, membership_id))
         return Response(MemberOutputSerializer(membership).data)
 
     @extend_schema(request=None, responses={204: None, 409: LAST_ADMIN})
@@ -201,7 +205,7 @@ class APIKeyOutputSerializer(serializers.Serializer):
     role = serializers.CharField()
     task_types = serializers.ListField(child=serializers.CharField(), help_text="Empty: every task type.")
     rate_limit_per_min = serializers.IntegerField(allow_null=True, help_text="Null: the deployment's limit.")
-    status = serializers.ChoiceField(choices=["active", "expired", "revoked"])
+    status = serializers.ChoiceField(choices=APIKey.STATUSES)
     created_at = serializers.DateTimeField(source="created")
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     expires_at = serializers.DateTimeField(source="expiry_date", allow_null=True)

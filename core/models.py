@@ -123,6 +123,8 @@ class APIKey(AbstractAPIKey):
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
 
+    STATUSES = ("active", "expired", "revoked")
+
     objects = APIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):

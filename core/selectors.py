@@ -1,4 +1,4 @@
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from core.models import APIKey, Membership, Tenant
 
 _UNSET = object()
@@ -34,6 +34,14 @@ def memberships_of(user) -> list[Membership]:
 def members_of_tenant(tenant: Tenant):
     """The tenant's people with their roles, by username (API keys are nobody's members)."""
     return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+
+
+def member_of_tenant(tenant: Tenant, membership_id: int) -> Membership:
+    """One of the tenant's members; another tenant's, or none, is not found."""
+    membership = members_of_tenant(tenant).filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
 
 
 def api_keys_of_tenant(tenant: Tenant):

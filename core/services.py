@@ -153,12 +153,12 @@ def _member(*, membership_id: int, tenant: Tenant) -> Membership:
 
 
 def _refuse_last_admin(membership: Membership, doing: str) -> None:
-    """A tenant keeps at least one admin: its admin rows are locked (in one order), so two admins demoting each
-    other at once cannot both succeed."""
+    """A tenant keeps at least one admin who can still sign in: its admin rows are locked (in one order), so two
+    admins demoting each other at once cannot both succeed."""
     if membership.role != Membership.Role.ADMIN:
         return
-    admins = list(Membership.objects.select_for_update().filter(tenant_id=membership.tenant_id,
-                                                                role=Membership.Role.ADMIN)
+    admins = list(Membership.objects.select_for_update(of=("self",))
+                  .filter(tenant_id=membership.tenant_id, role=Membership.Role.ADMIN, user__is_active=True)
                   .order_by("pk").values_list("pk", flat=True))
     if admins == [membership.pk]:
         raise Conflict(f"{membership.user.get_username()} is this tenant's last admin: make another member admin "

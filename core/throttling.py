@@ -12,10 +12,9 @@ KEY_PREFIX = "emma:rate:"
 
 
 class PerMinuteThrottle(BaseThrottle):
-    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login; per API key at the key's own
-    rate_limit_per_min, when it has one). A counter per
-    calendar minute in Redis (INCR is atomic, so every web process shares one exact count); if Redis
-    is down, requests pass rather than fail."""
+    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login; per API key, at the key's
+    own rate_limit_per_min when it has one). A counter per calendar minute in Redis (INCR is atomic, so
+    every web process shares one exact count); if Redis is down, requests pass rather than fail."""
 
     def allow_request(self, request, view):
         now = time.time()

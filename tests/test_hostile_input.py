@@ -59,6 +59,12 @@ WRITES: dict[tuple[str, str], Write] = {
     ("logout", "POST"): Write("anonymous", lambda world: {"refresh": str(refresh_for(world.acme.submitter))},
                               accepted=204),
     ("switch-tenant", "POST"): Write("submitter", lambda world: {"tenant": "acme"}),
+    ("member-detail", "PATCH"): Write("admin", lambda world: {"role": "approver"}, args=lambda world: {
+        "membership_id": world.acme.submitter.memberships.get().pk}),
+    ("api-keys", "POST"): Write("admin", lambda world: {"name": "deploy", "role": "submitter",
+                                                        "expires_at": "2099-01-01T00:00:00Z",
+                                                        "task_types": ["diagnostic.echo"], "rate_limit_per_min": 30},
+                                accepted=201),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
     ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [
@@ -216,7 +222,7 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 
 # Every GET under /api/ without path parameters: a paginated list (page, page_size), a search (limit),
 # or a read that takes no query (its parameters are ignored, as for any resource).
-PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes")
+PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "members", "api-keys")
 LIMITED = ("memory-search",)
 NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "schema": "public, no data", "api-docs": "public, no data"}

@@ -211,6 +211,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "emma.models.AgentTask.Status",
         "EscalationStatusEnum": "governance.models.Escalation.Status",
         "ToolCallStatusEnum": "emma.models.AgentRunStep.ToolStatus",
+        "APIKeyStatusEnum": "core.models.APIKey.STATUSES",
     },
 }
 
