@@ -93,7 +93,7 @@ class APIKeyManager(BaseAPIKeyManager):
         """The key this string is, whatever its state (revoked, expired): DoesNotExist for any other string."""
         mark, _, rest = key.partition(API_KEY_MARK)
         prefix, dot, secret = rest.partition(".")
-        if mark or not dot or not prefix or not secret or len(key) > 200:
+        if mark or not dot or not secret or len(key) > 200 or not (prefix.isascii() and prefix.isalnum()):
             raise self.model.DoesNotExist("Not an Emma API key.")
         api_key = self.select_related("user", "tenant").filter(prefix=prefix).first()
         if api_key is None or not api_key.is_valid(key):

@@ -110,6 +110,8 @@ def test_a_key_cannot_be_created_already_expired(acme):
     lambda key: key.replace("emma_", "", 1),  # the library's form, without Emma's mark
     lambda key: "emma_nosuchpf.secret",
     lambda key: "emma_" + "x" * 500,
+    lambda key: key.replace("emma_", "emma_\x00", 1),  # PostgreSQL cannot even be asked about a NUL
+    lambda key: key.replace("emma_", "emma_é", 1),
     lambda key: "",
 ])
 def test_a_wrong_key_gets_the_same_401(acme, mangle):
@@ -197,6 +199,12 @@ def test_another_tenants_key_sees_nothing_of_acme(acme, globex):
     assert client.get("/api/tasks").json()["results"] == []
     assert globex.admin_api.delete(f"/api/api-keys/{acme_key['id']}").status_code == 404
     assert submit(key_client(acme_key["key"])).status_code == 202  # untouched
+
+
+def test_a_key_cannot_get_itself_a_token(acme):
+    client = key_client(create_key(acme, role="admin")["key"])
+    response = client.post("/api/auth/switch-tenant", {"tenant": "acme"}, format="json")
+    assert response.status_code == 400 and "access" not in response.json()
 
 
 def test_only_tenant_admins_manage_keys(acme):
