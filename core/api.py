@@ -1,4 +1,6 @@
-"""Public probes (/health, /version), signing in and out (/api/auth/...), and the caller's identity (/api/me)."""
+"""Public probes (/health, /version), signing up, in and out (/api/auth/...), the caller's identity (/api/me),
+invitations (/api/invitations), and
+a tenant admin's members (/api/members) and API keys (/api/api-keys)."""
 
 import platform
 
@@ -14,12 +16,14 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
-from core import accounts, health, selectors, tokens
+from core import accounts, health, selectors, services, tokens
 from core.authentication import JWTAuthentication
-from core.models import Invitation, Membership
+from core.models import APIKey, Invitation, Membership
 from core.schema import error_response
-from core.selectors import membership_for_user, memberships_of
-from core.serializers import IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer, paginated_response
+from core.selectors import (api_keys_of_tenant, member_of_tenant, members_of_tenant, membership_for_user,
+                            memberships_of)
+from core.serializers import (IsPerson, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
+                              paginated_response)
 from core.throttling import AccountThrottle, PerMinuteThrottle
 
 
@@ -317,4 +321,139 @@ class InvitationDetailApi(APIView):
     def delete(self, request, invitation_id):
         accounts.invitation_revoke(tenant_id=membership_for_user(request.user).tenant_id,
                                    invitation_id=invitation_id, actor=request.user)
+        return Response(status=204)
+
+
+# --- a tenant admin's members and API keys ----------------------------------------------------------
+
+PEOPLE_ONLY = (IsPerson, IsTenantAdmin)  # a key is told it may not; then anyone but an admin
+LAST_ADMIN = error_response("The member is the tenant's last admin (`conflict`): make another member admin first.")
+
+
+@extend_schema_serializer(component_name="MemberOutput")
+class MemberOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The membership's id (PATCH/DELETE /api/members/{id}).")
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email", help_text="Empty when none is on file.")
+    role = serializers.CharField()
+    joined = serializers.DateTimeField(source="created_at")
+    last_login = serializers.DateTimeField(source="user.last_login", allow_null=True,
+                                           help_text="The last sign-in to the admin (API sign-ins are not recorded).")
+
+
+class MembersApi(APIView):
+    """The tenant's members and their roles (tenant admins; API keys are not members)."""
+
+    permission_classes = PEOPLE_ONLY
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="MemberListFilter")
+    class FilterSerializer(ListFilterSerializer):
+        pass
+
+    @extend_schema(parameters=[FilterSerializer], responses=MemberOutputSerializer(many=True))
+    def get(self, request):
+        self.FilterSerializer.filters(request)
+        tenant = membership_for_user(request.user).tenant
+        return paginated_response(request, self, members_of_tenant(tenant), MemberOutputSerializer)
+
+
+class MemberDetailApi(APIView):
+    """Change a member's role, or remove them from the tenant (their tokens and the API keys they created here
+    stop at once). Tenant admins; the last admin stays."""
+
+    permission_classes = PEOPLE_ONLY
+
+    @extend_schema_serializer(component_name="MemberChangeInput")
+    class InputSerializer(StrictSerializer):
+        role = serializers.ChoiceField(choices=Membership.Role.choices, required=False,
+                                       help_text="The member's new role; left out, nothing changes.")
+
+    @extend_schema(request=InputSerializer, responses={200: MemberOutputSerializer, 409: LAST_ADMIN})
+    def patch(self, request, membership_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tenant = membership_for_user(request.user).tenant
+        role = payload.validated_data.get("role")
+        membership = (services.member_role_change(membership_id=membership_id, tenant=tenant, by=request.user,
+                                                  role=role)
+                      if role is not None else member_of_tenant(tenant, membership_id))
+        return Response(MemberOutputSerializer(membership).data)
+
+    @extend_schema(request=None, responses={204: None, 409: LAST_ADMIN})
+    def delete(self, request, membership_id: int):
+        services.member_remove(membership_id=membership_id, tenant=membership_for_user(request.user).tenant,
+                               by=request.user)
+        return Response(status=204)
+
+
+@extend_schema_serializer(component_name="APIKeyOutput")
+class APIKeyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The key reads `emma_<prefix>.<secret>`; its actions are audited as "
+                                             "`key:<prefix>`.")
+    role = serializers.CharField()
+    task_types = serializers.ListField(child=serializers.CharField(), help_text="Empty: every task type.")
+    rate_limit_per_min = serializers.IntegerField(allow_null=True, help_text="Null: the deployment's limit.")
+    status = serializers.ChoiceField(choices=APIKey.STATUSES)
+    created_at = serializers.DateTimeField(source="created")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(source="expiry_date", allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    last_used_ip = serializers.IPAddressField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="APIKeyCreated")
+class APIKeyCreatedSerializer(APIKeyOutputSerializer):
+    key = serializers.CharField(help_text="The key, shown this once: only its hash is kept. Send it as "
+                                          "`Authorization: Api-Key <key>`.")
+
+
+class APIKeysApi(APIView):
+    """The tenant's API keys (tenant admins): list them, or create one (its key is in this answer only)."""
+
+    permission_classes = PEOPLE_ONLY
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="APIKeyCreateInput")
+    class InputSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=50)
+        role = serializers.ChoiceField(choices=Membership.Role.choices)
+        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        task_types = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                           max_length=services.MAX_KEY_TASK_TYPES, default=list,
+                                           help_text="The task types the key may submit; empty or left out: all.")
+        rate_limit_per_min = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1,
+                                                      max_value=services.MAX_KEY_RATE_LIMIT)
+
+    @extend_schema_serializer(component_name="APIKeyListFilter")
+    class FilterSerializer(ListFilterSerializer):
+        pass
+
+    @extend_schema(parameters=[FilterSerializer], responses=APIKeyOutputSerializer(many=True))
+    def get(self, request):
+        self.FilterSerializer.filters(request)
+        tenant = membership_for_user(request.user).tenant
+        return paginated_response(request, self, api_keys_of_tenant(tenant), APIKeyOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: APIKeyCreatedSerializer})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        api_key, key = services.api_key_create(tenant=membership_for_user(request.user).tenant,
+                                               created_by=request.user, **payload.validated_data)
+        api_key.key = key
+        return Response(APIKeyCreatedSerializer(api_key).data, status=201, headers={"Cache-Control": "no-store"})
+
+
+class APIKeyDetailApi(APIView):
+    """Revoke an API key: its next request is a 401. Revoking it again changes nothing (204)."""
+
+    permission_classes = PEOPLE_ONLY
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, key_id: int):
+        services.api_key_revoke(key_id=key_id, tenant=membership_for_user(request.user).tenant, by=request.user)
         return Response(status=204)

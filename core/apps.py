@@ -18,6 +18,8 @@ class CoreConfig(AppConfig):
                                     order=20))
         register_home_link(HomeLink("Invitations", "admin:core_invitation_changelist", (Membership.Role.ADMIN,),
                                     order=21))
+        register_home_link(HomeLink("API keys", "admin:core_apikey_changelist", (Membership.Role.ADMIN,),
+                                    order=22))
 
 
 class EmmaAdminConfig(admin_apps.AdminConfig):

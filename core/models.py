@@ -8,6 +8,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from rest_framework_api_key.crypto import KeyGenerator
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 
 class Tenant(models.Model):
@@ -117,3 +119,86 @@ class EmailAddress(models.Model):
 
     def __str__(self):
         return self.email
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+
+# Every key reads "emma_<prefix>.<secret>": the prefix names the key (in logs, the admin, the audit chain) and
+# the "emma_" in front lets a secret scanner recognise a leaked one. Only a hash of the whole string is kept.
+API_KEY_MARK = "emma_"
+
+
+class APIKeyGenerator(KeyGenerator):
+    """djangorestframework-api-key's generator and hasher (sha512 of a high-entropy key), with Emma's mark in
+    front of the key; the prefix stored is the random part alone."""
+
+    def generate(self) -> tuple[str, str, str]:
+        prefix, secret = self.get_prefix(), self.get_secret_key()
+        key = f"{API_KEY_MARK}{prefix}.{secret}"
+        return key, prefix, self.hash(key)
+
+
+class APIKeyManager(BaseAPIKeyManager):
+    key_generator = APIKeyGenerator(prefix_length=8, secret_key_length=40)
+
+    def assign_key(self, obj) -> str:
+        # The library's primary key is "<prefix>.<hash>": Emma's keys have a plain integer id instead (it
+        # appears in URLs and audit events, where a hash has no business).
+        key, obj.prefix, obj.hashed_key = self.key_generator.generate()
+        return key
+
+    def get_from_key(self, key: str):
+        """The key this string is, whatever its state (revoked, expired): DoesNotExist for any other string."""
+        mark, _, rest = key.partition(API_KEY_MARK)
+        prefix, dot, secret = rest.partition(".")
+        if mark or not dot or not secret or len(key) > 200 or not (prefix.isascii() and prefix.isalnum()):
+            raise self.model.DoesNotExist("Not an Emma API key.")
+        api_key = self.select_related("user", "tenant").filter(prefix=prefix).first()
+        if api_key is None or not api_key.is_valid(key):
+            raise self.model.DoesNotExist("Key is not valid.")
+        return api_key
+
+
+class APIKey(AbstractAPIKey):
+    """A machine's credential in one tenant, with one role: requests sent with `Authorization: Api-Key <key>`
+    act as its backing user (`user`, username `key:<prefix>`, no password, never staff, no membership row), so
+    everything a key does is recorded as that key. `task_types` limits what it may submit (empty: all);
+    `rate_limit_per_min` is its own limit (null: the deployment's RATE_LIMIT_PER_MIN)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="api_keys")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.SUBMITTER)
+    task_types = models.JSONField(default=list, blank=True,
+                                  help_text="The task types this key may submit; empty: every type.")
+    rate_limit_per_min = models.PositiveIntegerField(null=True, blank=True,
+                                                     help_text="Requests a minute; empty: the deployment's.")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    STATUSES = ("active", "expired", "revoked")
+
+    objects = APIKeyManager()
+
+    class Meta(AbstractAPIKey.Meta):
+        db_table = "core_api_key"
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+    @property
+    def username(self) -> str:
+        return f"key:{self.prefix}"
+
+    @property
+    def status(self) -> str:
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.has_expired else "active"
+
+    def __str__(self):
+        return f"{self.name} ({API_KEY_MARK}{self.prefix}…)"

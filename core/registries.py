@@ -158,3 +158,18 @@ def home_panels(role: str) -> list[HomePanel]:
 
 def home_links(role: str) -> list[HomeLink]:
     return sorted((link for link in _home_links.values() if role in link.roles), key=lambda link: link.order)
+
+
+# --- task type names (emma registers them: core validates what an API key may submit) -------------
+
+_task_type_names: Callable[[], set[str]] | None = None
+
+
+def register_task_type_names(provider: Callable[[], set[str]]) -> None:
+    global _task_type_names
+    _task_type_names = provider
+
+
+def task_type_names() -> set[str] | None:
+    """The names of the task types that may be submitted; None while no app registered them."""
+    return _task_type_names() if _task_type_names is not None else None

@@ -24,7 +24,8 @@ from core.serializers import ErrorSerializer, StrictSerializer
 ERRORS = {
     400: "The request is invalid: `details` names each field with its messages (`validation_error`), or the "
          "body is not JSON (`parse_error`).",
-    401: "No token, or one that is malformed, forged or expired (`not_authenticated`, `token_not_valid`).",
+    401: "No token, or one that is malformed, forged or expired (`not_authenticated`, `token_not_valid`), or an "
+         "API key that is unknown, revoked or expired (`api_key_not_valid`).",
     403: "The caller's role in their tenant does not allow this, or they belong to no tenant "
          "(`permission_denied`).",
     404: "Nothing with this id in the caller's tenant, or a page past the last (`not_found`).",

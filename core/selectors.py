@@ -1,5 +1,5 @@
-from core.errors import Forbidden
-from core.models import Invitation, Membership
+from core.errors import Forbidden, NotFound
+from core.models import APIKey, Invitation, Membership, Tenant
 
 _UNSET = object()
 
@@ -34,3 +34,21 @@ def memberships_of(user) -> list[Membership]:
 def invitations_of(*, tenant_id: int):
     """A tenant's invitations, newest first, with who sent and who accepted each."""
     return Invitation.objects.filter(tenant_id=tenant_id).select_related("invited_by", "accepted_by")
+
+
+def members_of_tenant(tenant: Tenant):
+    """The tenant's people with their roles, by username (API keys are nobody's members)."""
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+
+
+def member_of_tenant(tenant: Tenant, membership_id: int) -> Membership:
+    """One of the tenant's members; another tenant's, or none, is not found."""
+    membership = members_of_tenant(tenant).filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def api_keys_of_tenant(tenant: Tenant):
+    """The tenant's API keys, newest first, revoked ones included (their history)."""
+    return APIKey.objects.filter(tenant=tenant).select_related("created_by").order_by("-created", "-pk")

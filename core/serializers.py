@@ -100,3 +100,13 @@ class IsApprover(HasRole):
 class IsTenantAdmin(HasRole):
     roles = (Membership.Role.ADMIN,)
     message = "Only tenant admins may do this."
+
+
+class IsPerson(permissions.BasePermission):
+    """A person's request, not an API key's: keys and members are managed by people."""
+
+    message = "API keys cannot manage API keys or members; sign in as a person."
+
+    def has_permission(self, request, view):
+        # Anonymous: True here, and the next permission answers 401.
+        return getattr(request.user, "api_key", None) is None

@@ -12,9 +12,9 @@ KEY_PREFIX = "emma:rate:"
 
 
 class PerMinuteThrottle(BaseThrottle):
-    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login). A counter per
-    calendar minute in Redis (INCR is atomic, so every web process shares one exact count); if Redis
-    is down, requests pass rather than fail."""
+    """RATE_LIMIT_PER_MIN requests a minute per user (per client IP before login; per API key, at the key's
+    own rate_limit_per_min when it has one). A counter per calendar minute in Redis (INCR is atomic, so
+    every web process shares one exact count); if Redis is down, requests pass rather than fail."""
 
     rate_setting = "RATE_LIMIT_PER_MIN"
     scope = ""
@@ -22,7 +22,7 @@ class PerMinuteThrottle(BaseThrottle):
     def allow_request(self, request, view):
         now = time.time()
         window = int(now // 60)
-        ident = self.caller(request)
+        ident, limit = self.caller(request)
         key = f"{KEY_PREFIX}{self.scope}{ident}:{window}"
         try:
             count, _ = redis_client().pipeline().incr(key).expire(key, 120).execute()
@@ -30,15 +30,20 @@ class PerMinuteThrottle(BaseThrottle):
             logger.warning("rate limiting skipped: Redis is unavailable")
             return True
         self._wait = 60 - (now % 60)
-        return count <= getattr(settings, self.rate_setting)
+        return count <= limit
 
     def wait(self):
         return self._wait
 
-    def caller(self, request) -> str:
+    def caller(self, request) -> tuple[str, int]:
+        """Whose counter a request counts on, and that counter's limit a minute."""
+        limit = getattr(settings, self.rate_setting)
+        api_key = getattr(request.user, "api_key", None)
+        if api_key is not None:
+            return f"key:{api_key.pk}", api_key.rate_limit_per_min or limit
         if request.user and request.user.is_authenticated:
-            return f"user:{request.user.pk}"
-        return f"ip:{self.get_ident(request)}"
+            return f"user:{request.user.pk}", limit
+        return f"ip:{self.get_ident(request)}", limit
 
 
 class AccountThrottle(PerMinuteThrottle):
@@ -49,5 +54,6 @@ class AccountThrottle(PerMinuteThrottle):
     rate_setting = "ACCOUNT_RATE_LIMIT_PER_MIN"
     scope = "account:"
 
-    def caller(self, request) -> str:
-        return f"ip:{self.get_ident(request)}"  # per address, even for a caller that sent a token
+    def caller(self, request) -> tuple[str, int]:
+        # per address, even for a caller that sent a token
+        return f"ip:{self.get_ident(request)}", getattr(settings, self.rate_setting)

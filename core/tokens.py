@@ -8,6 +8,7 @@ tokens rotate: each use blacklists the one used (simplejwt's token_blacklist), a
 from django.contrib.auth import authenticate
 from rest_framework import exceptions, serializers
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.authentication import TENANT_CLAIM
@@ -18,9 +19,12 @@ from core.selectors import memberships_of
 
 def refresh_token_for(membership: Membership) -> RefreshToken:
     """A new refresh token (and, from it, access tokens) acting in the membership's tenant."""
-    token = RefreshToken.for_user(membership.user)
+    token = RefreshToken.for_user(membership.user)  # recorded as outstanding before it names its tenant:
     token[TENANT_CLAIM] = membership.tenant_id
     token["tenant"] = membership.tenant.slug
+    # the record keeps the token as issued, so removing a member finds their tokens for that tenant
+    # (core.services.member_remove).
+    OutstandingToken.objects.filter(jti=token[api_settings.JTI_CLAIM]).update(token=str(token))
     return token
 
 

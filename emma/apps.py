@@ -8,7 +8,7 @@ class EmmaConfig(AppConfig):
     def ready(self):
         from core import registries
         from core.metrics import register_scrape_time_collector
-        from emma import callbacks, home, task_types  # noqa: F401  (task_types registers the built-in types)
+        from emma import callbacks, home, registry, task_types  # noqa: F401  (task_types registers the built-in types)
         from emma import hooks as task_hooks
         from emma.metrics import tasks_in_status_collector
         from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
@@ -35,3 +35,5 @@ class EmmaConfig(AppConfig):
             "attempted_at")
         for job in PERIODIC_JOBS:
             registries.register_periodic_job(job)
+        # What an API key may be limited to (core.services.api_key_create checks the names).
+        registries.register_task_type_names(lambda: {spec.name for spec in registry.all_types()})

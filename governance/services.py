@@ -165,6 +165,8 @@ def escalation_refusal(escalation: Escalation, user, membership: Membership | No
     """Why this user may not decide this escalation, or None if they may. `membership` is the one a request
     acts in (a request in another tenant may decide nothing here); without one, the user's in the
     escalation's tenant (a chat reply, a button)."""
+    if getattr(user, "api_key", None) is not None:  # core.authentication.APIKeyAuthentication's request
+        return "an API key may not decide escalations: a person must (sign in as one)"
     membership = membership or Membership.objects.filter(user=user, tenant_id=escalation.tenant_id).first()
     if membership is None or membership.tenant_id != escalation.tenant_id:
         if user.is_superuser:  # operators read every tenant; deciding is for the tenant's own people

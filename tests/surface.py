@@ -10,11 +10,13 @@ from datetime import timedelta
 import jwt
 from django.apps import apps
 from django.db import connection, transaction
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from core import services as core_services
+from core.models import APIKey
 from emma.models import AgentTask
 from governance.models import Escalation
 from governance.selectors import policy_current
@@ -86,12 +88,20 @@ def row_counts() -> dict[str, int]:
 
 PASSWORD = "correct-horse-battery"
 INVALID_TOKENS = ("malformed_token", "expired_token", "wrong_key_token", "unsigned_token", "refresh_as_access",
-                  "deactivated_user")
+                  "deactivated_user", "revoked_key", "expired_key")
+# Callers that send an API key (Authorization: Api-Key ...) rather than a JWT.
+KEY_CALLERS = ("revoked_key", "expired_key", "submitter_key")
 
 
 def bearer(token: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def api_key_client(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client
 
 
@@ -153,15 +163,27 @@ class World:
         self.invitation_id = invitation_in(acme.admin, "colleague@acme.example").pk
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
                                                   self.bulk_job_id, self.invitation_id)]
+        # acme's API keys: one a CI job uses (a submitter), one revoked, one past its expiry.
+        acme_tenant = acme.submitter.memberships.get().tenant
+        self.api_key, submitter_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,
+                                                                   name="ci", role="submitter")
+        revoked, revoked_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,
+                                                            name="revoked", role="admin")
+        core_services.api_key_revoke(key_id=revoked.pk, tenant=acme_tenant, by=acme.admin)
+        expired, expired_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,
+                                                            name="expired", role="admin")
+        APIKey.objects.filter(pk=expired.pk).update(expiry_date=timezone.now() - timedelta(minutes=1))
+        self.acme_admin_membership_id = acme.admin.memberships.get().pk
         former = member(username="acme-former-admin", tenant="acme", role="admin")
         former_token = str(refresh_for(former).access_token)
         former.is_active = False  # the project's revocation: simplejwt checks is_active on every request
         former.save(update_fields=["is_active"])
         self.clients = {"anonymous": APIClient(), "other_tenant": client_for(self.other_tenant_user),
                         "submitter": acme.submitter_api, "approver": acme.approver_api, "admin": acme.admin_api,
-                        "deactivated_user": bearer(former_token)}
+                        "deactivated_user": bearer(former_token), "revoked_key": api_key_client(revoked_key),
+                        "expired_key": api_key_client(expired_key), "submitter_key": api_key_client(submitter_key)}
         for kind in INVALID_TOKENS:
-            if kind != "deactivated_user":
+            if kind not in self.clients:
                 self.clients[kind] = bearer(invalid_token(kind, acme.admin))
 
     def reset_working_memory(self) -> None:

@@ -3,9 +3,11 @@ routes read from the URL configuration (tests/surface.py), so a new endpoint can
 must say what it answers, or test_every_served_route_and_method_is_in_the_matrix fails.
 
 Callers (CALLERS): no token; tokens that must open nothing (not a JWT; expired; signed with another key;
-unsigned, alg "none"; a refresh token sent as an access token; a deactivated user's); a user of another tenant
-(globex's admin, the strongest role, so that what refuses them is the tenant boundary, not their role);
-and acme's submitter, approver and admin. The objects named in paths are real and are acme's.
+unsigned, alg "none"; a refresh token sent as an access token; a deactivated user's; a revoked API key; an
+expired API key); a user of another tenant (globex's admin, the strongest role, so that what refuses them is
+the tenant boundary, not their role); acme's submitter, approver and admin; and acme's API key with the
+submitter role (`submitter_key`: a machine, not a person: it is nobody's member, submitted none of acme's
+tasks, and manages neither keys nor members). The objects named in paths are real and are acme's.
 
 What every cell keeps:
 - no valid token: 401 with Emma's JSON error body, on every route that is not public;
@@ -14,9 +16,11 @@ What every cell keeps:
 - a refused request (401, 403, 404) changes nothing: no table gains or loses a row, and acme's task,
   escalation, policy, memory and working memory are as they were.
 
-Revocation: the project has no token blacklist (rest_framework_simplejwt.token_blacklist is not
-installed), so an access token lives out its lifetime (15 minutes) unless its user is deactivated,
-which simplejwt checks on every request: the deactivated caller is the "revoked" token.
+Revocation: every request re-reads the caller's membership of the token's tenant and their account, so an
+access token stops at once when its user is deactivated (the deactivated caller) or removed from the tenant
+(tests/core/test_members.py). Refresh tokens are simplejwt's blacklist's: each works once (rotation), logging
+out blacklists one, and removing a member blacklists theirs for that tenant. An API key stops at its next
+request once revoked or past its expiry (the revoked_key and expired_key callers).
 
 Public on purpose (the Public rules): /health, /health/live, /health/ready and /version are probes for
 load balancers and orchestrators and carry no tenant data; /metrics is scraped by Prometheus without
@@ -47,7 +51,7 @@ from tests.surface import (ACME_SECRET, INVALID_TOKENS, SESSION, World, accept_i
 pytestmark = pytest.mark.django_db
 
 OUTSIDERS = ("anonymous", *INVALID_TOKENS, "other_tenant")
-MEMBERS = ("submitter", "approver", "admin")
+MEMBERS = ("submitter", "approver", "admin", "submitter_key")
 CALLERS = (*OUTSIDERS, *MEMBERS)
 
 
@@ -95,12 +99,15 @@ class Api:
 
     members: dict[str, int]
     other_tenant: int = 404
+    key: int | None = None  # what acme's submitter API key gets, when not what the submitter gets
     args: Callable[[World], dict] = no_args  # the path's parameters
     data: Callable[[World], dict] | None = None  # the JSON body of a write, the query of a read
 
     def expected(self, caller: str) -> int:
         if caller in ("anonymous", *INVALID_TOKENS):
             return 401
+        if caller == "submitter_key":
+            return self.members["submitter"] if self.key is None else self.key
         return self.other_tenant if caller == "other_tenant" else self.members[caller]
 
 
@@ -127,6 +134,14 @@ def escalation(world):
 
 def memory_item(world):
     return {"item_id": world.memory_item_id}
+
+
+def acme_admin_member(world):
+    return {"membership_id": world.acme_admin_membership_id}
+
+
+def api_key(world):
+    return {"key_id": world.api_key.pk}
 
 
 PROBE = "a probe for load balancers and orchestrators; no tenant data"
@@ -184,8 +199,19 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
                                                         "token it was given opens it", 403)},
     # -- the caller's identity ---------------------------------------------------------------------
     "me": {"GET": Api(everyone(200), other_tenant=200)},
+    # -- a tenant admin's members and API keys (people only: a key is told so) -----------------------
+    "members": {"GET": Api(admins(200), other_tenant=200, key=403)},
+    # acme has one admin who can sign in (its former admin is deactivated): an admin demoting or removing
+    # themselves is refused (409, the last admin). Changing and removing others: tests/core/test_members.py.
+    "member-detail": {"PATCH": Api(admins(409), args=acme_admin_member, key=403,
+                                   data=lambda world: {"role": "approver"}),
+                      "DELETE": Api(admins(409), args=acme_admin_member, key=403)},
+    "api-keys": {"GET": Api(admins(200), other_tenant=200, key=403),
+                 "POST": Api(admins(201), other_tenant=201, key=403,
+                             data=lambda world: {"name": "deploy", "role": "submitter"})},
+    "api-key-detail": {"DELETE": Api(admins(204), args=api_key, key=403)},
     # Tokens for another tenant of the caller's: globex's admin is no member of acme.
-    "switch-tenant": {"POST": Api(everyone(200), other_tenant=400, data=lambda world: {"tenant": "acme"})},
+    "switch-tenant": {"POST": Api(everyone(200), other_tenant=400, key=400, data=lambda world: {"tenant": "acme"})},
     # -- tasks -------------------------------------------------------------------------------------
     "tasks": {
         "GET": Api(everyone(200), other_tenant=200),
@@ -198,11 +224,12 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     # A stream of the task's run; its answer's status is all this reads (its body would wait for the run).
     "task-events": {"GET": Api(everyone(200), args=task)},
     # The submitter or a tenant admin; an approver did not submit it.
-    "task-cancel": {"POST": Api(members(200, 403, 200), args=task)},
+    "task-cancel": {"POST": Api(members(200, 403, 200), args=task, key=403)},  # the key did not submit it
     "task-types": {"GET": Api(everyone(200), other_tenant=200)},
     # -- escalations -------------------------------------------------------------------------------
     "escalations-active": {"GET": Api(deciders(200), other_tenant=200)},
-    "escalation-detail": {"GET": Api(everyone(200), args=escalation)},  # the submitter's own task's
+    # The submitter's own task's: to anyone else of that role (the key) it does not exist.
+    "escalation-detail": {"GET": Api(everyone(200), args=escalation, key=404)},
     "escalation-approve": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "fine"})},
     "escalation-reject": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "no"})},
     # A reply answers an agent's tool call; this escalation is a task's, so a decider's reply is a 400.
@@ -279,7 +306,9 @@ def assert_json_error(response) -> dict:
 
 # What each caller without a valid token is told (and a JWT route says how to log in: WWW-Authenticate).
 UNAUTHENTICATED_CODES = {"anonymous": "not_authenticated", "deactivated_user": "user_inactive",
-                         **{kind: "token_not_valid" for kind in INVALID_TOKENS if kind != "deactivated_user"}}
+                         "revoked_key": "api_key_not_valid", "expired_key": "api_key_not_valid",
+                         **{kind: "token_not_valid" for kind in INVALID_TOKENS
+                            if kind not in ("deactivated_user", "revoked_key", "expired_key")}}
 
 
 @pytest.mark.parametrize(("name", "method", "caller"), CELLS)
@@ -304,7 +333,8 @@ def test_authorization_matrix(cell, name, method, caller):
         assert world.state() == before, "a refused request changed something"
     if caller == "other_tenant" and response.status_code == 404:
         # Not even a different answer: acme's object looks exactly like one that does not exist.
-        nowhere = replace(rule, args=lambda world: {key: uuid.uuid4() for key in rule.args(world)})
+        nowhere = replace(rule, args=lambda world: {key: 2_000_000_000 if isinstance(value, int) else uuid.uuid4()
+                                                    for key, value in rule.args(world).items()})
         assert request(world, world.clients[caller], name, method, nowhere).json() == response.json()
 
 

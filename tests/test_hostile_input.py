@@ -70,6 +70,12 @@ WRITES: dict[tuple[str, str], Write] = {
     ("accept-invite", "POST"): Write("anonymous", accept_invite_body),
     ("invitations", "POST"): Write("admin", lambda world: {"email": "new@acme.example", "role": "approver"},
                                    accepted=201),
+    ("member-detail", "PATCH"): Write("admin", lambda world: {"role": "approver"}, args=lambda world: {
+        "membership_id": world.acme.submitter.memberships.get().pk}),
+    ("api-keys", "POST"): Write("admin", lambda world: {"name": "deploy", "role": "submitter",
+                                                        "expires_at": "2099-01-01T00:00:00Z",
+                                                        "task_types": ["diagnostic.echo"], "rate_limit_per_min": 30},
+                                accepted=201),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
     ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [
@@ -227,7 +233,8 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 
 # Every GET under /api/ without path parameters: a paginated list (page, page_size), a search (limit),
 # or a read that takes no query (its parameters are ignored, as for any resource).
-PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations")
+PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
+             "members", "api-keys")
 LIMITED = ("memory-search",)
 NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "schema": "public, no data", "api-docs": "public, no data"}

@@ -197,6 +197,9 @@ def seed_previous_release(connection: psycopg.Connection) -> dict:
     db.insert("axes_accessattemptexpiration", access_attempt_id=attempt["id"], expires_at=now)
     db.insert("axes_accessfailurelog", locked_out=False, **access)
     db.insert("axes_accesslog", logout_time=now, session_hash="legacy-session-hash", **access)
+    # djangorestframework-api-key's own table (Emma's keys are core.APIKey, on its abstract model): unused, kept.
+    db.insert("rest_framework_api_key_apikey", id="legacyAb.sha512$$legacy", prefix="legacyAb",
+              hashed_key="sha512$$legacy", name="legacy key", revoked=False, created=now)
 
     interval = db.insert("django_celery_beat_intervalschedule", every=10, period="minutes")
     crontab = db.insert("django_celery_beat_crontabschedule", minute="0", hour="3", day_of_week="*",

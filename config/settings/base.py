@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
+    "rest_framework_api_key",  # its AbstractAPIKey and hasher are the base of core.models.APIKey
     "axes",
     "drf_spectacular",
     "corsheaders",
@@ -165,7 +166,9 @@ CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After"]
 
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.JWTAuthentication"],
+    # A person's JWT (Authorization: Bearer ...), or a machine's API key (Authorization: Api-Key emma_...).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.JWTAuthentication",
+                                       "core.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.serializers.IsMember"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -209,6 +212,7 @@ SPECTACULAR_SETTINGS = {
         "EscalationStatusEnum": "governance.models.Escalation.Status",
         "ToolCallStatusEnum": "emma.models.AgentRunStep.ToolStatus",
         "InvitationStatusEnum": "core.models.Invitation.Status",
+        "APIKeyStatusEnum": "core.models.APIKey.STATUSES",
     },
 }
 

@@ -284,6 +284,19 @@ def batch_invalid(errors: dict[int, dict]) -> Invalid:
         for field, problems in details.items()})
 
 
+def _refuse_types_outside_the_key(user, requests) -> None:
+    """An API key limited to some task types (core.models.APIKey.task_types) submits only those, however it
+    comes in (one task or a batch): 403 naming them, and nothing is recorded."""
+    allowed = getattr(getattr(user, "api_key", None), "task_types", None)
+    if not allowed:
+        return
+    refused = sorted({request.task_type for request in requests} - set(allowed))
+    if refused:
+        raise Forbidden(f"This API key may submit only {', '.join(sorted(allowed))}; not {', '.join(refused)}.",
+                        details={"task_type": [f"Not allowed for this API key: {', '.join(refused)}."],
+                                 "allowed_task_types": sorted(allowed)})
+
+
 def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channel: str = "api",
                  batch: bool = True) -> list[SubmitResult]:
     """Validate, decide, record and (when allowed) queue up to MAX_BATCH tasks in one transaction, each
@@ -303,6 +316,7 @@ def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channe
             errors[index] = exc.details
     if errors:
         raise batch_invalid(errors)
+    _refuse_types_outside_the_key(user, checked)
     keys = [request.idempotency_key for request in checked if request.idempotency_key]
     if len(keys) != len(set(keys)):
         raise Invalid(details={"tasks": ["Two tasks of the batch have the same idempotency_key."]})
