@@ -1,6 +1,5 @@
 """Public probes (/health, /version), signing up, in and out (/api/auth/...), the caller's identity (/api/me),
-invitations (/api/invitations), and
-a tenant admin's members (/api/members) and API keys (/api/api-keys)."""
+and a tenant admin's invitations (/api/invitations), members (/api/members) and API keys (/api/api-keys)."""
 
 import platform
 
