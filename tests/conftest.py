@@ -44,6 +44,17 @@ def _flush_survives_a_busy_worker():
     TransactionTestCase._fixture_teardown = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_working_memory_of_earlier_runs():
+    """Valkey keeps what earlier runs wrote, and a new test database numbers its tenants from 1 again: an
+    earlier run's working memory would be a new tenant's."""
+    client = redis_client()
+    keys = list(client.scan_iter("emma:wm:*"))
+    if keys:
+        client.delete(*keys)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Throttle counters live in Redis; each test starts with none."""
