@@ -19,9 +19,10 @@ from core.errors import Forbidden
 from core.models import Tenant
 from governance.models import AuditEvent
 from integrations.github import client as github_client
-from integrations.models import GitHubInstallation, GitHubOAuthState, WebhookDelivery
+from emma.models import AgentTask
+from integrations.models import GitHubInstallation, GitHubOAuthState, RoutingRule, WebhookDelivery
 from tests.fakes.github import APP_SLUG, WEBHOOK_SECRET
-from tests.integrations.conftest import GITHUB_WEBHOOK_SECRET, hub_signature
+from tests.integrations.conftest import GITHUB_WEBHOOK_SECRET, hub_signature, process_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -356,3 +357,15 @@ def test_a_redelivered_lifecycle_event_is_not_applied_again(connected, client):
 def test_a_lifecycle_event_of_an_unknown_installation_changes_nothing(connected, client):
     app_webhook(client, "installation", {"action": "deleted", "installation": {"id": 999}})
     assert GitHubInstallation.objects.get().disabled_at is None
+
+
+def test_routing_rules_apply_to_app_webhooks_in_the_installations_tenant(connected, client, admin):
+    RoutingRule.objects.create(tenant_id=connected.tenant_id, name="New issues", provider="github",
+                               event_type="issues", match={"action": "opened"}, channel="slack", to="C0ISSUES",
+                               run_as=admin)
+    app_webhook(client, "issues", issue_opened())
+
+    assert process_deliveries() == ["processed"]
+
+    task = AgentTask.objects.get(task_type="notify")
+    assert task.tenant_id == connected.tenant_id and "Crash on login" in task.parameters["text"]

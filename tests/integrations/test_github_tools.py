@@ -12,6 +12,7 @@ from emma.models import AgentTask
 from emma.services import task_execute
 from integrations.github import client as github_client
 from integrations.models import GitHubInstallation
+from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,17 @@ def test_a_github_comment_task_on_a_foreign_repository_fails_without_posting(ins
     task = AgentTask.objects.get(pk=body["task_id"])
     assert task.status == "failed" and "octo/other" in str(task.error)
     assert not any(method == "POST" for method, _ in fake_github.requests)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_needing_a_new_token_at_once_mint_one(fake_github, make_user):
+    """The row is locked while a token is minted: the others wait and use it."""
+    user = make_user("olivia", tenant="acme", role="admin")
+    fake_github.install(4242, account="acme-org", repositories=[REPO])
+    installation = GitHubInstallation.objects.create(
+        tenant_id=user.memberships.get().tenant_id, installation_id=4242, account_login="acme-org",
+        account_type="Organization", repositories=[REPO])
+
+    tokens = run_concurrently(lambda _: github_client.installation_token(installation_pk=installation.pk), range(4))
+
+    assert len(set(tokens)) == 1 and fake_github.mints[4242] == 1
