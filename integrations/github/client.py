@@ -65,6 +65,8 @@ def _calling(what: str):
         raise GitHubFailure(f"GitHub did not answer {what}") from None
     except GitHubException as exc:
         raise GitHubFailure(f"GitHub refused {what} ({type(exc).__name__})", status=400) from None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise GitHubFailure(f"GitHub's answer to {what} was not understood", status=502) from None
 
 
 def _when(value) -> datetime | None:
@@ -116,7 +118,7 @@ def user_identity(*, user_token: str) -> GitHubUser:
     github = _as(user_token)  # held: githubkit's namespaces keep only a weak reference to their client
     with _calling("GET /user"):
         data = github.rest.users.get_authenticated().json()
-    return GitHubUser(id=int(data["id"]), login=str(data.get("login", "")))
+        return GitHubUser(id=int(data["id"]), login=str(data.get("login", "")))
 
 
 def user_installation_ids(*, user_token: str) -> set[int]:
@@ -138,10 +140,12 @@ def installation_info(*, installation_id: int) -> InstallationInfo:
     github = _app()
     with _calling(f"GET /app/installations/{installation_id}"):
         data = github.rest.apps.get_installation(installation_id).json()
-    account = data.get("account") or {}
-    return InstallationInfo(account_login=str(account.get("login", "")),
-                            account_type=str(account.get("type") or GitHubInstallation.AccountType.USER),
-                            permissions=dict(data.get("permissions") or {}))
+        account = data.get("account") or {}
+        account_type = str(account.get("type") or "")
+        return InstallationInfo(account_login=str(account.get("login", ""))[:255],
+                                account_type=account_type if account_type in GitHubInstallation.AccountType.values
+                                else GitHubInstallation.AccountType.USER,
+                                permissions=dict(data.get("permissions") or {}))
 
 
 def installation_token_mint(*, installation_id: int) -> tuple[str, datetime]:
@@ -149,7 +153,7 @@ def installation_token_mint(*, installation_id: int) -> tuple[str, datetime]:
     github = _app()
     with _calling(f"POST /app/installations/{installation_id}/access_tokens"):
         data = github.rest.apps.create_installation_access_token(installation_id).json()
-    return data["token"], _when(data.get("expires_at")) or timezone.now() + timedelta(hours=1)
+        return str(data["token"]), _when(data.get("expires_at")) or timezone.now() + timedelta(hours=1)
 
 
 def installation_repositories(*, token: str) -> list[str]:
@@ -235,36 +239,38 @@ def issue_read(github: GitHub, *, repo: str, number: int) -> dict:
         count = int(issue.get("comments") or 0)
         last_page = max(1, -(-count // 100))
         comments = github.rest.issues.list_comments(owner, name, number, per_page=100, page=last_page).json()
-    return {"repo": repo, "number": number, "title": issue.get("title", ""), "state": issue.get("state", ""),
-            "body": issue.get("body") or "", "labels": _labels(issue), "author": (issue.get("user") or {}).get("login"),
-            "url": issue.get("html_url", ""), "comment_count": count,
-            "last_comments": [{"author": (c.get("user") or {}).get("login"), "created_at": c.get("created_at"),
-                               "body": c.get("body") or ""} for c in comments[-COMMENTS_SHOWN:]]}
+        return {"repo": repo, "number": number, "title": issue.get("title", ""), "state": issue.get("state", ""),
+                "body": issue.get("body") or "", "labels": _labels(issue),
+                "author": (issue.get("user") or {}).get("login"), "url": issue.get("html_url", ""),
+                "comment_count": count,
+                "last_comments": [{"author": (c.get("user") or {}).get("login"), "created_at": c.get("created_at"),
+                                   "body": c.get("body") or ""} for c in comments[-COMMENTS_SHOWN:]]}
 
 
 def file_read(github: GitHub, *, repo: str, path: str, ref: str | None = None) -> dict:
     owner, name = _split(repo)
     with _calling(f"GET /repos/{repo}/contents/{path}"):
         data = github.rest.repos.get_content(owner, name, path, **({"ref": ref} if ref else {})).json()
-    if isinstance(data, list) or data.get("type") != "file":
-        raise GitHubFailure(f"{path} in {repo} is not a file", status=422)
-    raw = base64.b64decode(data.get("content") or "")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise GitHubFailure(f"{path} in {repo} is not a text file", status=422) from None
-    return {"repo": repo, "path": data.get("path", path), "ref": ref or "", "sha": data.get("sha", ""),
-            "size": data.get("size", len(raw)), "text": text[:FILE_MAX_CHARS], "truncated": len(text) > FILE_MAX_CHARS}
+        if isinstance(data, list) or data.get("type") != "file":
+            raise GitHubFailure(f"{path} in {repo} is not a file", status=422)
+        raw = base64.b64decode(data.get("content") or "")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GitHubFailure(f"{path} in {repo} is not a text file", status=422) from None
+        return {"repo": repo, "path": data.get("path", path), "ref": ref or "", "sha": data.get("sha", ""),
+                "size": data.get("size", len(raw)), "text": text[:FILE_MAX_CHARS],
+                "truncated": len(text) > FILE_MAX_CHARS}
 
 
 def code_search(github: GitHub, *, repo: str, query: str) -> dict:
     with _calling("GET /search/code"):
         data = github.rest.search.code(q=f"{query} repo:{repo}", per_page=SEARCH_RESULTS,
                                        headers={"Accept": "application/vnd.github.text-match+json"}).json()
-    return {"repo": repo, "query": query, "total_count": data.get("total_count", 0),
-            "items": [{"path": item.get("path", ""), "url": item.get("html_url", ""),
-                       "snippets": [match.get("fragment", "") for match in item.get("text_matches") or []]}
-                      for item in data.get("items") or []]}
+        return {"repo": repo, "query": query, "total_count": data.get("total_count", 0),
+                "items": [{"path": item.get("path", ""), "url": item.get("html_url", ""),
+                           "snippets": [match.get("fragment", "") for match in item.get("text_matches") or []]}
+                          for item in data.get("items") or []]}
 
 
 def marker(key: str) -> str:
@@ -286,7 +292,7 @@ def comment_post(github: GitHub, *, repo: str, number: int, body: str, key: str)
             if len(batch) < 100:
                 break
         created = github.rest.issues.create_comment(owner, name, number, body=f"{body}\n\n{tag}").json()
-    return {"comment_id": created["id"], "url": created.get("html_url", ""), "already_posted": False}
+        return {"comment_id": created["id"], "url": created.get("html_url", ""), "already_posted": False}
 
 
 def issue_create(github: GitHub, *, repo: str, title: str, body: str, labels: list[str], key: str) -> dict:
@@ -305,7 +311,7 @@ def issue_create(github: GitHub, *, repo: str, title: str, body: str, labels: li
             already = False
         else:
             already = True
-    return {"number": opened["number"], "url": opened.get("html_url", ""), "already_posted": already}
+        return {"number": opened["number"], "url": opened.get("html_url", ""), "already_posted": already}
 
 
 def labels_add(github: GitHub, *, repo: str, number: int, labels: list[str]) -> dict:
@@ -313,4 +319,4 @@ def labels_add(github: GitHub, *, repo: str, number: int, labels: list[str]) -> 
     owner, name = _split(repo)
     with _calling(f"POST /repos/{repo}/issues/{number}/labels"):
         data = github.rest.issues.add_labels(owner, name, number, data={"labels": labels}).json()
-    return {"repo": repo, "number": number, "labels": [label.get("name") for label in data]}
+        return {"repo": repo, "number": number, "labels": [label.get("name") for label in data]}

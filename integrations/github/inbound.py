@@ -15,7 +15,7 @@ from integrations import providers
 from integrations.github import verify
 from integrations.models import GitHubInstallation, WebhookDelivery
 from integrations.providers import Endpoint, WebhookProvider
-from integrations.webhooks import header, json_body, json_object, tenant_from_url
+from integrations.webhooks import Unusable, header, json_body, json_object, tenant_from_url
 
 
 logger = logging.getLogger(__name__)
@@ -60,20 +60,29 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
 
 def tenant_from_installation(request) -> int | None:
     """The tenant the payload's installation was connected to; None for an unknown one (never a guess)."""
+    from integrations.github.services import github_id
+
     try:
-        installation_id = (json_object(request.body).get("installation") or {}).get("id")
-    except Exception:  # noqa: BLE001 - unusable bodies are refused by parse before this is asked
+        installation = json_object(request.body).get("installation")
+    except Unusable:  # refused by parse before this is asked
         return None
-    if not isinstance(installation_id, int) or isinstance(installation_id, bool):
+    installation_id = github_id(installation.get("id")) if isinstance(installation, dict) else None
+    if installation_id is None:
         return None
     return GitHubInstallation.objects.filter(installation_id=installation_id).values_list("tenant_id", flat=True).first()
 
 
 def app_event_received(delivery: WebhookDelivery, payload) -> None:
+    """Apply an installation's lifecycle at once. A failure here is logged: the delivery is stored, and
+    its processing records the event all the same."""
     if delivery.event_type in APP_EVENTS and isinstance(payload, dict):
         from integrations.github.services import installation_event_apply
 
-        outcome = installation_event_apply(event=delivery.event_type, payload=payload)
+        try:
+            outcome = installation_event_apply(event=delivery.event_type, payload=payload)
+        except Exception:  # noqa: BLE001 - never a 500 for GitHub, which would deliver it again and again
+            logger.exception("GitHub App %s delivery %s could not be applied", delivery.event_type, delivery.pk)
+            return
         logger.info("GitHub App %s.%s: %s", delivery.event_type, payload.get("action", ""), outcome)
 
 

@@ -62,11 +62,11 @@ def installation_connect(*, state: str, user, session_key: str, code: str, insta
         raise Invalid.field("code", "GitHub sent no authorisation code: was “Request user authorization (OAuth) "
                                     "during installation” left unticked in the App's settings?")
     try:
-        installation_id = int(installation_id)
-        if installation_id <= 0:
-            raise ValueError
+        installation_id = github_id(int(installation_id))
     except (TypeError, ValueError):
-        raise Invalid.field("installation_id", "GitHub sent no installation id.") from None
+        installation_id = None
+    if installation_id is None:
+        raise Invalid.field("installation_id", "GitHub sent no installation id.")
     oauth = oauth_state_consume(state=state, user=user, session_key=session_key)
     user_token = client.oauth_code_exchange(code=code)
     github_user = client.user_identity(user_token=user_token.token)
@@ -120,8 +120,14 @@ def _snapshot(installation: GitHubInstallation) -> dict:
 DISABLING = {"deleted": "uninstalled on GitHub", "suspend": "suspended on GitHub"}
 
 
-def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def github_id(value) -> int | None:
+    """A GitHub id as a payload carries it (a positive integer that fits a bigint), else None."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
+    return value if ok else None
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _audit(installations, *, action: str, after: dict) -> None:
@@ -141,7 +147,7 @@ def installation_event_apply(*, event: str, payload: dict) -> str:
     action = payload.get("action")
     now = timezone.now()
     if event == "github_app_authorization":
-        sender_id = _int((payload.get("sender") or {}).get("id"))
+        sender_id = github_id(_object(payload.get("sender")).get("id"))
         if action != "revoked" or sender_id is None:
             return "nothing"
         rows = list(GitHubInstallation.objects.select_for_update().filter(github_user_id=sender_id))
@@ -153,7 +159,7 @@ def installation_event_apply(*, event: str, payload: dict) -> str:
             disabled_at=now, disabled_reason="authorisation revoked on GitHub", updated_at=now)
         _audit(disabled, action="github.installation.disabled", after={"reason": "authorisation revoked on GitHub"})
         return f"revoked: {len(rows)} installation(s)"
-    installation_id = _int((payload.get("installation") or {}).get("id"))
+    installation_id = github_id(_object(payload.get("installation")).get("id"))
     if installation_id is None:
         return "nothing"
     installation = GitHubInstallation.objects.select_for_update().filter(installation_id=installation_id).first()
@@ -172,7 +178,7 @@ def installation_event_apply(*, event: str, payload: dict) -> str:
             _audit([installation], action="github.installation.enabled", after={"reason": "unsuspended on GitHub"})
         return "enabled" if changed else "not suspended"
     if event == "installation" and action == "new_permissions_accepted":
-        permissions = (payload.get("installation") or {}).get("permissions")
+        permissions = _object(payload.get("installation")).get("permissions")
         if isinstance(permissions, dict):
             installation.permissions = permissions
             installation.save(update_fields=["permissions", "updated_at"])
@@ -180,8 +186,9 @@ def installation_event_apply(*, event: str, payload: dict) -> str:
         return "permissions"
     if event == "installation_repositories" and action in ("added", "removed"):
         def names(key):
-            return {str(repo.get("full_name")) for repo in payload.get(key) or []
-                    if isinstance(repo, dict) and repo.get("full_name")}
+            repositories = payload.get(key)
+            return {str(repo["full_name"])[:300] for repo in (repositories if isinstance(repositories, list) else [])
+                    if isinstance(repo, dict) and isinstance(repo.get("full_name"), str) and repo["full_name"]}
         repositories = (set(installation.repositories or []) | names("repositories_added")) - names(
             "repositories_removed")
         installation.repositories = sorted(repositories)

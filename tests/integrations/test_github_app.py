@@ -369,3 +369,30 @@ def test_routing_rules_apply_to_app_webhooks_in_the_installations_tenant(connect
 
     task = AgentTask.objects.get(task_type="notify")
     assert task.tenant_id == connected.tenant_id and "Crash on login" in task.parameters["text"]
+
+
+@pytest.mark.parametrize("payload", [
+    {"action": "deleted", "installation": {"id": 2 ** 70}},
+    {"action": "deleted", "installation": {"id": "4242"}},
+    {"action": "deleted", "installation": [4242]},
+    {"action": "deleted", "installation": {"id": True}},
+    {"action": "added", "installation": {"id": 4242}, "repositories_added": 7, "repositories_removed": "x"},
+    {"action": "new_permissions_accepted", "installation": {"id": 4242, "permissions": ["all"]}},
+    {"action": "revoked", "sender": {"id": 2 ** 70}},
+    {"action": "revoked", "sender": "octocat"},
+])
+def test_an_app_webhook_of_an_unexpected_shape_changes_nothing_and_is_no_500(connected, client, payload):
+    event = {"added": "installation_repositories", "revoked": "github_app_authorization"}.get(payload["action"],
+                                                                                           "installation")
+    response = app_webhook(client, event, payload)
+    assert response.status_code == 200
+    installation = GitHubInstallation.objects.get()
+    assert installation.disabled_at is None and installation.repositories == REPOS
+    assert installation.user_access_token and installation.permissions["issues"] == "write"
+
+
+def test_a_callback_with_an_installation_id_out_of_range_is_a_400(installed, admin):
+    client = session_of(admin)
+    state = authorize(client).split("state=", 1)[1]
+    response = client.get("/oauth/github/callback", {"code": "c", "installation_id": str(2 ** 70), "state": state})
+    assert response.status_code == 400 and "installation_id" in error_of(response)["details"]
