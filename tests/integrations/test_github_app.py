@@ -105,6 +105,8 @@ def test_a_tenant_admin_connects_github_and_the_installation_is_recorded(install
     assert installed.mints[4242] == 1
     event = AuditEvent.objects.get(tenant_id=installation.tenant_id, action="github.installation.connected")
     assert event.actor == "olivia" and "ghs_" not in json.dumps(event.after)
+    shown = client.get(response["Location"]).content.decode()  # the admin's page of it, with a success message
+    assert "GitHub connected: acme-org (2 repositories)." in shown and "ghs_" not in shown
 
 
 def test_connecting_again_updates_and_re_enables_the_installation(installed, admin):
