@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from githubkit import AppAuthStrategy, GitHub, OAuthWebAuthStrategy, TokenAuthStrategy
+from githubkit import AppAuthStrategy, GitHub, OAuthTokenAuthStrategy, OAuthWebAuthStrategy, TokenAuthStrategy
 from githubkit.exception import GitHubException, RequestError, RequestFailed
 
 from core.errors import Forbidden, NotFound
@@ -114,6 +114,17 @@ def oauth_code_exchange(*, code: str) -> UserToken:
                      refresh_token_expires_at=auth.refresh_token_expire_time)
 
 
+def user_token_refresh(*, refresh_token: str) -> UserToken:
+    """A new user-to-server token for a refresh token (GitHub's refresh_token grant; the refresh token is
+    replaced too)."""
+    strategy = OAuthTokenAuthStrategy(settings.GITHUB_APP_CLIENT_ID, settings.GITHUB_APP_CLIENT_SECRET,
+                                      refresh_token=refresh_token)
+    with _calling("the OAuth token refresh"):
+        strategy.refresh(_github(base_url=settings.GITHUB_OAUTH_URL))
+    return UserToken(token=strategy.token, expires_at=strategy.expire_time, refresh_token=strategy.refresh_token,
+                     refresh_token_expires_at=strategy.refresh_token_expire_time)
+
+
 def user_identity(*, user_token: str) -> GitHubUser:
     github = _as(user_token)  # held: githubkit's namespaces keep only a weak reference to their client
     with _calling("GET /user"):
@@ -204,6 +215,32 @@ def installation_token(*, installation_pk: int, force: bool = False) -> str:
         installation.access_token, installation.access_token_expires_at = token, expires_at
         installation.save(update_fields=["access_token", "access_token_expires_at", "updated_at"])
         return token
+
+
+def user_token(*, installation_pk: int) -> str:
+    """The user-to-server token of whoever connected the installation, renewed with the refresh token when
+    it expires within TOKEN_MARGIN (under the row's lock, stored encrypted). Nothing in Emma acts as the
+    user yet; Forbidden when the installation is disabled or its user's authorisation is gone."""
+    with transaction.atomic():
+        installation = GitHubInstallation.objects.select_for_update().get(pk=installation_pk)
+        if installation.disabled_at is not None or not (installation.user_access_token or installation.refresh_token):
+            raise Forbidden(f"No GitHub user authorisation is kept for {installation.account_login}.")
+        now = timezone.now()
+        expires = installation.user_access_token_expires_at
+        if installation.user_access_token and (expires is None or expires > now + TOKEN_MARGIN):
+            return installation.user_access_token
+        refresh_expires = installation.refresh_token_expires_at
+        if not installation.refresh_token or (refresh_expires and refresh_expires <= now):
+            raise Forbidden(f"The GitHub user authorisation for {installation.account_login} has expired: "
+                            "connect GitHub again.")
+        renewed = user_token_refresh(refresh_token=installation.refresh_token)
+        installation.user_access_token = renewed.token
+        installation.user_access_token_expires_at = renewed.expires_at
+        installation.refresh_token = renewed.refresh_token
+        installation.refresh_token_expires_at = renewed.refresh_token_expires_at
+        installation.save(update_fields=["user_access_token", "user_access_token_expires_at", "refresh_token",
+                                         "refresh_token_expires_at", "updated_at"])
+        return renewed.token
 
 
 def client_for(installation: GitHubInstallation, *, force: bool = False) -> GitHub:

@@ -398,3 +398,23 @@ def test_a_callback_with_an_installation_id_out_of_range_is_a_400(installed, adm
     state = authorize(client).split("state=", 1)[1]
     response = client.get("/oauth/github/callback", {"code": "c", "installation_id": str(2 ** 70), "state": state})
     assert response.status_code == 400 and "installation_id" in error_of(response)["details"]
+
+
+def test_an_expiring_user_token_is_renewed_with_the_refresh_token(connected, installed):
+    first, refresh = connected.user_access_token, connected.refresh_token
+    assert github_client.user_token(installation_pk=connected.pk) == first
+
+    GitHubInstallation.objects.update(user_access_token_expires_at=timezone.now() + timedelta(minutes=1))
+    renewed = github_client.user_token(installation_pk=connected.pk)
+
+    installation = GitHubInstallation.objects.get()
+    assert renewed != first and installation.user_access_token == renewed
+    assert installation.refresh_token not in (None, refresh)  # GitHub replaces the refresh token as well
+    assert github_client.user_identity(user_token=renewed).login == "octocat"
+
+
+def test_a_user_token_is_refused_once_the_authorisation_is_revoked(connected, client):
+    app_webhook(client, "github_app_authorization", {"action": "revoked",
+                                                     "sender": {"login": "octocat", "id": connected.github_user_id}})
+    with pytest.raises(Forbidden):
+        github_client.user_token(installation_pk=connected.pk)
