@@ -8,23 +8,31 @@
   GITHUB_OAUTH_URL (githubkit posts to `<host of its base URL>/login/oauth/access_token`, and maps
   api.github.com to github.com), so tests and GitHub Enterprise use their own host.
 
+githubkit is imported on first use (`_kit`): a broken install takes GitHub's features down (503, tools not
+offered: `unavailable_reason`), not Emma's start.
+
 Responses are read as the JSON GitHub sent (`response.json()`), not as githubkit's models: a field GitHub
 adds or drops cannot break a call. Every failure leaves as GitHubFailure (status 0: no answer)."""
 
+from __future__ import annotations
+
 import base64
 import contextlib
+import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from githubkit import AppAuthStrategy, GitHub, OAuthTokenAuthStrategy, OAuthWebAuthStrategy, TokenAuthStrategy
-from githubkit.exception import GitHubException, RequestError, RequestFailed
 
 from core.errors import Forbidden, NotFound
 from integrations.models import GitHubInstallation
+
+if TYPE_CHECKING:
+    from githubkit import GitHub
 
 TOKEN_MARGIN = timedelta(minutes=5)  # an installation token expiring sooner is minted again before use
 FILE_MAX_CHARS = 20_000  # github.get_file: longer text is truncated
@@ -49,13 +57,34 @@ def missing_settings() -> list[str]:
     return [name for name in APP_SETTINGS if not getattr(settings, name)]
 
 
+def _kit():
+    """githubkit (and its exceptions), imported on first use."""
+    kit = importlib.import_module("githubkit")
+    importlib.import_module("githubkit.exception")
+    return kit
+
+
+def unavailable_reason() -> str | None:
+    """Why Emma cannot talk to GitHub in this deployment now (settings missing, githubkit broken), or None."""
+    missing = missing_settings()
+    if missing:
+        return f"GitHub is not configured: set {', '.join(missing)}."
+    try:
+        _kit()
+    except ImportError as exc:
+        return f"GitHub's client library cannot be loaded ({exc})."
+    return None
+
+
 def _github(auth=None, *, base_url: str | None = None) -> GitHub:
-    return GitHub(auth, base_url=base_url or settings.GITHUB_API_URL, http_cache=False, auto_retry=False,
-                  timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS)
+    return _kit().GitHub(auth, base_url=base_url or settings.GITHUB_API_URL, http_cache=False, auto_retry=False,
+                         timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS)
 
 
 @contextlib.contextmanager
 def _calling(what: str):
+    errors = _kit().exception
+    RequestFailed, RequestError, GitHubException = errors.RequestFailed, errors.RequestError, errors.GitHubException
     try:
         yield
     except RequestFailed as exc:
@@ -74,11 +103,11 @@ def _when(value) -> datetime | None:
 
 
 def _app() -> GitHub:
-    return _github(AppAuthStrategy(settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY))
+    return _github(_kit().AppAuthStrategy(settings.GITHUB_APP_ID, settings.GITHUB_APP_PRIVATE_KEY))
 
 
 def _as(token: str) -> GitHub:
-    return _github(TokenAuthStrategy(token))
+    return _github(_kit().TokenAuthStrategy(token))
 
 
 # --- the connect flow -----------------------------------------------------------------------------------
@@ -107,7 +136,7 @@ class InstallationInfo:
 
 def oauth_code_exchange(*, code: str) -> UserToken:
     """The user-to-server token (and, for expiring user tokens, its refresh token) for an OAuth `code`."""
-    strategy = OAuthWebAuthStrategy(settings.GITHUB_APP_CLIENT_ID, settings.GITHUB_APP_CLIENT_SECRET, code)
+    strategy = _kit().OAuthWebAuthStrategy(settings.GITHUB_APP_CLIENT_ID, settings.GITHUB_APP_CLIENT_SECRET, code)
     with _calling("the OAuth code exchange"):
         auth = strategy.exchange_token(_github(base_url=settings.GITHUB_OAUTH_URL))
     return UserToken(token=auth.token, expires_at=auth.expire_time, refresh_token=auth.refresh_token,
@@ -117,8 +146,8 @@ def oauth_code_exchange(*, code: str) -> UserToken:
 def user_token_refresh(*, refresh_token: str) -> UserToken:
     """A new user-to-server token for a refresh token (GitHub's refresh_token grant; the refresh token is
     replaced too)."""
-    strategy = OAuthTokenAuthStrategy(settings.GITHUB_APP_CLIENT_ID, settings.GITHUB_APP_CLIENT_SECRET,
-                                      refresh_token=refresh_token)
+    strategy = _kit().OAuthTokenAuthStrategy(settings.GITHUB_APP_CLIENT_ID, settings.GITHUB_APP_CLIENT_SECRET,
+                                             refresh_token=refresh_token)
     with _calling("the OAuth token refresh"):
         strategy.refresh(_github(base_url=settings.GITHUB_OAUTH_URL))
     return UserToken(token=strategy.token, expires_at=strategy.expire_time, refresh_token=strategy.refresh_token,

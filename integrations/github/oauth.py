@@ -43,10 +43,8 @@ class _AdminSessionView(View):
 
 
 def _not_configured():
-    missing = client.missing_settings()
-    if missing:
-        return json_error(503, "not_configured", "GitHub is not configured: set " + ", ".join(missing) + ".")
-    return None
+    reason = client.unavailable_reason()
+    return json_error(503, "not_configured", reason) if reason else None
 
 
 class GitHubAuthorizeView(_AdminSessionView):

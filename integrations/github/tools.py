@@ -12,7 +12,7 @@ a repository outside the tenant's installations, or one whose installation is di
   marker `<!-- emma:<task or tool call> -->`, and a retry first looks for it among the recent comments or
   issues; adding a label twice changes nothing.
 
-None is offered while the GitHub App is not configured (client.missing_settings)."""
+None is offered while the GitHub App is not configured (client.unavailable_reason)."""
 
 from emma.registry import RetryableError, task_type
 from integrations.github import client
@@ -26,8 +26,7 @@ BODY = {"type": "string", "minLength": 1, "maxLength": 60_000}
 
 
 def _unavailable() -> str | None:
-    missing = client.missing_settings()
-    return f"GitHub is not configured (set {', '.join(missing)})" if missing else None
+    return client.unavailable_reason()
 
 
 def _call(ctx, repo: str, operation):
