@@ -381,9 +381,18 @@ GITHUB_APP_SLUG = env("GITHUB_APP_SLUG", default="")
 GITHUB_APP_CLIENT_ID = env("GITHUB_APP_CLIENT_ID", default="")
 GITHUB_APP_CLIENT_SECRET = env("GITHUB_APP_CLIENT_SECRET", default="")
 GITHUB_APP_PRIVATE_KEY_FILE = env("GITHUB_APP_PRIVATE_KEY_FILE", default="")
-# The App's private key (PEM text), else read from GITHUB_APP_PRIVATE_KEY_FILE.
-GITHUB_APP_PRIVATE_KEY = env("GITHUB_APP_PRIVATE_KEY", default="").replace("\\n", "\n") or (
-    Path(GITHUB_APP_PRIVATE_KEY_FILE).read_text() if GITHUB_APP_PRIVATE_KEY_FILE else "")
+
+
+def _github_app_private_key_file(path: str) -> str:
+    try:
+        return Path(path).read_text() if path else ""
+    except OSError as exc:
+        raise ImproperlyConfigured(f"GITHUB_APP_PRIVATE_KEY_FILE: {path} cannot be read ({exc.strerror}).") from None
+
+
+# The App's private key (PEM text; "\n" for new lines), else read from GITHUB_APP_PRIVATE_KEY_FILE.
+GITHUB_APP_PRIVATE_KEY = (env("GITHUB_APP_PRIVATE_KEY", default="").replace("\\n", "\n")
+                          or _github_app_private_key_file(GITHUB_APP_PRIVATE_KEY_FILE))
 GITHUB_APP_WEBHOOK_SECRET = env("GITHUB_APP_WEBHOOK_SECRET", default="")
 GITHUB_OAUTH_STATE_MINUTES = env.int("GITHUB_OAUTH_STATE_MINUTES", default=10)
 JIRA_WEBHOOK_SECRET = env("JIRA_WEBHOOK_SECRET", default="")
