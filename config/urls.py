@@ -7,6 +7,7 @@ from core import metrics as core_metrics
 from core import views as core_views
 from emma import api as emma_api
 from governance import api as governance_api
+from integrations.github import oauth as github_oauth
 
 urlpatterns = [
     path("health", core_api.health_view, name="health"),
@@ -57,6 +58,8 @@ urlpatterns = [
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
     path("api/memory/", include("memory.urls")),
     path("webhooks/", include("integrations.urls")),
+    path("oauth/github/authorize", github_oauth.GitHubAuthorizeView.as_view(), name="github-oauth-authorize"),
+    path("oauth/github/callback", github_oauth.GitHubCallbackView.as_view(), name="github-oauth-callback"),
     path("admin/", admin.site.urls),
 ]
 

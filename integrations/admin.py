@@ -135,7 +135,10 @@ def token_state(field: str):
 @admin.register(GitHubInstallation)
 class GitHubInstallationAdmin(TenantReadOnlyAdmin):
     """Where Emma's GitHub App is installed, for a tenant's admins. The app writes these rows (installation
-    and OAuth flows); the screen shows what each may reach and whether its tokens are set."""
+    and OAuth flows: "Connect GitHub" starts one); the screen shows what each may reach and whether its
+    tokens are set."""
+
+    change_list_template = "admin/integrations/githubinstallation/change_list.html"
 
     roles = (Membership.Role.ADMIN,)
     list_display = ["account_login", "account_type", "installation_id", "repository_count",
@@ -145,12 +148,13 @@ class GitHubInstallationAdmin(TenantReadOnlyAdmin):
     fields = readonly_fields = [
         "installation_id", "account_login", "account_type", as_text("tenant"), "repositories_json",
         "permissions_json", token_state("access_token"), "access_token_expires_at", token_state("refresh_token"),
-        "refresh_token_expires_at", as_text("installed_by"), "disabled_at", "disabled_reason", "created_at",
+        "refresh_token_expires_at", token_state("user_access_token"), "user_access_token_expires_at",
+        as_text("installed_by"), "github_user_login", "disabled_at", "disabled_reason", "created_at",
         "updated_at"]
 
     def get_queryset(self, request):
         """The tokens are never read here, so never decrypted: only whether each is set."""
-        tokens = ("access_token", "refresh_token")
+        tokens = ("access_token", "refresh_token", "user_access_token")
         return super().get_queryset(request).defer(*tokens).annotate(
             **{f"{token}_set": Q(**{f"{token}__isnull": False}) for token in tokens})
 

@@ -18,6 +18,7 @@ class IntegrationsConfig(AppConfig):
         from governance import hooks
         from integrations import approvals, chat_runs, home, retention
         from integrations import task_types  # noqa: F401  (registers its own)
+        from integrations.github import tools  # noqa: F401  (registers the github.* tools)
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS

@@ -233,6 +233,12 @@ class GitHubInstallation(TenantOwned):
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
     installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
+    # The GitHub user who installed it through Emma (OAuth during installation): their user-to-server token,
+    # renewed with `refresh_token`. Revoking Emma's authorisation (github_app_authorization) clears them.
+    github_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    github_user_login = models.CharField(max_length=255, blank=True)
+    user_access_token = EncryptedTextField(null=True, blank=True)
+    user_access_token_expires_at = models.DateTimeField(null=True, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)  # suspended or uninstalled on GitHub, or by Emma
     disabled_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -244,3 +250,21 @@ class GitHubInstallation(TenantOwned):
 
     def __str__(self):
         return f"{self.account_login} (installation {self.installation_id})"
+
+
+class GitHubOAuthState(TenantOwned):
+    """One start of the GitHub connect flow by a tenant admin: single use (`used_at`, set by a conditional
+    UPDATE), expiring, bound to the admin's session and user. Only a hash of the state is kept."""
+
+    state_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "GitHub OAuth state"
+
+    def __str__(self):
+        return f"GitHub connect by {self.user} ({'used' if self.used_at else 'open'})"

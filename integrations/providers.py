@@ -8,7 +8,12 @@ Each provider folder declares a `WebhookProvider` in its `inbound.py` and regist
     endpoint.answer(request, payload)   an answer given at once and nothing stored (Slack's URL check,
                                         an event not for us), or None
     endpoint.dedup_key / event_type     read from the headers or the payload
-    endpoint.tenant(request)            tool events: from the URL; chat: None (the sender's identity says)
+    endpoint.verify(request)            instead of provider.verify, when an endpoint has its own secret
+                                        (GitHub App webhooks: GITHUB_APP_WEBHOOK_SECRET)
+    endpoint.tenant(request)            tool events: from the URL (or the payload); chat: None (the sender's
+                                        identity says)
+    endpoint.received(delivery, payload) acted on at once, in the request, when a delivery is first stored
+                                        (a GitHub App uninstalled is disabled before the 200)
     endpoint.keep_headers               stored with the delivery
     endpoint.acknowledge(created)       the 200 the provider expects
     endpoint.handshake(request)         GET, when the provider checks the URL that way (WhatsApp)
@@ -87,6 +92,8 @@ class Endpoint:
     answer: Callable[[HttpRequest, Payload], HttpResponse | None] | None = None
     acknowledge: Callable[[bool], HttpResponse] = accepted_or_duplicate
     handshake: Callable[[HttpRequest], HttpResponse] | None = None
+    verify: Callable[[HttpRequest], None] | None = None
+    received: Callable[[WebhookDelivery, Payload], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """What the log-retention job may let go of (registered in IntegrationsConfig.ready): the bodies of old
 webhook deliveries and the texts of old outbound messages; and the chat origins of agent runs that ended
-(their answer was queued when they ended). The rows stay, with their dedup and
+(their answer was queued when they ended), and the states of GitHub connect flows (each expired within
+GITHUB_OAUTH_STATE_MINUTES of its start). The rows stay, with their dedup and
 idempotency keys, so a replayed delivery or a repeated key is still recognised after the retention period."""
 
 from django.db.models import QuerySet
 
 from core.registries import register_prunable
 from emma.models import AgentTask
-from integrations.models import ChatRequest, OutboundMessage, WebhookDelivery
+from integrations.models import ChatRequest, GitHubOAuthState, OutboundMessage, WebhookDelivery
 
 DONE_DELIVERIES = [WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED, WebhookDelivery.Status.FAILED]
 DONE_MESSAGES = [OutboundMessage.Status.SENT, OutboundMessage.Status.FAILED, OutboundMessage.Status.CANCELLED]
@@ -39,3 +40,4 @@ def register() -> None:
                       action=empty_delivery_bodies)
     register_prunable("integrations.outbound_message_texts", message_texts, "created_at", action=empty_message_texts)
     register_prunable("integrations.chat_requests", finished_chat_requests, "created_at")
+    register_prunable("integrations.github_oauth_states", GitHubOAuthState.objects.all, "created_at")

@@ -143,7 +143,7 @@ class WebhookView(View):
     def post(self, request, *args, **kwargs):
         endpoint = self.endpoint
         try:
-            self.provider.verify(request)
+            (endpoint.verify or self.provider.verify)(request)
         except (NotConfigured, Refused) as exc:
             return self.refusal(request, exc)
         try:
@@ -161,6 +161,8 @@ class WebhookView(View):
             provider=self.provider.name, dedup_key=dedup_key, event_type=event_type,
             headers=header_subset(request, endpoint.keep_headers), body=request.body.decode("utf-8", errors="replace"),
             tenant_id=endpoint.tenant(request) if endpoint.tenant else None)
+        if created and endpoint.received:
+            endpoint.received(delivery, payload)
         WEBHOOKS_RECEIVED.labels(provider=self.provider.name, outcome="accepted" if created else "duplicate").inc()
         return endpoint.acknowledge(created)
 

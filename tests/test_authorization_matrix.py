@@ -28,7 +28,8 @@ credentials, so it must be reachable from the cluster's network only (it names t
 emma_memory_items{tenant}, and counts their work); the token endpoints are how a
 caller gets a token; the OpenAPI schema and its docs page describe the API and hold no data; and
 /webhooks/* are signed by each provider instead (integrations.webhooks): a JWT opens none of them, and
-without the provider's signature every caller gets the same refusal and nothing is stored.
+without the provider's signature every caller gets the same refusal and nothing is stored. /oauth/github/* need
+the admin's session (a tenant admin connecting GitHub): a JWT is none, so every caller here is sent to the login.
 
 Not in the matrix: the admin (/admin/, its own session login with CSRF; tests/governance/test_admin_*),
 but for test_a_bearer_token_does_not_open_the_admin. HEAD is Django's GET without the body and OPTIONS
@@ -64,7 +65,7 @@ def cell(world, db, settings):
     settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.2  # no worker answers /health's ping here: wait little for it
     settings.INTEGRATIONS_ENABLED = {provider.switch: True for provider in providers.registered()}
     for name in ("SLACK_SIGNING_SECRET", "TWILIO_AUTH_TOKEN", "WABA_APP_SECRET", "WABA_VERIFY_TOKEN",
-                 "GITHUB_WEBHOOK_SECRET", "JIRA_WEBHOOK_SECRET", "SENTRY_WEBHOOK_SECRET"):
+                 "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_WEBHOOK_SECRET", "JIRA_WEBHOOK_SECRET", "SENTRY_WEBHOOK_SECRET"):
         setattr(settings, name, f"matrix-{name.lower()}")
     world.reset_working_memory()
     return world
@@ -147,6 +148,7 @@ def api_key(world):
 PROBE = "a probe for load balancers and orchestrators; no tenant data"
 WEBHOOK = "signed by the provider instead of a JWT; unsigned, it is refused and nothing is stored"
 SCHEMA = "describes the API; holds no data"
+ADMIN_SESSION = "a tenant admin's session (the admin's login), not a JWT: without one, a redirect to the login"
 
 
 def webhook() -> dict[str, Public]:
@@ -189,6 +191,11 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "schema": {"GET": Public(SCHEMA, 200)},
     "api-docs": {"GET": Public(SCHEMA, 200)},
     "webhook-github": webhook(),
+    "webhook-github-app": webhook(),
+    # The admin's session connects GitHub (integrations.github.oauth): no caller here has one, whatever token it
+    # brings, so each is sent to the admin's login; nothing is recorded.
+    "github-oauth-authorize": {"GET": Public(ADMIN_SESSION, 302)},
+    "github-oauth-callback": {"GET": Public(ADMIN_SESSION, 302)},
     "webhook-jira": webhook(),
     "webhook-sentry": webhook(),
     "webhook-slack-events": webhook(),

@@ -397,6 +397,29 @@ WABA_VERIFY_TOKEN = env("WABA_VERIFY_TOKEN", default="")
 WABA_API_URL = env("WABA_API_URL", default="https://graph.facebook.com")
 WABA_API_VERSION = env("WABA_API_VERSION", default="v21.0")
 GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", default="")
+# Emma's GitHub App (docs/INTEGRATIONS.md, "Connecting GitHub"). Unset: /oauth/github/authorize answers 503 and
+# the github.* tools are not offered. The URLs point elsewhere for GitHub Enterprise or tests/fakes/github.py.
+GITHUB_API_URL = env("GITHUB_API_URL", default="https://api.github.com")
+GITHUB_OAUTH_URL = env("GITHUB_OAUTH_URL", default="https://github.com")
+GITHUB_APP_ID = env("GITHUB_APP_ID", default="")
+GITHUB_APP_SLUG = env("GITHUB_APP_SLUG", default="")
+GITHUB_APP_CLIENT_ID = env("GITHUB_APP_CLIENT_ID", default="")
+GITHUB_APP_CLIENT_SECRET = env("GITHUB_APP_CLIENT_SECRET", default="")
+GITHUB_APP_PRIVATE_KEY_FILE = env("GITHUB_APP_PRIVATE_KEY_FILE", default="")
+
+
+def _github_app_private_key_file(path: str) -> str:
+    try:
+        return Path(path).read_text() if path else ""
+    except OSError as exc:
+        raise ImproperlyConfigured(f"GITHUB_APP_PRIVATE_KEY_FILE: {path} cannot be read ({exc.strerror}).") from None
+
+
+# The App's private key (PEM text; "\n" for new lines), else read from GITHUB_APP_PRIVATE_KEY_FILE.
+GITHUB_APP_PRIVATE_KEY = (env("GITHUB_APP_PRIVATE_KEY", default="").replace("\\n", "\n")
+                          or _github_app_private_key_file(GITHUB_APP_PRIVATE_KEY_FILE))
+GITHUB_APP_WEBHOOK_SECRET = env("GITHUB_APP_WEBHOOK_SECRET", default="")
+GITHUB_OAUTH_STATE_MINUTES = env.int("GITHUB_OAUTH_STATE_MINUTES", default=10)
 JIRA_WEBHOOK_SECRET = env("JIRA_WEBHOOK_SECRET", default="")
 SENTRY_WEBHOOK_SECRET = env("SENTRY_WEBHOOK_SECRET", default="")
 # Twilio signs the URL it called: set this when the proxy in front sends no X-Forwarded-Proto/Host.

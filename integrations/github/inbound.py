@@ -1,13 +1,25 @@
 """/webhooks/github: any repository or organisation webhook. Dedup key: X-GitHub-Delivery; event type:
 X-GitHub-Event (workflow_run, issues, pull_request, push, ...). Every event is remembered; routing rules
 decide which ones notify someone (a failed workflow run: {"action": "completed",
-"workflow_run.conclusion": "failure"})."""
+"workflow_run.conclusion": "failure"}).
+
+/webhooks/github/app: the webhooks of Emma's GitHub App, signed with GITHUB_APP_WEBHOOK_SECRET; their tenant is
+the one the payload's `installation.id` was connected to (an unknown installation: no tenant, so nothing is
+routed). `installation`, `installation_repositories` and `github_app_authorization` events change the
+installation in the request itself, before the 200 (integrations.github.services.installation_event_apply);
+every event is then processed like a repository webhook's, with that tenant, so routing rules apply."""
+
+import logging
 
 from integrations import providers
 from integrations.github import verify
-from integrations.models import WebhookDelivery
+from integrations.models import GitHubInstallation, WebhookDelivery
 from integrations.providers import Endpoint, WebhookProvider
-from integrations.webhooks import header, json_body, json_object, tenant_from_url
+from integrations.webhooks import Unusable, header, json_body, json_object, tenant_from_url
+
+
+logger = logging.getLogger(__name__)
+APP_EVENTS = ("installation", "installation_repositories", "github_app_authorization")
 
 
 def summarize(event: str, payload: dict) -> tuple[str, str]:
@@ -46,6 +58,34 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
                                  actor=(payload.get("sender") or {}).get("login", ""))]
 
 
+def tenant_from_installation(request) -> int | None:
+    """The tenant the payload's installation was connected to; None for an unknown one (never a guess)."""
+    from integrations.github.services import github_id
+
+    try:
+        installation = json_object(request.body).get("installation")
+    except Unusable:  # refused by parse before this is asked
+        return None
+    installation_id = github_id(installation.get("id")) if isinstance(installation, dict) else None
+    if installation_id is None:
+        return None
+    return GitHubInstallation.objects.filter(installation_id=installation_id).values_list("tenant_id", flat=True).first()
+
+
+def app_event_received(delivery: WebhookDelivery, payload) -> None:
+    """Apply an installation's lifecycle at once. A failure here is logged: the delivery is stored, and
+    its processing records the event all the same."""
+    if delivery.event_type in APP_EVENTS and isinstance(payload, dict):
+        from integrations.github.services import installation_event_apply
+
+        try:
+            outcome = installation_event_apply(event=delivery.event_type, payload=payload)
+        except Exception:  # noqa: BLE001 - never a 500 for GitHub, which would deliver it again and again
+            logger.exception("GitHub App %s delivery %s could not be applied", delivery.event_type, delivery.pk)
+            return
+        logger.info("GitHub App %s.%s: %s", delivery.event_type, payload.get("action", ""), outcome)
+
+
 GITHUB = providers.register(WebhookProvider(
     name=WebhookDelivery.Provider.GITHUB,
     switch="github",
@@ -58,5 +98,15 @@ GITHUB = providers.register(WebhookProvider(
         event_type=header("X-GitHub-Event"),
         tenant=tenant_from_url,
         keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID"),
-    ),),
+    ), Endpoint(
+        path="github/app", url_name="webhook-github-app",
+        verify=verify.verify_app,
+        parse=json_body,
+        dedup_key=header("X-GitHub-Delivery"),
+        event_type=header("X-GitHub-Event"),
+        tenant=tenant_from_installation,
+        received=app_event_received,
+        keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID",
+                      "X-GitHub-Hook-Installation-Target-ID"),
+    )),
 ))

@@ -8,3 +8,9 @@ from integrations.webhooks import check_hmac, required_secret
 def verify(request) -> None:
     check_hmac(secret=required_secret("GITHUB_WEBHOOK_SECRET"), body=request.body,
                signature=request.headers.get("X-Hub-Signature-256"), prefix="sha256=")
+
+
+def verify_app(request) -> None:
+    """The GitHub App's webhooks: the same signature, with the App's own secret."""
+    check_hmac(secret=required_secret("GITHUB_APP_WEBHOOK_SECRET"), body=request.body,
+               signature=request.headers.get("X-Hub-Signature-256"), prefix="sha256=")

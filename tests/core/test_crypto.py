@@ -197,6 +197,7 @@ def test_a_field_value_is_in_no_repr_and_no_form():
 # --- manage.py emma_rotate_encryption_keys ---------------------------------------------------------------
 
 ACCESS, REFRESH = "integrations.GitHubInstallation.access_token", "integrations.GitHubInstallation.refresh_token"
+USER = "integrations.GitHubInstallation.user_access_token"  # none stored in these tests
 
 
 def rotate_keys(*args) -> dict[str, str]:
@@ -238,7 +239,8 @@ def test_the_command_re_encrypts_every_value_under_the_newest_key_in_batches_and
     with CaptureQueriesContext(connection) as queries:
         report = rotate_keys("--batch-size", "2")
     locked = [query["sql"] for query in queries if query["sql"].endswith("FOR UPDATE")]
-    assert len(locked) == 5 and all("LIMIT 2" in sql for sql in locked)  # access: 2 + 2 + none; refresh: 2 + none
+    # access: 2 + 2 + none; refresh: 2 + none; user access: none
+    assert len(locked) == 6 and all("LIMIT 2" in sql for sql in locked)
     assert report[ACCESS] == "3 re-encrypted, 1 under the newest key"
     assert report[REFRESH] == "2 re-encrypted, 0 under the newest key"
     after = raw_tokens()
@@ -251,7 +253,8 @@ def test_the_command_re_encrypts_every_value_under_the_newest_key_in_batches_and
     assert {row.pk: row.updated_at for row in GitHubInstallation.objects.all()} == updated_at
 
     assert rotate_keys("--check") == {ACCESS: "0 not under the newest key, 4 under the newest key",
-                                      REFRESH: "0 not under the newest key, 2 under the newest key"}
+                                      REFRESH: "0 not under the newest key, 2 under the newest key",
+                                      USER: "0 not under the newest key, 0 under the newest key"}
     assert rotate_keys()[ACCESS] == "0 re-encrypted, 4 under the newest key"
     assert raw_tokens() == after  # a second run writes nothing
     settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]  # the old key dropped

@@ -387,3 +387,20 @@ def deliver_outbox() -> list[str]:
 
     return [outbound.message_send(message_id=pk) for pk in OutboundMessage.objects.filter(
         status="queued", next_attempt_at__lte=timezone.now()).order_by("pk").values_list("pk", flat=True)]
+
+
+# --- GitHub: a fake GitHub (tests/fakes/github.py) and Emma's App pointed at it ----------------------------
+
+
+@pytest.fixture
+def fake_github(settings):
+    """The session's fake GitHub, emptied, with the App's settings pointing at it and its installation page
+    sending the browser back to the test client's callback."""
+    from tests.fakes.github import fake_github_server, settings_for
+
+    fake = fake_github_server()
+    fake.reset()
+    fake.callback = "http://testserver/oauth/github/callback"
+    for name, value in settings_for(fake).items():
+        setattr(settings, name, value)
+    return fake

@@ -11,6 +11,7 @@ from integrations.models import GitHubInstallation
 pytestmark = pytest.mark.django_db
 
 ACCESS_TOKEN, REFRESH_TOKEN = "ghs_16C7e42F292c6912E7710c838347Ae178B4a", "ghr_1B4a2e77838347a7E420ce178F2E7c6912E169"
+USER_TOKEN = "ghu_2C7e42F292c6912E7710c838347Ae178B4a16"
 
 
 def installation(tenant="acme", installation_id=4242, **fields):
@@ -47,18 +48,18 @@ def test_an_installation_id_belongs_to_one_row():
 
 
 def test_the_admin_never_shows_a_token_only_whether_it_is_set(admin_client):
-    with_tokens = installation(access_token=ACCESS_TOKEN, refresh_token=REFRESH_TOKEN,
+    with_tokens = installation(access_token=ACCESS_TOKEN, refresh_token=REFRESH_TOKEN, user_access_token=USER_TOKEN,
                                repositories=["acme-org/api"], permissions={"contents": "read"})
     without = installation(tenant="globex", installation_id=4343)
     listing = page(admin_client)
     assert "acme-org" in listing and "globex-org" in listing
     for body in (listing, page(admin_client, with_tokens), page(admin_client, without)):
-        assert ACCESS_TOKEN not in body and REFRESH_TOKEN not in body
-        assert "ghs_" not in body and "ghr_" not in body
+        assert ACCESS_TOKEN not in body and REFRESH_TOKEN not in body and USER_TOKEN not in body
+        assert "ghs_" not in body and "ghr_" not in body and "ghu_" not in body
     change = page(admin_client, with_tokens)
     assert "acme-org/api" in change and "contents" in change
-    assert change.count(">set<") == 2 and ">not set<" not in change
-    assert page(admin_client, without).count(">not set<") == 2
+    assert change.count(">set<") == 3 and ">not set<" not in change
+    assert page(admin_client, without).count(">not set<") == 3
 
 
 def test_the_admin_reads_no_token_so_a_key_that_cannot_open_it_does_not_break_it(admin_client, settings):
@@ -85,3 +86,8 @@ def test_an_approver_does_not_see_installations(client, make_user):
     client.force_login(make_user("carol", tenant="acme", role="approver"))
     assert client.get("/admin/integrations/githubinstallation/").status_code == 403
     assert client.get(f"/admin/integrations/githubinstallation/{saved.pk}/change/").status_code == 403
+
+
+def test_the_installations_screen_offers_to_connect_github(client, make_user):
+    client.force_login(make_user("ada", tenant="acme", role="admin"))
+    assert 'href="/oauth/github/authorize"' in page(client)
