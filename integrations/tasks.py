@@ -4,6 +4,7 @@ from celery import shared_task
 
 from core.registries import PeriodicJob
 from integrations import approvals, chat_runs, outbound, services
+from integrations.github import runs as github_runs
 
 
 @shared_task(name="integrations.process_delivery", queue="integrations", acks_late=True, reject_on_worker_lost=True)
@@ -53,6 +54,13 @@ def answer_chat_request(task_id: str) -> bool:
 def tell_chat_requester_waiting(escalation_id: str) -> bool:
     """Tell a chat requester their run waits for an approval of a tool call; idempotent (once per call)."""
     return chat_runs.chat_run_waiting_tell(escalation_id=escalation_id) is not None
+
+
+@shared_task(name="integrations.reply_on_github", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def reply_on_github(task_id: str) -> bool:
+    """Submit the github.comment task answering a finished agent run asked for on GitHub; idempotent (once per
+    run)."""
+    return github_runs.github_reply_submit(task_id=task_id) is not None
 
 
 PERIODIC_JOBS = [

@@ -41,3 +41,5 @@ CACHES["default"]["KEY_PREFIX"] = "emma-test"  # noqa: F405
 # No collectstatic in tests: WhiteNoise serves straight from the apps.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+# What a GitHub comment mentions to ask Emma (integrations.github.runs).
+GITHUB_MENTION = "@emma"
