@@ -63,6 +63,12 @@ def reply_on_github(task_id: str) -> bool:
     return github_runs.github_reply_submit(task_id=task_id) is not None
 
 
+@shared_task(name="integrations.reply_on_github_missed", queue="integrations", expires=60)
+def reply_on_github_missed() -> int:
+    """Submit the replies of GitHub-asked runs whose task-finished hook was lost."""
+    return github_runs.github_replies_submit_missed()
+
+
 PERIODIC_JOBS = [
     PeriodicJob("send due messages", "integrations.send_due_messages", every_seconds=5, expires_seconds=10,
                 queue="integrations",
@@ -71,4 +77,8 @@ PERIODIC_JOBS = [
     PeriodicJob("republish webhook deliveries", "integrations.republish_deliveries", every_seconds=30,
                 expires_seconds=30, queue="integrations",
                 description="Webhook deliveries still unprocessed a minute after they arrived are published again."),
+    PeriodicJob("reply to GitHub runs", "integrations.reply_on_github_missed", every_seconds=60,
+                expires_seconds=60, queue="integrations",
+                description="Agent runs asked for on GitHub that ended over a minute ago without their reply "
+                            "comment (its hook was lost) get it submitted now, once."),
 ]

@@ -17,16 +17,19 @@ so a redelivery, a replay or the same comment arriving through a second hook sta
 When the run ends, emma's task-finished hook hands the reply to a task on the integrations queue, which
 submits ONE `github.comment` task {repo, number, body} as the same member, keyed by the run
 (`github:reply:<run id>`), so governance decides it like any other side effect (under `supervised` it
-escalates and an approver reads the comment before it is posted). Posted: the answer of a run that
+escalates and an approver reads the comment before it is posted); a sweep submits the replies whose
+hook was lost. Posted: the answer of a run that
 succeeded; a short note when it failed, was not approved (denied or rejected) or expired, never the error
 itself (a comment may be public); nothing for a run someone cancelled in Emma."""
 
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core import observability, queueing
 from core.errors import ApplicationError, error_text
@@ -44,8 +47,12 @@ CHANNEL = "github"  # the channel the run and its reply are submitted on
 MARKER = "<!-- emma:"  # every comment Emma posts carries it; a comment with it starts nothing
 TEXT_MAX_CHARS = 8000  # of the comment or issue text that goes into the instructions
 ANSWER_MAX_CHARS = 60000  # GitHub takes 65,536 characters in a comment
+TITLE_MAX_CHARS = 300
+BODY_MAX_CHARS = 200_000  # of a comment read whole for the marker and the mention (GitHub's hold 65,536)
+MAX_NUMBER = 2**31 - 1  # GitHubRequest.number, a PositiveIntegerField
+MAX_COMMENT_ID = 2**63 - 1  # GitHubRequest.comment_id, a BigIntegerField
 LABEL_EVENTS = ("issues", "pull_request")
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def mentions_emma(text: str) -> bool:
 
 
 def _login(user) -> str:
-    return str(user.get("login") or "") if isinstance(user, dict) else ""
+    return _text(user.get("login")) if isinstance(user, dict) else ""
 
 
 def is_bot(user) -> bool:
@@ -89,15 +96,20 @@ def _dict(payload: dict, key: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _text(value) -> str:
-    return value if isinstance(value, str) else ""
+def _text(value, limit: int = 255) -> str:
+    """A string of the payload, cut to `limit`, without NUL characters (PostgreSQL stores none)."""
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
+
+
+def _id(value, maximum: int) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= maximum else None
 
 
 def _where(payload: dict, item: dict, kind: str) -> tuple[str, int] | str:
     """The repository and the issue's (or pull request's) number, or why there are none."""
     repo = _text(_dict(payload, "repository").get("full_name"))
-    number = item.get("number")
-    if not _REPO.match(repo) or isinstance(number, bool) or not isinstance(number, int) or number < 1:
+    number = _id(item.get("number"), MAX_NUMBER)
+    if not _REPO.match(repo) or number is None:
         return f"no repository or {kind} number in the event"
     return repo, number
 
@@ -110,7 +122,7 @@ def ask_from(*, event_type: str, payload: dict, rule: RoutingRule) -> Ask | str:
         if action != "created":
             return f"issue_comment {action}: only a new comment asks Emma"
         comment, issue = _dict(payload, "comment"), _dict(payload, "issue")
-        body = _text(comment.get("body"))
+        body = _text(comment.get("body"), limit=BODY_MAX_CHARS)
         if is_bot(sender) or is_bot(comment.get("user")):
             return "a bot's comment"
         if MARKER in body:
@@ -121,11 +133,10 @@ def ask_from(*, event_type: str, payload: dict, rule: RoutingRule) -> Ask | str:
         where = _where(payload, issue, kind)
         if isinstance(where, str):
             return where
-        comment_id = comment.get("id")
-        return Ask(repo=where[0], number=where[1], kind=kind, title=_text(issue.get("title")), text=body,
-                   requested_by=_login(sender) or _login(comment.get("user")),
-                   url=_text(comment.get("html_url")) or _text(issue.get("html_url")),
-                   comment_id=comment_id if isinstance(comment_id, int) and not isinstance(comment_id, bool) else None)
+        return Ask(repo=where[0], number=where[1], kind=kind, title=_text(issue.get("title"), TITLE_MAX_CHARS),
+                   text=body, requested_by=_login(sender) or _login(comment.get("user")),
+                   url=_text(comment.get("html_url"), 500) or _text(issue.get("html_url"), 500),
+                   comment_id=_id(comment.get("id"), MAX_COMMENT_ID))
     if event_type in LABEL_EVENTS:
         if action != "labeled":
             return f"{event_type} {action}: only an added label asks Emma"
@@ -138,9 +149,9 @@ def ask_from(*, event_type: str, payload: dict, rule: RoutingRule) -> Ask | str:
         where = _where(payload, item, kind)
         if isinstance(where, str):
             return where
-        return Ask(repo=where[0], number=where[1], kind=kind, title=_text(item.get("title")),
-                   text=_text(item.get("body")), requested_by=_login(sender), url=_text(item.get("html_url")),
-                   label=_text(_dict(payload, "label").get("name")))
+        return Ask(repo=where[0], number=where[1], kind=kind, title=_text(item.get("title"), TITLE_MAX_CHARS),
+                   text=_text(item.get("body"), limit=BODY_MAX_CHARS), requested_by=_login(sender),
+                   url=_text(item.get("html_url"), 500), label=_text(_dict(payload, "label").get("name")))
     return f"{event_type or 'this event'}: an agent run starts from a comment or a label"
 
 
@@ -255,6 +266,20 @@ def github_reply_submit(*, task_id) -> AgentTask | None:
         return None
     GitHubRequest.objects.filter(pk=request.pk).update(reply_task_id=result.task.pk)
     return result.task
+
+
+def github_replies_submit_missed(*, older_than: timedelta = timedelta(seconds=60),
+                                 within: timedelta = timedelta(hours=1), limit: int = 100) -> int:
+    """Runs asked for on GitHub that ended more than `older_than` (and less than `within`) ago and have no
+    reply yet: the hook's message was lost (the broker was down). Their reply is submitted now, by the hook's
+    own code, so still once. How many were."""
+    now = timezone.now()
+    ended = AgentTask.objects.filter(status__in=[status for status in AgentTask.FINAL_STATUSES
+                                                 if status != Status.CANCELLED],
+                                     finished_at__lte=now - older_than, finished_at__gte=now - within)
+    task_ids = list(GitHubRequest.objects.filter(reply_task_id__isnull=True, task_id__in=ended.values("pk"))
+                    .order_by("created_at").values_list("task_id", flat=True)[:limit])
+    return sum(github_reply_submit(task_id=task_id) is not None for task_id in task_ids)
 
 
 # --- hooks (registered in IntegrationsConfig.ready) -------------------------------------------------------------

@@ -9,8 +9,10 @@ by `committed()`. The GitHub tools are stand-ins registered here with the real n
 and then run here, as that queue's worker would."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from emma import registry
 from emma import services as emma_services
@@ -167,6 +169,21 @@ def test_comments_that_do_not_ask_emma_start_nothing(acme, ask_rule, webhooks, m
     webhooks.github("issue_comment", payload, tenant="acme")
     assert process_deliveries() == ["processed"]  # remembered as an episode all the same
     assert agent_runs() == [] and not GitHubRequest.objects.exists()
+
+
+def test_an_odd_payload_starts_nothing_and_fails_nothing(acme, ask_rule, webhooks, model):
+    for number in ("7", 2**40, True, None):
+        webhooks.github("issue_comment", issue_comment(number=number, comment_id=hash(str(number)) % 1000),
+                        tenant="acme")
+    webhooks.github("issue_comment", {"action": "created", "comment": "@emma", "issue": [], "sender": None},
+                    tenant="acme")
+    nul = issue_comment("@emma why\u0000?", comment_id=2**70)  # PostgreSQL stores no NUL; an id too big
+    nul["issue"]["title"] = "x" * 5000
+    webhooks.github("issue_comment", nul, tenant="acme")
+    assert process_deliveries() == ["processed"] * 6
+    run, = agent_runs()
+    assert "@emma why?" in run.parameters["instructions"] and "x" * 301 not in run.parameters["instructions"]
+    assert GitHubRequest.objects.get().comment_id is None
 
 
 def test_the_mention_is_case_insensitive_and_set_by_github_mention(acme, ask_rule, webhooks, model, settings):
@@ -327,6 +344,34 @@ def test_a_denied_run_says_it_was_not_approved_and_a_cancelled_one_says_nothing(
         emma_services.task_cancel(user=acme.submitter, task_id=cancelled.pk)
     published.run()
     assert len(replies()) == 1
+
+
+def test_a_lost_hook_is_made_up_for_by_the_sweep_once(acme, ask_rule, webhooks, model, committed, published):
+    acme.set_policy(rules={"agent.run": "allow", "github.comment": "allow"})
+    run = asked_and_run(webhooks, committed, model)
+    published.clear()  # the hook's message never reached the integrations queue
+    assert runs.github_replies_submit_missed() == 0  # just ended: the hook may still be on its way
+    AgentTask.objects.filter(pk=run.pk).update(finished_at=timezone.now() - timedelta(minutes=2))
+    assert runs.github_replies_submit_missed() == 1
+    assert runs.github_replies_submit_missed() == 0
+    reply, = replies()
+    assert reply.parameters["body"].startswith(ANSWER)
+
+
+def test_the_github_origin_of_an_ended_run_goes_with_log_retention(acme, ask_rule, webhooks, model, committed,
+                                                                   published):
+    from operations.retention import logs_prune
+
+    model.reply(text="Done.")
+    for comment_id in (1, 2):
+        webhooks.github("issue_comment", issue_comment(comment_id=comment_id), tenant="acme")
+    process_deliveries()
+    ended, waiting = agent_runs()
+    execute(ended.pk, committed)
+    GitHubRequest.objects.update(created_at=timezone.now() - timedelta(days=40))
+
+    logs_prune(days=30, only=["integrations.github_requests"])
+    assert list(GitHubRequest.objects.values_list("task_id", flat=True)) == [waiting.pk]  # still to be answered
 
 
 # --- rules ---------------------------------------------------------------------------------------------------------
