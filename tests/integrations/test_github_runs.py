@@ -418,3 +418,16 @@ def test_a_notify_task_cannot_name_an_agent_run_rule(acme, ask_rule):
     emma_services.task_execute(task_id=body["task_id"])
     task = AgentTask.objects.get(pk=body["task_id"])
     assert task.status == "failed" and "not a notify rule" in task.error
+
+
+def test_the_github_requests_screen_shows_a_tenants_own_requests_only(acme, globex, ask_rule, webhooks, model,
+                                                                      client):
+    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    process_deliveries()
+    run, = agent_runs()
+    client.force_login(acme.approver)
+    assert str(run.pk) in client.get("/admin/integrations/githubrequest/").content.decode()
+    client.force_login(globex.approver)
+    page = client.get("/admin/integrations/githubrequest/")
+    assert page.status_code == 200 and str(run.pk) not in page.content.decode()
+    assert client.get(f"/admin/integrations/githubrequest/{run.pk}/change/").status_code in (302, 404)
