@@ -1,7 +1,8 @@
 """Admin screens: channel identities and routing rules (edited by superusers), read-only deliveries
-and outbound messages with a one-click Retry for the failed ones (a service call), and read-only GitHub
-installations, whose tokens are shown only as set or not."""
+and outbound messages with a one-click Retry for the failed ones (a service call), read-only GitHub
+installations, whose tokens are shown only as set or not, and the agent runs asked for on GitHub."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import Q
@@ -15,7 +16,15 @@ from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
 from core.models import Membership
 from core.selectors import active_membership
 from integrations import outbound, services
-from integrations.models import ChannelIdentity, GitHubInstallation, OutboundMessage, RoutingRule, WebhookDelivery
+from integrations.models import (
+    ChannelIdentity,
+    GitHubInstallation,
+    GitHubRequest,
+    OutboundMessage,
+    RoutingRule,
+    WebhookDelivery,
+    default_agent_tools,
+)
 
 
 @admin.register(ChannelIdentity)
@@ -29,12 +38,47 @@ class ChannelIdentityAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
 
 
+class RoutingRuleForm(forms.ModelForm):
+    """The tools left empty mean the read-only GitHub tools (an agent run never gets every tool by accident)."""
+
+    class Meta:
+        model = RoutingRule
+        fields = "__all__"
+
+    def clean_tools(self):
+        tools = self.cleaned_data.get("tools")
+        return default_agent_tools() if tools in (None, "", []) else tools
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "tenant", "provider", "event_type", "channel", "to", "enabled"]
-    list_filter = ["provider", "channel", "enabled", "tenant"]
+    """Which events of a tenant's tools do what: notify a channel, or (GitHub) start an agent run whose
+    answer is posted back as a comment. The form checks each action's fields (RoutingRule.clean)."""
+
+    form = RoutingRuleForm
+    list_display = ["name", "tenant", "provider", "action", "event_type", "channel", "to", "enabled"]
+    list_filter = ["provider", "action", "channel", "enabled", "tenant"]
     search_fields = ["name", "event_type", "to"]
     autocomplete_fields = ["run_as"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "name", "provider", "action", "event_type", "match", "run_as", "enabled"]}),
+        ("Notify", {"fields": ["channel", "to"], "description": "Where a notify rule posts the event's summary."}),
+        ("Agent run", {"fields": ["tools"], "description": (
+            "What an agent_run rule's run may use. Its answer is posted on the issue or pull request as a "
+            "github.comment task, which the tenant's policy decides like any side effect (under supervised, an "
+            "approver reads it first).")}),
+    ]
+
+
+@admin.register(GitHubRequest)
+class GitHubRequestAdmin(TenantReadOnlyAdmin):
+    """Agent runs asked for on GitHub (a mention or a label), and the github.comment task that answers each."""
+
+    list_display = ["created_at", "repo", "number", "requested_by", "task_id", "reply_task_id"]
+    search_fields = ["repo", "requested_by", "delivery_id"]
+    date_hierarchy = "created_at"
+    fields = readonly_fields = ["task_id", as_text("tenant"), as_text("rule"), "repo", "number", "comment_id",
+                                "requested_by", "url", "delivery_id", "reply_task_id", "created_at"]
 
 
 @admin.register(WebhookDelivery)

@@ -19,6 +19,7 @@ class IntegrationsConfig(AppConfig):
         from integrations import approvals, chat_runs, home, retention
         from integrations import task_types  # noqa: F401  (registers its own)
         from integrations.github import tools  # noqa: F401  (registers the github.* tools)
+        from integrations.github import runs as github_runs
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS
@@ -29,6 +30,7 @@ class IntegrationsConfig(AppConfig):
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
         hooks.register_on_escalation_opened(chat_runs.on_escalation_opened)
         emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
+        emma_hooks.register_on_task_finished(github_runs.on_task_finished)
         retention.register()
         home.register()
         # /health and /metrics belong to core, which this app registers its parts with.

@@ -89,26 +89,53 @@ class ChannelIdentity(TenantOwned):
         return f"{self.channel}:{self.address} → {self.user}"
 
 
+# The tools an agent run started from GitHub may use unless its rule names others: read-only ones.
+GITHUB_READ_TOOLS = ("github.get_issue", "github.get_file", "github.search_code")
+
+
+def default_agent_tools() -> list[str]:
+    return list(GITHUB_READ_TOOLS)
+
+
 class RoutingRule(TenantOwned):
-    """GitHub, Jira or Sentry events that match become a `notify` task posting their summary to a channel."""
+    """GitHub, Jira or Sentry events that match become a `notify` task posting their summary to a channel;
+    or, for GitHub, an `agent.run` whose answer is posted back on the issue or pull request (agent_run)."""
 
     class Provider(models.TextChoices):
         GITHUB = "github"
         JIRA = "jira"
         SENTRY = "sentry"
 
+    class Action(models.TextChoices):
+        NOTIFY = "notify", "Notify a channel"
+        AGENT_RUN = "agent_run", "Start an agent run (GitHub)"
+
     name = models.CharField(max_length=100)
     provider = models.CharField(max_length=16, choices=Provider.choices)
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.NOTIFY, help_text=(
+        "Notify: the event's one-line summary is posted to the channel and recipient below. "
+        "Start an agent run (GitHub only): a comment mentioning Emma (GITHUB_MENTION, default @emma) on an "
+        "issue or pull request, or a label added (name it in match: {\"label.name\": \"emma\"}), starts an "
+        "agent.run as the member below; its answer is posted back as a comment, governed like any side effect."))
     event_type = models.CharField(max_length=100, blank=True, help_text=(
-        "GitHub: the X-GitHub-Event (workflow_run, issues, …); Jira: webhookEvent (jira:issue_created, …); "
-        "Sentry: the Sentry-Hook-Resource (event_alert, issue, metric_alert, …). Empty: any."))
+        "GitHub: the X-GitHub-Event (workflow_run, issues, issue_comment, pull_request, …); Jira: webhookEvent "
+        "(jira:issue_created, …); Sentry: the Sentry-Hook-Resource (event_alert, issue, metric_alert, …). "
+        "Empty: any."))
     match = models.JSONField(default=dict, blank=True, help_text=(
         'Dotted paths into the payload and the value each must have (a list: any of them), e.g. '
-        '{"action": "completed", "workflow_run.conclusion": "failure"}.'))
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    to = models.CharField(max_length=128, help_text="Slack channel id (C…), or a phone number.")
+        '{"action": "completed", "workflow_run.conclusion": "failure"}; '
+        '{"comment.author_association": ["OWNER", "MEMBER", "COLLABORATOR"]} lets only the repository\'s '
+        'people ask Emma.'))
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True,
+                               help_text="Notify rules: where the summary is posted. Unused by agent runs.")
+    to = models.CharField(max_length=128, blank=True, help_text=(
+        "Notify rules: Slack channel id (C…), or a phone number. Unused by agent runs."))
+    tools = models.JSONField(default=default_agent_tools, blank=True, help_text=(
+        "Agent-run rules: the tools the run may use, a JSON list of names (empty: the read-only GitHub tools "
+        + ", ".join(GITHUB_READ_TOOLS) + "). Each tool call is still governed. Unused by notify rules."))
     run_as = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
-                               help_text="The tenant member the notify task is submitted as.")
+                               help_text="The tenant member the notify task or the agent run (and its reply) "
+                                         "is submitted as: the tenant's policy decides each as theirs.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -118,10 +145,41 @@ class RoutingRule(TenantOwned):
     def clean(self):
         if not isinstance(self.match, dict):
             raise ValidationError({"match": "Expected a JSON object of path → value."})
-        membership = Membership.objects.filter(user_id=self.run_as_id).first() if self.run_as_id else None
-        if self.run_as_id and (membership is None or membership.tenant_id != self.tenant_id):
+        membership = Membership.objects.filter(user_id=self.run_as_id, tenant_id=self.tenant_id).first() \
+            if self.run_as_id else None
+        if self.run_as_id and membership is None:
             raise ValidationError({"run_as": "This user is not a member of the chosen tenant."})
+        if self.action == self.Action.AGENT_RUN:
+            self._clean_agent_run()
+        else:
+            self._clean_notify()
+
+    def _clean_notify(self):
+        errors = {}
+        if not self.channel:
+            errors["channel"] = "A notify rule needs the channel its summary is posted to."
+        if not (self.to or "").strip():
+            errors["to"] = "A notify rule needs a Slack channel id or a phone number."
+        if errors:
+            raise ValidationError(errors)
         self.to = normalized_address(self.channel, self.to) if self.channel != Channel.SLACK else self.to.strip()
+        if not self.to:
+            raise ValidationError({"to": "Enter a Slack channel id or a phone number."})
+
+    def _clean_agent_run(self):
+        from emma import registry  # the task-type registry (a floor below): the tools must exist
+
+        if self.provider != self.Provider.GITHUB:
+            raise ValidationError({"action": "Only GitHub rules can start an agent run."})
+        if self.tools in (None, "", []):
+            self.tools = default_agent_tools()
+        if not isinstance(self.tools, list) or not all(isinstance(name, str) and name for name in self.tools):
+            raise ValidationError({"tools": "Expected a JSON list of tool names."})
+        if len(self.tools) != len(set(self.tools)) or len(self.tools) > 50:
+            raise ValidationError({"tools": "Name each tool once, 50 at most."})
+        unknown = sorted(name for name in self.tools if registry.get_tool(name) is None)
+        if unknown:
+            raise ValidationError({"tools": f"Unknown tool(s): {', '.join(unknown)}."})
 
     def __str__(self):
         return self.name
@@ -210,6 +268,29 @@ class ChatRequest(TenantOwned):
 
     def __str__(self):
         return f"{self.channel}:{self.to} asked {self.task_id}"
+
+
+class GitHubRequest(TenantOwned):
+    """An agent run asked for on GitHub (a comment mentioning Emma, or a label added) by a routing rule:
+    where its answer goes back (the issue or pull request), and the `github.comment` task that posts it."""
+
+    task_id = models.UUIDField(primary_key=True)  # the agent.run
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    repo = models.CharField(max_length=255)  # owner/name
+    number = models.PositiveIntegerField()  # the issue's or pull request's
+    comment_id = models.BigIntegerField(null=True, blank=True)  # the comment that asked; None for a label
+    delivery_id = models.CharField(max_length=255, blank=True)  # X-GitHub-Delivery
+    requested_by = models.CharField(max_length=255, blank=True)  # the GitHub login that asked
+    url = models.URLField(max_length=500, blank=True)
+    reply_task_id = models.UUIDField(null=True, blank=True, db_index=True)  # the github.comment task
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "GitHub request"
+
+    def __str__(self):
+        return f"{self.repo}#{self.number} asked {self.task_id}"
 
 
 class GitHubInstallation(TenantOwned):

@@ -1,6 +1,6 @@
 """What the log-retention job may let go of (registered in IntegrationsConfig.ready): the bodies of old
-webhook deliveries and the texts of old outbound messages; and the chat origins of agent runs that ended
-(their answer was queued when they ended), and the states of GitHub connect flows (each expired within
+webhook deliveries and the texts of old outbound messages; and the chat and GitHub origins of agent runs that
+ended (their answer was queued when they ended), and the states of GitHub connect flows (each expired within
 GITHUB_OAUTH_STATE_MINUTES of its start). The rows stay, with their dedup and
 idempotency keys, so a replayed delivery or a repeated key is still recognised after the retention period."""
 
@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from core.registries import register_prunable
 from emma.models import AgentTask
-from integrations.models import ChatRequest, GitHubOAuthState, OutboundMessage, WebhookDelivery
+from integrations.models import ChatRequest, GitHubOAuthState, GitHubRequest, OutboundMessage, WebhookDelivery
 
 DONE_DELIVERIES = [WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED, WebhookDelivery.Status.FAILED]
 DONE_MESSAGES = [OutboundMessage.Status.SENT, OutboundMessage.Status.FAILED, OutboundMessage.Status.CANCELLED]
@@ -35,9 +35,15 @@ def finished_chat_requests() -> QuerySet:
         task_id__in=AgentTask.objects.filter(status__in=AgentTask.FINAL_STATUSES).values("pk"))
 
 
+def finished_github_requests() -> QuerySet:
+    return GitHubRequest.objects.filter(
+        task_id__in=AgentTask.objects.filter(status__in=AgentTask.FINAL_STATUSES).values("pk"))
+
+
 def register() -> None:
     register_prunable("integrations.webhook_delivery_bodies", delivery_bodies, "received_at",
                       action=empty_delivery_bodies)
     register_prunable("integrations.outbound_message_texts", message_texts, "created_at", action=empty_message_texts)
     register_prunable("integrations.chat_requests", finished_chat_requests, "created_at")
     register_prunable("integrations.github_oauth_states", GitHubOAuthState.objects.all, "created_at")
+    register_prunable("integrations.github_requests", finished_github_requests, "created_at")

@@ -9,17 +9,19 @@ import logging
 import re
 from datetime import timedelta
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core import observability, queueing
-from core.errors import ApplicationError, error_text
+from core.errors import ApplicationError, Invalid, error_text
 from emma import llm
 from emma.services import task_submit
 from integrations import approvals, chat_runs, outbound, providers, selectors
+from integrations.github import runs as github_runs
 from integrations.metrics import DELIVERIES_PROCESSED
-from integrations.models import Channel, ChannelIdentity, WebhookDelivery, normalized_address
+from integrations.models import Channel, ChannelIdentity, RoutingRule, WebhookDelivery, normalized_address
 from memory.services import episode_record
 
 logger = logging.getLogger(__name__)
@@ -249,8 +251,10 @@ def _request_submit(*, delivery, identity, channel: str, address: str, text: str
 
 
 def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: str = "", url: str = "") -> str:
-    """An event from a tool: remembered as an episode, then every matching routing rule of the
-    tenant submits a `notify` task (as the rule's `run_as` member) with the event's summary."""
+    """An event from a tool: remembered as an episode, then every matching routing rule of the tenant acts
+    on it as the rule's `run_as` member: a `notify` rule submits a `notify` task with the event's summary;
+    an `agent_run` rule (GitHub) starts an agent run when the event asks Emma (integrations.github.runs).
+    A rule refused (by governance's checks, a missing tool) is logged; the others still act."""
     if delivery.tenant_id is None:
         return "ignored: no tenant (add ?tenant=<slug> to the webhook URL, or set INTEGRATIONS_DEFAULT_TENANT)"
     episode_record(tenant_id=delivery.tenant_id, kind="inbound_message", source=delivery.provider,
@@ -260,6 +264,13 @@ def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: st
     for rule in selectors.routing_rules_matching(tenant_id=delivery.tenant_id, provider=delivery.provider,
                                                   event_type=delivery.event_type, payload=payload):
         try:
+            if rule.action == RoutingRule.Action.AGENT_RUN:
+                outcome = github_runs.run_start(delivery=delivery, rule=rule, event_type=delivery.event_type,
+                                                payload=payload)
+                if outcome != "processed":
+                    logger.info("rule %s (%s) started no run for delivery %s: %s", rule.pk, rule.name, delivery.pk,
+                                outcome.removeprefix("ignored: "))
+                continue
             task_submit(user=rule.run_as, task_type="notify", description=f"{rule.name}: {summary}"[:10000],
                         parameters={"rule_id": rule.pk, "text": summary},
                         idempotency_key=f"webhook:route:{rule.pk}:{delivery.pk}", channel=delivery.provider,
@@ -269,3 +280,22 @@ def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: st
     if refused:
         logger.warning("routing rules refused for delivery %s: %s", delivery.pk, "; ".join(refused))
     return "processed"
+
+
+@transaction.atomic
+def routing_rule_create(*, tenant_id: int, name: str, provider: str, run_as, action: str = "notify",
+                        event_type: str = "", match: dict | None = None, channel: str = "", to: str = "",
+                        tools: list[str] | None = None, enabled: bool = True) -> RoutingRule:
+    """A routing rule, with the admin form's checks (RoutingRule.clean): a notify rule needs its channel and
+    recipient; an agent_run rule is GitHub's, and its tools must exist (none named: the read-only GitHub
+    tools); `run_as` must be a member of the tenant. Refused: Invalid, naming the field."""
+    rule = RoutingRule(tenant_id=tenant_id, name=name, provider=provider, action=action, event_type=event_type,
+                       match=match if match is not None else {}, channel=channel, to=to, run_as=run_as,
+                       enabled=enabled, **({"tools": tools} if tools is not None else {}))
+    try:
+        rule.full_clean()
+    except ValidationError as exc:
+        raise Invalid(details={"" if field == NON_FIELD_ERRORS else field: messages
+                               for field, messages in exc.message_dict.items()}) from None
+    rule.save()
+    return rule

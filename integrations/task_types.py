@@ -74,9 +74,11 @@ def message_send(ctx, parameters):
            schema={"type": "object", "additionalProperties": False, "required": ["rule_id", "text"],
                    "properties": {"rule_id": {"type": "integer", "minimum": 1}, "text": TEXT}})
 def notify(ctx, parameters):
-    rule = RoutingRule.objects.filter(pk=parameters["rule_id"], tenant_id=ctx.tenant_id, enabled=True).first()
+    rule = RoutingRule.objects.filter(pk=parameters["rule_id"], tenant_id=ctx.tenant_id, enabled=True,
+                                      action=RoutingRule.Action.NOTIFY).first()
     if rule is None:
-        raise ValueError(f"routing rule {parameters['rule_id']} does not exist in this tenant, or is disabled")
+        raise ValueError(f"routing rule {parameters['rule_id']} does not exist in this tenant, is disabled, or "
+                         "is not a notify rule")
     return _first_attempt(outbound.message_queue(
         tenant_id=ctx.tenant_id, channel=rule.channel, to=rule.to, text=parameters["text"], purpose="notify",
         idempotency_key=f"task:{ctx.idempotency_key}", task_id=ctx.task_id, publish=False))

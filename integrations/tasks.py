@@ -4,6 +4,7 @@ from celery import shared_task
 
 from core.registries import PeriodicJob
 from integrations import approvals, chat_runs, outbound, services
+from integrations.github import runs as github_runs
 
 
 @shared_task(name="integrations.process_delivery", queue="integrations", acks_late=True, reject_on_worker_lost=True)
@@ -55,6 +56,19 @@ def tell_chat_requester_waiting(escalation_id: str) -> bool:
     return chat_runs.chat_run_waiting_tell(escalation_id=escalation_id) is not None
 
 
+@shared_task(name="integrations.reply_on_github", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def reply_on_github(task_id: str) -> bool:
+    """Submit the github.comment task answering a finished agent run asked for on GitHub; idempotent (once per
+    run)."""
+    return github_runs.github_reply_submit(task_id=task_id) is not None
+
+
+@shared_task(name="integrations.reply_on_github_missed", queue="integrations", expires=60)
+def reply_on_github_missed() -> int:
+    """Submit the replies of GitHub-asked runs whose task-finished hook was lost."""
+    return github_runs.github_replies_submit_missed()
+
+
 PERIODIC_JOBS = [
     PeriodicJob("send due messages", "integrations.send_due_messages", every_seconds=5, expires_seconds=10,
                 queue="integrations",
@@ -63,4 +77,8 @@ PERIODIC_JOBS = [
     PeriodicJob("republish webhook deliveries", "integrations.republish_deliveries", every_seconds=30,
                 expires_seconds=30, queue="integrations",
                 description="Webhook deliveries still unprocessed a minute after they arrived are published again."),
+    PeriodicJob("reply to GitHub runs", "integrations.reply_on_github_missed", every_seconds=60,
+                expires_seconds=60, queue="integrations",
+                description="Agent runs asked for on GitHub that ended over a minute ago without their reply "
+                            "comment (its hook was lost) get it submitted now, once."),
 ]

@@ -422,6 +422,8 @@ GITHUB_APP_WEBHOOK_SECRET = env("GITHUB_APP_WEBHOOK_SECRET", default="")
 GITHUB_OAUTH_STATE_MINUTES = env.int("GITHUB_OAUTH_STATE_MINUTES", default=10)
 JIRA_WEBHOOK_SECRET = env("JIRA_WEBHOOK_SECRET", default="")
 SENTRY_WEBHOOK_SECRET = env("SENTRY_WEBHOOK_SECRET", default="")
+# A GitHub comment mentioning this (any case, as a whole word) starts an agent run of an agent_run routing rule.
+GITHUB_MENTION = env.str("GITHUB_MENTION", default="@emma")
 # Twilio signs the URL it called: set this when the proxy in front sends no X-Forwarded-Proto/Host.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 # The tenant of GitHub/Jira/Sentry deliveries whose URL names none (?tenant=<slug>).

@@ -50,3 +50,5 @@ INVITATION_DAYS = 7
 EMAIL_VERIFICATION_DAYS = 3
 PASSWORD_RESET_TIMEOUT = 3600
 ACCOUNT_RATE_LIMIT_PER_MIN = 10
+# What a GitHub comment mentions to ask Emma (integrations.github.runs).
+GITHUB_MENTION = "@emma"

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_admin_screens_render(admin_client):
-    for name in ("channelidentity", "routingrule", "webhookdelivery", "outboundmessage", "githubinstallation"):
+    for name in ("channelidentity", "routingrule", "webhookdelivery", "outboundmessage", "githubinstallation",
+                 "githubrequest"):
         assert admin_client.get(f"/admin/integrations/{name}/").status_code == 200
     for name in ("channelidentity", "routingrule"):
         assert admin_client.get(f"/admin/integrations/{name}/add/").status_code == 200
@@ -31,7 +32,7 @@ def test_adding_an_identity_normalises_the_number_and_checks_the_tenant(admin_cl
 def test_adding_a_routing_rule(admin_client, acme):
     response = admin_client.post("/admin/integrations/routingrule/add/", {
         "tenant": acme.tenant_id, "name": "CI failures", "provider": "github", "event_type": "workflow_run",
-        "match": '{"workflow_run.conclusion": "failure"}', "channel": "slack", "to": "C0ALERTS",
+        "action": "notify", "match": '{"workflow_run.conclusion": "failure"}', "channel": "slack", "to": "C0ALERTS",
         "run_as": acme.admin.pk, "enabled": "on"})
     assert response.status_code == 302, response.content
     assert RoutingRule.objects.get().match == {"workflow_run.conclusion": "failure"}
