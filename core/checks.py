@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 # Backends that deliver nothing to anyone: fine under `make run` and in tests, a silent failure in production.
-UNDELIVERED = ("django.core.mail.backends.console.EmailBackend", "django.core.mail.backends.locmem.EmailBackend",
-               "django.core.mail.backends.dummy.EmailBackend", "django.core.mail.backends.filebased.EmailBackend")
+UNDELIVERED = ("core.mail.EmailBackend", "django.core.mail.backends.console.EmailBackend",
+               "django.core.mail.backends.locmem.EmailBackend", "django.core.mail.backends.dummy.EmailBackend", "django.core.mail.backends.filebased.EmailBackend")
 
 
 @register("core")

@@ -303,6 +303,8 @@ if EMMA_SIGNUP not in ("open", "invite"):
 # (or smtp+ssl://...:465) sends them. https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":  # noqa: F821 - set by EMAIL_CONFIG
+    EMAIL_BACKEND = "core.mail.EmailBackend"  # the real stdout, not a worker's logs
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Emma <emma@localhost>")
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)

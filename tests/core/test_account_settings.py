@@ -30,3 +30,21 @@ def test_production_without_a_mail_server_starts_and_the_check_says_mail_is_not_
     assert "core.W001" in unset.stderr and "EMAIL_URL" in unset.stderr
     smtp = production_check(EMAIL_URL="smtp://mailer:secret@smtp.example.com:587/?tls=True")
     assert smtp.returncode == 0 and "core.W001" not in smtp.stderr, smtp.stderr[-2000:]
+
+
+def test_console_emails_go_to_the_processs_own_output_not_to_a_workers_redirected_logs(capfd):
+    """A Celery worker redirects sys.stdout into its JSON logs; under `make run` a person reads the invitation
+    on the console, so the console backend writes to the real standard output."""
+    import contextlib
+    import io
+
+    from django.core.mail import EmailMessage
+
+    from core.mail import EmailBackend
+
+    redirected = io.StringIO()
+    with contextlib.redirect_stdout(redirected):
+        EmailBackend().send_messages([EmailMessage("Your invitation", "Accept: http://emma.test/accept-invite/x",
+                                                   "emma@localhost", ["grace@example.com"])])
+    assert redirected.getvalue() == ""
+    assert "Accept: http://emma.test/accept-invite/x" in capfd.readouterr().out
