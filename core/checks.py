@@ -5,7 +5,8 @@ from django.core.checks import Warning, register
 
 # Backends that deliver nothing to anyone: fine under `make run` and in tests, a silent failure in production.
 UNDELIVERED = ("core.mail.EmailBackend", "django.core.mail.backends.console.EmailBackend",
-               "django.core.mail.backends.locmem.EmailBackend", "django.core.mail.backends.dummy.EmailBackend", "django.core.mail.backends.filebased.EmailBackend")
+               "django.core.mail.backends.locmem.EmailBackend", "django.core.mail.backends.dummy.EmailBackend",
+               "django.core.mail.backends.filebased.EmailBackend")
 
 
 @register("core")
