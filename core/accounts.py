@@ -40,7 +40,8 @@ from core import queueing
 from core.audit import account_audit
 from core.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from core.models import EmailAddress, Invitation, Membership, Tenant
-from core.tokens import token_pair
+from core.services import refuse_api_keys
+from core.tokens import refresh_tokens_blacklist, token_pair
 
 INVITATION_NOT_VALID = "This invitation link is not valid any more; ask for a new one."
 VERIFICATION_NOT_VALID = "This verification link is not valid any more; sign up again or ask an admin for help."
@@ -119,6 +120,7 @@ def _check_password(password: str, user) -> None:
 def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by, base_url: str = "") -> tuple[Invitation, str]:
     """A tenant's invitation to `email` with `role`, and its link (mailed to the invitee; shown nowhere
     else): it works once, for INVITATION_DAYS, unless revoked. Audited in the tenant."""
+    refuse_api_keys(invited_by)  # a key inviting an account would make itself a person, with a password
     if role not in Membership.Role.values:
         raise Invalid.field("role", f"role must be one of {', '.join(Membership.Role.values)}")
     email = _normalized_email(email)
@@ -142,6 +144,7 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by, base
 def invitation_revoke(*, tenant_id: int, invitation_id, actor) -> Invitation:
     """A pending (or expired) invitation of the tenant stops working; revoking it again changes nothing;
     an accepted one cannot be revoked (remove the member instead). Another tenant's is not found."""
+    refuse_api_keys(actor)
     invitation = Invitation.objects.select_for_update().filter(pk=invitation_id, tenant_id=tenant_id).first()
     if invitation is None:
         raise NotFound("No such invitation in your tenant.")
@@ -386,11 +389,8 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
     user.set_password(new_password)
     user.save(update_fields=["password"])
     from axes.utils import reset as reset_lockout
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
-                                         ignore_conflicts=True)
+    refresh_tokens_blacklist(user=user)
     reset_lockout(username=user.get_username())
     for membership in Membership.objects.filter(user=user):
         account_audit(tenant_id=membership.tenant_id, actor=user.get_username(), action="account.password_reset",

@@ -26,6 +26,11 @@ from core.serializers import (IsPerson, IsTenantAdmin, ListFilterSerializer, Pag
 from core.throttling import AccountThrottle, PerMinuteThrottle
 
 
+# A tenant admin's screens for people, keys and invitations: an API key is told it may not (it must not make
+# itself keys or accounts), then anyone but an admin.
+PEOPLE_ONLY = (IsPerson, IsTenantAdmin)
+
+
 @extend_schema_serializer(component_name="TokenPair")
 class TokenPairSerializer(serializers.Serializer):
     refresh = serializers.CharField()
@@ -281,7 +286,7 @@ class InvitationsApi(APIView):
     """A tenant admin's invitations: the list (with each one's status, never its token), and a new one,
     mailed to the invitee."""
 
-    permission_classes = [IsTenantAdmin]
+    permission_classes = PEOPLE_ONLY
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="InvitationInput")
@@ -314,7 +319,7 @@ class InvitationsApi(APIView):
 class InvitationDetailApi(APIView):
     """Revoke an invitation: its link stops working. Revoking one twice is no error; an accepted one is a 409."""
 
-    permission_classes = [IsTenantAdmin]
+    permission_classes = PEOPLE_ONLY
 
     @extend_schema(responses={204: None, 409: error_response("The invitation was accepted (`conflict`).")})
     def delete(self, request, invitation_id):
@@ -325,7 +330,6 @@ class InvitationDetailApi(APIView):
 
 # --- a tenant admin's members and API keys ----------------------------------------------------------
 
-PEOPLE_ONLY = (IsPerson, IsTenantAdmin)  # a key is told it may not; then anyone but an admin
 LAST_ADMIN = error_response("The member is the tenant's last admin (`conflict`): make another member admin first.")
 
 

@@ -1,18 +1,16 @@
 from datetime import datetime
 
-import jwt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from core import registries
 from core.audit import account_audit
-from core.authentication import TENANT_CLAIM
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import APIKey, Membership, Tenant
+from core.tokens import refresh_tokens_blacklist
 
 # What a request made with an API key is told when it tries to manage keys or members.
 KEYS_MAY_NOT_MANAGE = "API keys cannot manage API keys or members; sign in as a person."
@@ -188,23 +186,6 @@ def member_role_change(*, membership_id: int, tenant: Tenant, by, role: str) -> 
     return membership
 
 
-def _blacklist_refresh_tokens(*, user, tenant: Tenant) -> int:
-    """Blacklist every unexpired refresh token of the user that acts in this tenant (its `tenant_id` claim,
-    read from the token the blacklist app keeps; the signature was checked when it was made)."""
-    outstanding = (OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now())
-                   .exclude(pk__in=BlacklistedToken.objects.values("token_id")))
-    count = 0
-    for token in outstanding:
-        try:
-            claims = jwt.decode(token.token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            continue
-        if claims.get(TENANT_CLAIM) == tenant.pk:
-            BlacklistedToken.objects.get_or_create(token=token)
-            count += 1
-    return count
-
-
 @transaction.atomic
 def member_remove(*, membership_id: int, tenant: Tenant, by) -> None:
     """Remove a member from the tenant, at once: their access tokens stop (every request re-reads the
@@ -217,7 +198,7 @@ def member_remove(*, membership_id: int, tenant: Tenant, by) -> None:
     keys = list(APIKey.objects.filter(tenant=tenant, created_by=user, revoked=False).values_list("pk", flat=True))
     for key_id in keys:
         api_key_revoke(key_id=key_id, tenant=tenant, by=by)
-    blacklisted = _blacklist_refresh_tokens(user=user, tenant=tenant)
+    blacklisted = refresh_tokens_blacklist(user=user, tenant_id=tenant.pk)
     before = {"username": user.get_username(), "role": membership.role}
     membership_pk = membership.pk
     membership.delete()

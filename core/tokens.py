@@ -5,10 +5,12 @@ from it copies them; `core.authentication` resolves the caller's membership in t
 so a removed member's tokens stop working at once and a token never reaches another tenant's data. Refresh
 tokens rotate: each use blacklists the one used (simplejwt's token_blacklist), as does logging out."""
 
+import jwt
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.authentication import TENANT_CLAIM
@@ -26,6 +28,25 @@ def refresh_token_for(membership: Membership) -> RefreshToken:
     # (core.services.member_remove).
     OutstandingToken.objects.filter(jti=token[api_settings.JTI_CLAIM]).update(token=str(token))
     return token
+
+
+def refresh_tokens_blacklist(*, user, tenant_id: int | None = None) -> int:
+    """End every unexpired refresh token of the user (those acting in `tenant_id` only, when given: read from
+    the token as issued, whose signature was checked when it was made). Returns how many."""
+    outstanding = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(),
+                                                  blacklistedtoken__isnull=True)
+    if tenant_id is not None:
+        outstanding = [token for token in outstanding if _tenant_of(token.token) == tenant_id]
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
+                                         ignore_conflicts=True)
+    return len(outstanding)
+
+
+def _tenant_of(token: str) -> int | None:
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get(TENANT_CLAIM)
+    except jwt.PyJWTError:
+        return None
 
 
 def token_pair(membership: Membership) -> dict:

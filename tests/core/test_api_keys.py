@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core import services
-from core.models import APIKey
+from core.models import APIKey, Invitation
 from emma.models import AgentTask, TaskEvent
 from governance.models import AuditEvent
 
@@ -169,15 +169,21 @@ def test_last_use_is_recorded_once_a_minute_at_most(acme):
     assert listed["last_used_ip"] == "10.9.9.9" and listed["last_used_at"]
 
 
-def test_a_key_cannot_manage_keys_or_members(acme):
+def test_a_key_cannot_manage_keys_members_or_invitations(acme):
+    """Not even an admin key: an invitation it sent itself would make it a person with a password."""
+    invitation = acme.admin_api.post("/api/invitations", {"email": "x@acme.example"}, format="json").json()
     client = key_client(create_key(acme, role="admin")["key"])
     for response in (client.get("/api/api-keys"),
                      client.post("/api/api-keys", {"name": "more", "role": "admin"}, format="json"),
                      client.get("/api/members"),
-                     client.delete(f"/api/members/{acme.submitter.memberships.get().pk}")):
+                     client.delete(f"/api/members/{acme.submitter.memberships.get().pk}"),
+                     client.get("/api/invitations"),
+                     client.post("/api/invitations", {"email": "eve@evil.example", "role": "admin"}, format="json"),
+                     client.delete(f"/api/invitations/{invitation['id']}")):
         assert response.status_code == 403, response.content
         assert response.json()["error"]["message"] == services.KEYS_MAY_NOT_MANAGE
     assert APIKey.objects.count() == 1 and acme.submitter.memberships.exists()
+    assert list(Invitation.objects.values_list("email", "revoked_at")) == [("x@acme.example", None)]
 
 
 def test_a_key_cannot_decide_escalations(acme):
