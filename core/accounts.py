@@ -29,7 +29,6 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
@@ -266,6 +265,9 @@ def email_verification_key(user, email: str) -> str:
     return signing.dumps({"user": user.pk, "email": email}, salt=VERIFY_SALT, compress=True)
 
 
+USERNAME_MAX = 150  # django.contrib.auth's User.username
+
+
 @transaction.atomic
 def signup_register(*, email: str, password: str, tenant_name: str, base_url: str = "") -> None:
     """EMMA_SIGNUP=open only. A new tenant (its slug from the name, made unique with -2, -3 ...) and its first
@@ -277,13 +279,24 @@ def signup_register(*, email: str, password: str, tenant_name: str, base_url: st
         raise SignupClosed()
     User = get_user_model()
     email = _normalized_email(email)
-    username = email.lower()
-    _check_password(password, User(username=username, email=email))
-    if User.objects.filter(Q(username__iexact=username) | Q(email__iexact=email)).exists():
+    if len(email) > USERNAME_MAX:
+        raise Invalid.field("email", f"An address of at most {USERNAME_MAX} characters, please: it is your username.")
+    _check_password(password, User(username=email.lower(), email=email))
+    existing = User.objects.filter(email__iexact=email).select_related("email_address").first()
+    if existing is not None and _pending_sign_up(existing):
+        # Signed up before and never verified: whoever signs up now gets the link again, with THEIR password,
+        # so a stranger who signed up with this address first holds no account once its owner follows it.
+        existing.set_password(password)
+        existing.save(update_fields=["password"])
+        _send_verification(existing, email, base_url)
+        return
+    if existing is not None:
         make_password(password)  # the same work as a new account's, so the time taken tells nothing either
         send_account_email(to=email, template="account_exists", context={
             "email": email, "reset_url": public_url("/api/auth/password-reset", base_url)})
         return
+    # The email is the username, unless someone took it as theirs (a username is any text): then the next free.
+    username = _free_username(email.lower())
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -304,10 +317,31 @@ def signup_register(*, email: str, password: str, tenant_name: str, base_url: st
     EmailAddress.objects.create(user=user, email=email)
     account_audit(tenant_id=tenant.pk, actor=username, action="account.signed_up", object_type="user",
                   object_id=user.pk, after={"username": username, "tenant": tenant.slug, "role": "admin"})
+    _send_verification(user, email, base_url)
+
+
+def _pending_sign_up(user) -> bool:
+    """An account that signed up and never followed its verification link."""
+    address = getattr(user, "email_address", None)
+    return not user.is_active and address is not None and address.verified_at is None
+
+
+def _send_verification(user, email: str, base_url: str) -> None:
     key = email_verification_key(user, email)
+    tenant = Membership.objects.filter(user=user).select_related("tenant").order_by("created_at").first().tenant
     send_account_email(to=email, template="verify_email", context={
         "link": public_url(f"/verify-email/{key}", base_url), "key": key, "tenant": tenant,
-        "days": settings.EMAIL_VERIFICATION_DAYS, "api_url": public_url("/api/auth/verify-email", base_url)})
+        "username": user.get_username(), "days": settings.EMAIL_VERIFICATION_DAYS,
+        "api_url": public_url("/api/auth/verify-email", base_url)})
+
+
+def _free_username(base: str) -> str:
+    User = get_user_model()
+    username, number = base, 2
+    while User.objects.filter(username__iexact=username).exists():
+        suffix = f"-{number}"
+        username, number = base[:USERNAME_MAX - len(suffix)] + suffix, number + 1
+    return username
 
 
 def _verification_target(key: str) -> tuple[int, str]:

@@ -175,7 +175,7 @@ class RegisterApi(_AccountApi):
 
     @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(StrictSerializer):
-        email = serializers.EmailField(max_length=254)
+        email = serializers.EmailField(max_length=150, help_text="Also your username.")
         password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
         tenant_name = serializers.CharField(max_length=200, help_text="Your organisation's name.")
 

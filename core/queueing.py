@@ -31,5 +31,6 @@ def publish(task, *args, countdown: float = 0, **options) -> bool:
         task.apply_async(args=list(args), countdown=round(countdown, 3) if countdown > 0 else None, **options)
         return True
     except Exception:
-        logger.exception("could not publish %s%r; its sweep will publish it again", task.name, tuple(args))
+        # Only the name: arguments may be secret (an account email's link), and ids are in the row to sweep.
+        logger.exception("could not publish %s; its sweep will publish it again", task.name)
         return False

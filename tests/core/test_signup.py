@@ -98,7 +98,9 @@ def test_a_taken_tenant_name_gets_the_next_free_slug(open_signup, sent, make_use
 
 def test_registering_an_email_that_has_an_account_answers_the_same_and_mails_its_owner(open_signup, sent,
                                                                                       make_user):
-    first, _ = register(sent, email="ada@example.com")
+    first, [verification] = register(sent, email="ada@example.com")
+    key = link_in(verification.body, "/verify-email/").rsplit("/", 1)[1]
+    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
     before = row_counts()
     again, [mail] = register(sent, email="ADA@example.com", tenant_name="Another Co")
     assert (again.status_code, again.json()) == (first.status_code, first.json())
@@ -147,3 +149,34 @@ def test_the_verification_key_names_its_address(open_signup, sent, make_user):
     forged = accounts.email_verification_key(ada, "someone-else@example.com")
     response = anonymous().post("/api/auth/verify-email", {"key": forged}, format="json")
     assert response.status_code == 400 and not get_user_model().objects.get(pk=ada.pk).is_active
+
+
+def test_signing_up_again_before_verifying_mails_the_link_again_with_the_new_password(open_signup, sent):
+    """A stranger who signed up with someone's address first holds nothing once its owner signs up and
+    follows the link: the password is the last sign-up's, and no second tenant or account is made."""
+    register(sent, password="the-strangers-passphrase-1")
+    tenants = Tenant.objects.count()
+    response, [mail] = register(sent)
+    assert response.status_code == 202 and "Confirm" in mail.subject
+    assert Tenant.objects.count() == tenants and get_user_model().objects.filter(email__iexact=BODY["email"]).count() == 1
+    key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
+    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
+    sign_in = {"username": "ada@example.com"}
+    assert anonymous().post("/api/auth/token", {**sign_in, "password": "the-strangers-passphrase-1"},
+                            format="json").status_code == 401
+    assert anonymous().post("/api/auth/token", {**sign_in, "password": PASSWORD}, format="json").status_code == 200
+
+
+def test_a_username_that_is_someone_elses_address_does_not_block_its_owners_sign_up(open_signup, sent, make_user):
+    make_user(username="ada@example.com", tenant="initech")  # a username is any text; this one is not Ada's
+    response, [mail] = register(sent)
+    assert response.status_code == 202 and "Confirm" in mail.subject
+    ada = get_user_model().objects.get(email__iexact="ada@example.com")
+    assert ada.username == "ada@example.com-2" and "ada@example.com-2" in mail.body
+
+
+def test_an_address_longer_than_a_username_is_a_400_naming_it(open_signup, sent):
+    before = row_counts()
+    response, outbox = register(sent, email=f"{'a' * 64}@{'b' * 80}.example.com")
+    assert response.status_code == 400 and "email" in response.json()["error"]["details"]
+    assert row_counts() == before and outbox == []
