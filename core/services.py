@@ -143,6 +143,9 @@ def api_key_revoke(*, key_id: int, tenant: Tenant, by) -> APIKey:
 
 
 def _member(*, membership_id: int, tenant: Tenant) -> Membership:
+    """The member, with the tenant's row locked first: one change to a tenant's members at a time, so two
+    admins demoting each other wait their turn instead of deadlocking on each other's rows."""
+    list(Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk"))
     membership = (Membership.objects.select_for_update().select_related("user", "tenant")
                   .filter(pk=membership_id, tenant=tenant).first())
     if membership is None:
@@ -179,11 +182,27 @@ def member_role_change(*, membership_id: int, tenant: Tenant, by, role: str) -> 
     membership.role = role
     membership.save(update_fields=["role"])
     _sync_staff(membership.user)
+    # A member keeps no key that outranks them now: a demoted admin's admin keys would keep what was taken.
+    revoked = _revoke_keys_of(membership.user, tenant=tenant, by=by, above=role)
     account_audit(tenant_id=tenant.pk, actor=by.get_username(), action="member.role_changed",
                   object_type="membership", object_id=membership.pk,
                   before={"username": membership.user.get_username(), "role": before},
-                  after={"username": membership.user.get_username(), "role": role})
+                  after={"username": membership.user.get_username(), "role": role, "api_keys_revoked": revoked})
     return membership
+
+
+RANK = {Membership.Role.SUBMITTER: 0, Membership.Role.APPROVER: 1, Membership.Role.ADMIN: 2}
+
+
+def _revoke_keys_of(user, *, tenant: Tenant, by, above: str | None = None) -> int:
+    """Revoke the live keys the user created in the tenant (those of a role above `above` only, when given)."""
+    keys = APIKey.objects.filter(tenant=tenant, created_by=user, revoked=False)
+    if above is not None:
+        keys = keys.filter(role__in=[role for role, rank in RANK.items() if rank > RANK[above]])
+    key_ids = list(keys.values_list("pk", flat=True))
+    for key_id in key_ids:
+        api_key_revoke(key_id=key_id, tenant=tenant, by=by)
+    return len(key_ids)
 
 
 @transaction.atomic
@@ -195,9 +214,7 @@ def member_remove(*, membership_id: int, tenant: Tenant, by) -> None:
     membership = _member(membership_id=membership_id, tenant=tenant)
     _refuse_last_admin(membership, "remove")
     user = membership.user
-    keys = list(APIKey.objects.filter(tenant=tenant, created_by=user, revoked=False).values_list("pk", flat=True))
-    for key_id in keys:
-        api_key_revoke(key_id=key_id, tenant=tenant, by=by)
+    revoked = _revoke_keys_of(user, tenant=tenant, by=by)
     blacklisted = refresh_tokens_blacklist(user=user, tenant_id=tenant.pk)
     before = {"username": user.get_username(), "role": membership.role}
     membership_pk = membership.pk
@@ -205,4 +222,4 @@ def member_remove(*, membership_id: int, tenant: Tenant, by) -> None:
     _sync_staff(user)
     account_audit(tenant_id=tenant.pk, actor=by.get_username(), action="member.removed", object_type="membership",
                   object_id=membership_pk, before=before,
-                  after={"api_keys_revoked": len(keys), "refresh_tokens_blacklisted": blacklisted})
+                  after={"api_keys_revoked": revoked, "refresh_tokens_blacklisted": blacklisted})

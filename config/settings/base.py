@@ -178,7 +178,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # How many proxies in front of Emma append to X-Forwarded-For. 0: the client's address is REMOTE_ADDR and a
+    # client-sent X-Forwarded-For is ignored (otherwise anyone could pick the address their limits count on).
+    # https://www.django-rest-framework.org/api-guide/throttling/#how-clients-are-identified
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# Sign-in lockouts (django-axes) count on the same client address.
+if REST_FRAMEWORK["NUM_PROXIES"]:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+    AXES_IPWARE_PROXY_ORDER = "right-most"
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_TOKEN_MINUTES", default=15)),

@@ -106,3 +106,32 @@ def test_an_unknown_role_is_a_400(acme):
     response = acme.admin_api.patch(f"/api/members/{membership_id(acme.submitter)}", {"role": "owner"},
                                     format="json")
     assert response.status_code == 400 and "role" in response.json()["error"]["details"]
+
+
+def test_a_demoted_admin_keeps_no_key_that_outranks_them(acme):
+    """The keys a member created keep at most the member's new role: a demoted admin's admin key would keep
+    what the demotion took."""
+    from core import services
+
+    acme.admin_api.patch(f"/api/members/{membership_id(acme.approver)}", {"role": "admin"}, format="json")
+    tenant = Membership.objects.get(pk=membership_id(acme.admin)).tenant
+    keys = {role: services.api_key_create(tenant=tenant, created_by=acme.admin, name=role, role=role)[0]
+            for role in ("submitter", "approver", "admin")}
+    response = acme.approver_api.patch(f"/api/members/{membership_id(acme.admin)}", {"role": "approver"},
+                                       format="json")
+    assert response.status_code == 200
+    assert {role: APIKey.objects.get(pk=key.pk).revoked for role, key in keys.items()} == {
+        "submitter": False, "approver": False, "admin": True}
+    assert AuditEvent.objects.get(action="member.role_changed", before__role="admin").after["api_keys_revoked"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin_and_no_error(acme):
+    from tests.conftest import run_concurrently
+
+    acme.admin_api.patch(f"/api/members/{membership_id(acme.approver)}", {"role": "admin"}, format="json")
+    pairs = [(acme.admin_api, membership_id(acme.approver)), (acme.approver_api, membership_id(acme.admin))]
+    statuses = run_concurrently(lambda pair: pair[0].patch(f"/api/members/{pair[1]}", {"role": "approver"},
+                                                           format="json").status_code, pairs)
+    assert sorted(statuses) in ([200, 403], [200, 409]), statuses
+    assert Membership.objects.filter(tenant__slug="acme", role="admin").count() == 1

@@ -145,3 +145,13 @@ def test_the_public_account_endpoints_are_rate_limited_per_address(ada, settings
     assert same_address.post("/api/auth/verify-email", {"key": "x"}, format="json").status_code == 429
     assert anonymous("10.5.0.2").post("/api/auth/password-reset", {"email": "ada@example.com"},
                                       format="json").status_code == 202
+
+
+def test_a_client_cannot_pick_the_address_its_limit_counts_on(ada, settings):
+    """Without proxies in front (NUM_PROXIES=0), a client's own X-Forwarded-For is not its address."""
+    settings.ACCOUNT_RATE_LIMIT_PER_MIN = 2
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    client = anonymous("10.5.0.3")
+    statuses = [client.post("/api/auth/password-reset", {"email": "ada@example.com"}, format="json",
+                            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code for n in range(3)]
+    assert statuses == [202, 202, 429]
