@@ -382,9 +382,16 @@ def email_verify(*, key: str) -> dict:
 
 
 def password_reset_request(*, email: str, base_url: str = "") -> None:
-    """Mail a reset link to every active account with this email; the answer is the same whether there
-    is one or not."""
+    """Queue the search for accounts with this email and their reset mails (password_reset_mail): the
+    request does the same work, and takes the same time, whether the address has an account or not."""
+    from core.tasks import mail_password_reset
+
     email = _normalized_email(email)
+    transaction.on_commit(lambda: queueing.publish(mail_password_reset, email, base_url))
+
+
+def password_reset_mail(*, email: str, base_url: str = "") -> None:
+    """Mail a reset link to every active account with this email."""
     for user in get_user_model().objects.filter(email__iexact=email, is_active=True):
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         token = default_token_generator.make_token(user)

@@ -29,3 +29,11 @@ def send_account_email(self, to: str, subject: str, body: str) -> None:
     out connection is tried again with exponential backoff (up to a minute apart, six times)."""
     EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to]).send()
     logger.info("account email sent", extra={"subject": subject})
+
+
+@shared_task(name="core.mail_password_reset", queue="default", acks_late=True, reject_on_worker_lost=True)
+def mail_password_reset(email: str, base_url: str) -> None:
+    """Look for the accounts of a password reset request's address, and queue their reset mails."""
+    from core import accounts
+
+    accounts.password_reset_mail(email=email, base_url=base_url)
