@@ -315,6 +315,7 @@ def test_a_call_nobody_decides_times_out_by_the_ladder_and_the_model_is_told(acm
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # the model's thread cancels on its own connection: it must see the run
 def test_cancelling_a_running_run_stops_it_at_its_next_step(acme, model):
     """The request arrives while the model is thinking: the run stops before its next step."""
 
