@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, Invalid, NotFound
 from integrations.models import GitHubInstallation
 
 if TYPE_CHECKING:
@@ -329,7 +330,17 @@ def file_read(github: GitHub, *, repo: str, path: str, ref: str | None = None) -
                 "truncated": len(text) > FILE_MAX_CHARS}
 
 
+# Qualifiers that would take a code search beyond `repo` (GitHub ORs several repo: qualifiers together).
+WIDENING_QUALIFIER = re.compile(r"\b(repo|org|user|owner)\s*:", re.IGNORECASE)
+
+
 def code_search(github: GitHub, *, repo: str, query: str) -> dict:
+    """Search the code of `repo` only: a query carrying its own repo:, org: or user: qualifier is refused."""
+    widening = WIDENING_QUALIFIER.search(query or "")
+    if widening:
+        message = (f"query: the query may not carry a {widening.group(1).lower()}: qualifier; it searches "
+                   f"{repo} only.")
+        raise Invalid(message, details={"query": [message]})  # the message: what the model is told
     with _calling("GET /search/code"):
         data = github.rest.search.code(q=f"{query} repo:{repo}", per_page=SEARCH_RESULTS,
                                        headers={"Accept": "application/vnd.github.text-match+json"}).json()
