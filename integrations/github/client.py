@@ -176,6 +176,20 @@ def user_installation_ids(*, user_token: str) -> set[int]:
     return ids
 
 
+def user_is_org_admin(*, user_token: str, org: str) -> bool:
+    """The user is an active admin (an owner) of organisation `org` (GET /user/memberships/orgs/{org}); not a
+    member, or GitHub not telling (404, 403): False."""
+    github = _as(user_token)
+    try:
+        with _calling(f"GET /user/memberships/orgs/{org}"):
+            data = github.rest.orgs.get_membership_for_authenticated_user(org).json()
+    except GitHubFailure as exc:
+        if exc.status in (403, 404):
+            return False
+        raise
+    return isinstance(data, dict) and data.get("state") == "active" and data.get("role") == "admin"
+
+
 def installation_info(*, installation_id: int) -> InstallationInfo:
     """What the App reads of an installation with its JWT: the account and the permissions granted."""
     github = _app()

@@ -56,7 +56,7 @@ def installation_connect(*, state: str, user, session_key: str, code: str, insta
     """Record the installation GitHub sent the admin back with. The state is consumed first (so a failure
     below still spends it); the code is exchanged for the user's token, with which the user must reach
     `installation_id` (so nobody claims another account's installation); then, as the App, the installation
-    is read, a token minted and its repositories listed. An installation of another tenant is refused
+    is read, and the user must be an admin of its organisation, or its personal account (`_may_claim`); a token minted and its repositories listed. An installation of another tenant is refused
     (Conflict), never moved. No transaction is held across GitHub's calls; the record is one (`_record`)."""
     if not code:
         raise Invalid.field("code", "GitHub sent no authorisation code: was “Request user authorization (OAuth) "
@@ -73,11 +73,25 @@ def installation_connect(*, state: str, user, session_key: str, code: str, insta
     if installation_id not in client.user_installation_ids(user_token=user_token.token):
         raise Forbidden(f"Your GitHub account ({github_user.login}) cannot reach installation {installation_id}.")
     info = client.installation_info(installation_id=installation_id)
+    _may_claim(info=info, github_user=github_user, user_token=user_token.token)
     token, expires_at = client.installation_token_mint(installation_id=installation_id)
     repositories = client.installation_repositories(token=token)
     return _record(tenant_id=oauth.tenant_id, user=user, installation_id=installation_id, info=info,
                    repositories=repositories, token=token, token_expires_at=expires_at, user_token=user_token,
                    github_user=github_user)
+
+
+def _may_claim(*, info, github_user, user_token: str) -> None:
+    """Reaching an installation is not enough to claim it (every member of an organisation with access to one
+    of its repositories reaches it): an organisation's installation is claimed by one of its admins (owners)
+    only, a personal account's by that account only. Forbidden otherwise."""
+    if info.account_type == GitHubInstallation.AccountType.ORGANIZATION:
+        if not client.user_is_org_admin(user_token=user_token, org=info.account_login):
+            raise Forbidden(f"Your GitHub account ({github_user.login}) is not an owner of the {info.account_login} "
+                            "organisation: ask one of its owners to connect GitHub.")
+    elif info.account_login.lower() != github_user.login.lower():
+        raise Forbidden(f"Your GitHub account ({github_user.login}) is not {info.account_login}, whose installation "
+                        "this is: ask them to connect GitHub.")
 
 
 @transaction.atomic

@@ -186,6 +186,32 @@ def test_a_github_user_who_cannot_reach_the_installation_cannot_claim_it(install
     assert not GitHubInstallation.objects.exists() and installed.mints.get(4242) is None
 
 
+def test_a_member_of_the_organisation_who_is_not_an_owner_cannot_claim_its_installation(installed, admin):
+    """mallory reaches the installation (a repository of acme-org is shared with her), but only an owner of
+    acme-org may connect it to a tenant."""
+    installed.install(4242, account="acme-org", repositories=REPOS, users=["octocat", "mallory"],
+                      roles={"octocat": "admin", "mallory": "member"})
+    installed.next_install(installation_id=4242, user="mallory")
+
+    response = connect(session_of(admin))
+
+    assert response.status_code == 403 and "not an owner of the acme-org organisation" in error_of(response)["message"]
+    assert not GitHubInstallation.objects.exists() and installed.mints.get(4242) is None
+
+
+def test_an_installation_on_a_personal_account_is_claimed_by_that_account_only(installed, admin):
+    installed.install(5151, account="octocat", account_type="User", repositories=["octocat/dotfiles"],
+                      users=["octocat", "mallory"])  # mallory collaborates on a repository of octocat's
+    installed.next_install(installation_id=5151, user="mallory")
+    refused = connect(session_of(admin))
+    assert refused.status_code == 403 and "is not octocat" in error_of(refused)["message"]
+    assert not GitHubInstallation.objects.exists()
+
+    installed.next_install(installation_id=5151, user="octocat")
+    assert connect(session_of(admin)).status_code == 302
+    assert GitHubInstallation.objects.get().account_login == "octocat"
+
+
 def test_an_installation_of_another_tenant_is_refused_not_moved(installed, admin):
     globex = Tenant.objects.create(slug="globex", name="Globex")
     GitHubInstallation.objects.create(tenant=globex, installation_id=4242, account_login="acme-org",
