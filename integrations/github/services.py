@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
@@ -114,7 +114,20 @@ def _record(*, tenant_id: int, user, installation_id: int, info, repositories: l
     installation.github_user_id, installation.github_user_login = github_user.id, github_user.login
     installation.installed_by = user
     installation.disabled_at, installation.disabled_reason = None, ""
-    installation.save()
+    try:
+        with transaction.atomic():
+            installation.save()
+    except IntegrityError:
+        # Two callbacks connecting one new installation at once: the other insert won. A Conflict, as for any
+        # installation connected elsewhere, never a 500.
+        if existing is not None:
+            raise
+        winner = GitHubInstallation.objects.filter(installation_id=installation_id).values_list(
+            "tenant_id", flat=True).first()
+        if winner == tenant_id:
+            raise Conflict(f"GitHub installation {installation_id} was connected to this tenant by someone else "
+                           "at the same moment.") from None
+        raise Conflict(f"GitHub installation {installation_id} is connected to another tenant.") from None
     audit_record(tenant_id=tenant_id, actor=user.get_username(),
                  action="github.installation.connected" if existing is None else "github.installation.reconnected",
                  object_type="github_installation", object_id=installation.installation_id, before=before,

@@ -224,6 +224,49 @@ def test_an_installation_of_another_tenant_is_refused_not_moved(installed, admin
     assert installation.tenant == globex and installation.access_token is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_tenants_connecting_one_new_installation_at_once_one_wins_the_other_gets_a_conflict(
+        installed, make_user):
+    """Both callbacks look the installation up (none yet) before either inserts it (held at a barrier just
+    before the insert): the second insert violates the unique id, and is answered Conflict, never a 500."""
+    import threading
+
+    from django.db.models.signals import pre_save
+
+    from core.errors import Conflict
+    from integrations.github import services as github_services
+    from tests.conftest import run_concurrently
+
+    admins = [make_user("olivia", tenant="acme", role="admin"), make_user("gus", tenant="globex", role="admin")]
+    starts = [(admin, github_services.oauth_state_create(user=admin, tenant_id=admin.memberships.get().tenant_id,
+                                                         session_key=f"session-{admin.pk}")) for admin in admins]
+    both_looked = threading.Barrier(2, timeout=10)
+
+    def at_the_insert(sender, instance, **kwargs):
+        if instance.pk is None:
+            both_looked.wait()
+
+    def callback(start):
+        admin, state = start
+        try:
+            return github_services.installation_connect(
+                state=state, user=admin, session_key=f"session-{admin.pk}", installation_id=4242,
+                code=installed.code_for(user="octocat", installation_id=4242)).tenant_id
+        except Conflict as exc:
+            return exc
+
+    pre_save.connect(at_the_insert, sender=GitHubInstallation)
+    try:
+        outcomes = run_concurrently(callback, starts)
+    finally:
+        pre_save.disconnect(at_the_insert, sender=GitHubInstallation)
+
+    conflicts = [outcome for outcome in outcomes if isinstance(outcome, Conflict)]
+    assert len(conflicts) == 1 and "is connected to another tenant" in str(conflicts[0])
+    winner, = [outcome for outcome in outcomes if not isinstance(outcome, Conflict)]
+    assert list(GitHubInstallation.objects.values_list("tenant_id", flat=True)) == [winner]
+
+
 def test_a_bad_code_is_a_clear_400(installed, admin):
     client = session_of(admin)
     location = authorize(client)
