@@ -334,6 +334,10 @@ def file_read(github: GitHub, *, repo: str, path: str, ref: str | None = None) -
         data = github.rest.repos.get_content(owner, name, path, **({"ref": ref} if ref else {})).json()
         if isinstance(data, list) or data.get("type") != "file":
             raise GitHubFailure(f"{path} in {repo} is not a file", status=422)
+        if data.get("encoding") == "none" or (not data.get("content") and (data.get("size") or 0) > 0):
+            # GitHub sends no content for a file over 1 MB: it is not an empty file.
+            raise GitHubFailure(f"{path} in {repo} is too large to read ({data.get('size', '?')} bytes; GitHub gives "
+                                "the text of files up to 1 MB): search its code instead", status=422)
         raw = base64.b64decode(data.get("content") or "")
         try:
             text = raw.decode("utf-8")

@@ -47,6 +47,7 @@ APP_SLUG = "emma-test-app"
 CLIENT_ID = "Iv1.fakeclientid0001"
 CLIENT_SECRET = "fake-client-secret-for-tests"
 WEBHOOK_SECRET = "github-app-webhook-secret-for-tests"
+CONTENTS_MAX_BYTES = 1024 * 1024  # GET /repos/.../contents/...: a larger file comes with encoding "none", no content
 
 
 def _iso(moment: datetime) -> str:
@@ -342,9 +343,10 @@ class FakeGitHub:
             if text is None:
                 return 404, {}, {"message": "Not Found"}
             data = text.encode()
+            large = len(data) > CONTENTS_MAX_BYTES  # GitHub gives no content for a file over 1 MB
             return 200, {}, {"type": "file", "path": file_path, "name": file_path.rsplit("/", 1)[-1], "size": len(data),
-                             "sha": f"{abs(hash(text)):040x}"[:40], "encoding": "base64",
-                             "content": base64.encodebytes(data).decode()}
+                             "sha": f"{abs(hash(text)):040x}"[:40], "encoding": "none" if large else "base64",
+                             "content": "" if large else base64.encodebytes(data).decode()}
         if rest == ["issues"] and method == "POST":
             with self.lock:
                 number = max([n for (name, n) in self.issues if name == repo] or [0]) + 1

@@ -74,6 +74,14 @@ def test_get_file_decodes_the_text_and_truncates_it(installation, acme, fake_git
     assert long["truncated"] and len(long["text"]) == github_client.FILE_MAX_CHARS and long["text"][0] == "é"
 
 
+def test_get_file_says_a_file_over_a_megabyte_is_too_large_not_empty(installation, acme, fake_github):
+    fake_github.file(REPO, "data/dump.sql", "x" * (1024 * 1024 + 1))
+    fake_github.file(REPO, "empty.txt", "")
+    with pytest.raises(RuntimeError, match="data/dump.sql in acme-org/api is too large to read"):
+        call("github.get_file", {"repo": REPO, "path": "data/dump.sql"}, tenant_id=acme.tenant_id)
+    assert call("github.get_file", {"repo": REPO, "path": "empty.txt"}, tenant_id=acme.tenant_id)["text"] == ""
+
+
 def test_search_code_gives_paths_and_snippets(installation, acme, fake_github):
     fake_github.file(REPO, "app/login.py", "def login():\n    raise Crash()\n")
     fake_github.file(REPO, "README.md", "nothing here")
