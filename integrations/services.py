@@ -253,7 +253,8 @@ def _request_submit(*, delivery, identity, channel: str, address: str, text: str
 def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: str = "", url: str = "") -> str:
     """An event from a tool: remembered as an episode, then every matching routing rule of the tenant acts
     on it as the rule's `run_as` member: a `notify` rule submits a `notify` task with the event's summary;
-    an `agent_run` rule (GitHub) starts an agent run when the event asks Emma (integrations.github.runs).
+    an `agent_run` rule (GitHub) starts an agent run when the event asks Emma (integrations.github.runs): only
+    for a delivery of Emma's GitHub App on a repository of its installation, never a `?tenant=` webhook's.
     A rule refused (by governance's checks, a missing tool) is logged; the others still act."""
     if delivery.tenant_id is None:
         return "ignored: no tenant (add ?tenant=<slug> to the webhook URL, or set INTEGRATIONS_DEFAULT_TENANT)"

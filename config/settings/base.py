@@ -435,6 +435,9 @@ JIRA_WEBHOOK_SECRET = env("JIRA_WEBHOOK_SECRET", default="")
 SENTRY_WEBHOOK_SECRET = env("SENTRY_WEBHOOK_SECRET", default="")
 # A GitHub comment mentioning this (any case, as a whole word) starts an agent run of an agent_run routing rule.
 GITHUB_MENTION = env.str("GITHUB_MENTION", default="@emma")
+# Who may ask Emma in a GitHub comment: the comment's author_association must be one of these
+# (OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, MANNEQUIN, NONE).
+GITHUB_ASK_ASSOCIATIONS = env.list("GITHUB_ASK_ASSOCIATIONS", default=["OWNER", "MEMBER", "COLLABORATOR"])
 # Twilio signs the URL it called: set this when the proxy in front sends no X-Forwarded-Proto/Host.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 # The tenant of GitHub/Jira/Sentry deliveries whose URL names none (?tenant=<slug>).

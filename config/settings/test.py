@@ -52,3 +52,5 @@ PASSWORD_RESET_TIMEOUT = 3600
 ACCOUNT_RATE_LIMIT_PER_MIN = 10
 # What a GitHub comment mentions to ask Emma (integrations.github.runs).
 GITHUB_MENTION = "@emma"
+# Whose comments may ask Emma (their author_association on GitHub).
+GITHUB_ASK_ASSOCIATIONS = ["OWNER", "MEMBER", "COLLABORATOR"]

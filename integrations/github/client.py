@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, Invalid, NotFound
 from integrations.models import GitHubInstallation
 
 if TYPE_CHECKING:
@@ -175,6 +176,20 @@ def user_installation_ids(*, user_token: str) -> set[int]:
     return ids
 
 
+def user_is_org_admin(*, user_token: str, org: str) -> bool:
+    """The user is an active admin (an owner) of organisation `org` (GET /user/memberships/orgs/{org}); not a
+    member, or GitHub not telling (404, 403): False."""
+    github = _as(user_token)
+    try:
+        with _calling(f"GET /user/memberships/orgs/{org}"):
+            data = github.rest.orgs.get_membership_for_authenticated_user(org).json()
+    except GitHubFailure as exc:
+        if exc.status in (403, 404):
+            return False
+        raise
+    return isinstance(data, dict) and data.get("state") == "active" and data.get("role") == "admin"
+
+
 def installation_info(*, installation_id: int) -> InstallationInfo:
     """What the App reads of an installation with its JWT: the account and the permissions granted."""
     github = _app()
@@ -319,6 +334,10 @@ def file_read(github: GitHub, *, repo: str, path: str, ref: str | None = None) -
         data = github.rest.repos.get_content(owner, name, path, **({"ref": ref} if ref else {})).json()
         if isinstance(data, list) or data.get("type") != "file":
             raise GitHubFailure(f"{path} in {repo} is not a file", status=422)
+        if data.get("encoding") == "none" or (not data.get("content") and (data.get("size") or 0) > 0):
+            # GitHub sends no content for a file over 1 MB: it is not an empty file.
+            raise GitHubFailure(f"{path} in {repo} is too large to read ({data.get('size', '?')} bytes; GitHub gives "
+                                "the text of files up to 1 MB): search its code instead", status=422)
         raw = base64.b64decode(data.get("content") or "")
         try:
             text = raw.decode("utf-8")
@@ -329,7 +348,17 @@ def file_read(github: GitHub, *, repo: str, path: str, ref: str | None = None) -
                 "truncated": len(text) > FILE_MAX_CHARS}
 
 
+# Qualifiers that would take a code search beyond `repo` (GitHub ORs several repo: qualifiers together).
+WIDENING_QUALIFIER = re.compile(r"\b(repo|org|user|owner)\s*:", re.IGNORECASE)
+
+
 def code_search(github: GitHub, *, repo: str, query: str) -> dict:
+    """Search the code of `repo` only: a query carrying its own repo:, org: or user: qualifier is refused."""
+    widening = WIDENING_QUALIFIER.search(query or "")
+    if widening:
+        message = (f"query: the query may not carry a {widening.group(1).lower()}: qualifier; it searches "
+                   f"{repo} only.")
+        raise Invalid(message, details={"query": [message]})  # the message: what the model is told
     with _calling("GET /search/code"):
         data = github.rest.search.code(q=f"{query} repo:{repo}", per_page=SEARCH_RESULTS,
                                        headers={"Accept": "application/vnd.github.text-match+json"}).json()

@@ -7,12 +7,14 @@ decide which ones notify someone (a failed workflow run: {"action": "completed",
 the one the payload's `installation.id` was connected to (an unknown installation: no tenant, so nothing is
 routed). `installation`, `installation_repositories` and `github_app_authorization` events change the
 installation in the request itself, before the 200 (integrations.github.services.installation_event_apply);
-every event is then processed like a repository webhook's, with that tenant, so routing rules apply."""
+every event is then processed like a repository webhook's, with that tenant, so routing rules apply; only
+the App's deliveries (marked APP_ENDPOINT_HEADER when they arrive) may start agent runs (integrations.github.runs)."""
 
 import logging
 
 from integrations import providers
 from integrations.github import verify
+from integrations.github.runs import APP_ENDPOINT, APP_ENDPOINT_HEADER
 from integrations.models import GitHubInstallation, WebhookDelivery
 from integrations.providers import Endpoint, WebhookProvider
 from integrations.webhooks import Unusable, header, json_body, json_object, tenant_from_url
@@ -58,6 +60,17 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
                                  actor=(payload.get("sender") or {}).get("login", ""))]
 
 
+def app_body(request) -> dict:
+    """The App endpoint's JSON body; the request is marked as the App's (APP_ENDPOINT_HEADER, kept in the
+    delivery's headers), so processing knows the delivery came through the App endpoint, with its own secret
+    and the tenant of its installation. The repository webhook endpoint keeps no such header: it cannot be
+    forged there."""
+    payload = json_body(request)
+    request.META["HTTP_" + APP_ENDPOINT_HEADER.upper().replace("-", "_")] = APP_ENDPOINT
+    request.__dict__.pop("headers", None)  # HttpRequest.headers is cached: read META again
+    return payload
+
+
 def tenant_from_installation(request) -> int | None:
     """The tenant the payload's installation was connected to; None for an unknown one (never a guess)."""
     from integrations.github.services import github_id
@@ -101,12 +114,12 @@ GITHUB = providers.register(WebhookProvider(
     ), Endpoint(
         path="github/app", url_name="webhook-github-app",
         verify=verify.verify_app,
-        parse=json_body,
+        parse=app_body,
         dedup_key=header("X-GitHub-Delivery"),
         event_type=header("X-GitHub-Event"),
         tenant=tenant_from_installation,
         received=app_event_received,
         keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID",
-                      "X-GitHub-Hook-Installation-Target-ID"),
+                      "X-GitHub-Hook-Installation-Target-ID", APP_ENDPOINT_HEADER),
     )),
 ))

@@ -1,11 +1,17 @@
 """Ask Emma from GitHub: a comment mentioning Emma, or a label added, starts an agent run whose answer
 is posted back on the issue or pull request as a comment.
 
-A GitHub delivery that matches a routing rule with action `agent_run` (integrations.services.event_receive):
+A GitHub delivery that matches a routing rule with action `agent_run` (integrations.services.event_receive),
+when it came through the App's endpoint (/webhooks/github/app: signed with the App's own secret, its tenant
+the one its `installation.id` is connected to) and its repository is one of that installation's (enabled)
+repositories. A repository webhook's delivery (/webhooks/github?tenant=, signed with the deployment-wide
+GITHUB_WEBHOOK_SECRET, its tenant named by the URL) starts no run: notify rules still act on it.
 
 - `issue_comment` / `created`: only when the comment mentions GITHUB_MENTION (default "@emma", any case, as
   a whole word), was not written by a bot (sender or author of type "Bot", or a login ending "[bot]") and
-  does not carry Emma's own marker (`<!-- emma:`): Emma's replies never start another run.
+  does not carry Emma's own marker (`<!-- emma:`): Emma's replies never start another run; and only when
+  the comment's `author_association` is one of GITHUB_ASK_ASSOCIATIONS (default OWNER, MEMBER, COLLABORATOR):
+  anyone else's comment (on a public repository, anyone at all) starts nothing.
 - `issues` or `pull_request` / `labeled`: only when the rule's `match` names the label
   (`{"label.name": "emma"}`) and a person, not a bot, added it.
 
@@ -36,7 +42,8 @@ from core.errors import ApplicationError, error_text
 from core.models import Membership
 from emma.models import AgentTask
 from emma.services import task_submit
-from integrations.models import GitHubRequest, RoutingRule, WebhookDelivery, default_agent_tools
+from integrations.models import (GitHubInstallation, GitHubRequest, RoutingRule, WebhookDelivery,
+                                 default_agent_tools)
 
 logger = logging.getLogger(__name__)
 Status = AgentTask.Status
@@ -52,6 +59,10 @@ BODY_MAX_CHARS = 200_000  # of a comment read whole for the marker and the menti
 MAX_NUMBER = 2**31 - 1  # GitHubRequest.number, a PositiveIntegerField
 MAX_COMMENT_ID = 2**63 - 1  # GitHubRequest.comment_id, a BigIntegerField
 LABEL_EVENTS = ("issues", "pull_request")
+# Set by the App endpoint on the requests it verified (integrations.github.inbound.app_body), kept in the
+# delivery's headers; the repository webhook endpoint (/webhooks/github?tenant=) keeps no such header.
+APP_ENDPOINT_HEADER = "X-Emma-Endpoint"
+APP_ENDPOINT = "github/app"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -129,6 +140,11 @@ def ask_from(*, event_type: str, payload: dict, rule: RoutingRule) -> Ask | str:
             return "Emma's own comment"
         if not mentions_emma(body):
             return f"the comment does not mention {settings.GITHUB_MENTION}"
+        association = _text(comment.get("author_association"), 50).upper()
+        allowed = {str(name).strip().upper() for name in settings.GITHUB_ASK_ASSOCIATIONS or []}
+        if association not in allowed:
+            return (f"the comment's author ({_login(comment.get('user')) or 'unknown'}, author_association "
+                    f"{association or 'missing'}) is not one of GITHUB_ASK_ASSOCIATIONS ({', '.join(sorted(allowed))})")
         kind = "pull request" if "pull_request" in issue else "issue"
         where = _where(payload, issue, kind)
         if isinstance(where, str):
@@ -174,6 +190,18 @@ def instructions_for(ask: Ask) -> str:
             "there, in GitHub Markdown.")
 
 
+def _installation_reaches(*, delivery: WebhookDelivery, payload: dict, repo: str) -> bool:
+    """The delivery's installation (`installation.id`) is an enabled one of the delivery's tenant, and
+    reaches `repo`."""
+    installation_id = _id(_dict(payload, "installation").get("id"), MAX_COMMENT_ID)
+    if installation_id is None or delivery.tenant_id is None:
+        return False
+    repositories = (GitHubInstallation.objects
+                    .filter(installation_id=installation_id, tenant_id=delivery.tenant_id, disabled_at__isnull=True)
+                    .values_list("repositories", flat=True).first())
+    return repo.lower() in {str(name).lower() for name in repositories or []}
+
+
 def _acting(user, tenant_id: int):
     """The user acting in this tenant (their membership there), or None when they are no longer a member."""
     membership = Membership.objects.filter(user_id=user.pk, tenant_id=tenant_id).select_related("tenant").first()
@@ -190,9 +218,15 @@ def run_start(*, delivery: WebhookDelivery, rule: RoutingRule, event_type: str, 
     """Start the rule's agent run for what the event asks (in the caller's transaction, the delivery's):
     "processed", or "ignored: <why>" when it asks nothing. The submission and its GitHubRequest commit
     together; a refusal (an unknown tool, a Conflict) raises the domain error and leaves nothing."""
+    if (delivery.headers or {}).get(APP_ENDPOINT_HEADER) != APP_ENDPOINT:
+        return ("ignored: an agent run starts only from a delivery of Emma's GitHub App (/webhooks/github/app), "
+                "never from a repository webhook (/webhooks/github)")
     ask = ask_from(event_type=event_type, payload=payload, rule=rule)
     if isinstance(ask, str):
         return f"ignored: {ask}"
+    if not _installation_reaches(delivery=delivery, payload=payload, repo=ask.repo):
+        return (f"ignored: {ask.repo} is not a repository of the enabled GitHub installation the delivery "
+                "came from")
     user = _acting(rule.run_as, rule.tenant_id)
     if user is None:
         return f"ignored: rule {rule.pk} runs as someone who is no longer an active member of the tenant"

@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, Invalid
@@ -56,7 +56,7 @@ def installation_connect(*, state: str, user, session_key: str, code: str, insta
     """Record the installation GitHub sent the admin back with. The state is consumed first (so a failure
     below still spends it); the code is exchanged for the user's token, with which the user must reach
     `installation_id` (so nobody claims another account's installation); then, as the App, the installation
-    is read, a token minted and its repositories listed. An installation of another tenant is refused
+    is read, and the user must be an admin of its organisation, or its personal account (`_may_claim`); a token minted and its repositories listed. An installation of another tenant is refused
     (Conflict), never moved. No transaction is held across GitHub's calls; the record is one (`_record`)."""
     if not code:
         raise Invalid.field("code", "GitHub sent no authorisation code: was “Request user authorization (OAuth) "
@@ -73,11 +73,25 @@ def installation_connect(*, state: str, user, session_key: str, code: str, insta
     if installation_id not in client.user_installation_ids(user_token=user_token.token):
         raise Forbidden(f"Your GitHub account ({github_user.login}) cannot reach installation {installation_id}.")
     info = client.installation_info(installation_id=installation_id)
+    _may_claim(info=info, github_user=github_user, user_token=user_token.token)
     token, expires_at = client.installation_token_mint(installation_id=installation_id)
     repositories = client.installation_repositories(token=token)
     return _record(tenant_id=oauth.tenant_id, user=user, installation_id=installation_id, info=info,
                    repositories=repositories, token=token, token_expires_at=expires_at, user_token=user_token,
                    github_user=github_user)
+
+
+def _may_claim(*, info, github_user, user_token: str) -> None:
+    """Reaching an installation is not enough to claim it (every member of an organisation with access to one
+    of its repositories reaches it): an organisation's installation is claimed by one of its admins (owners)
+    only, a personal account's by that account only. Forbidden otherwise."""
+    if info.account_type == GitHubInstallation.AccountType.ORGANIZATION:
+        if not client.user_is_org_admin(user_token=user_token, org=info.account_login):
+            raise Forbidden(f"Your GitHub account ({github_user.login}) is not an owner of the {info.account_login} "
+                            "organisation: ask one of its owners to connect GitHub.")
+    elif info.account_login.lower() != github_user.login.lower():
+        raise Forbidden(f"Your GitHub account ({github_user.login}) is not {info.account_login}, whose installation "
+                        "this is: ask them to connect GitHub.")
 
 
 @transaction.atomic
@@ -100,7 +114,20 @@ def _record(*, tenant_id: int, user, installation_id: int, info, repositories: l
     installation.github_user_id, installation.github_user_login = github_user.id, github_user.login
     installation.installed_by = user
     installation.disabled_at, installation.disabled_reason = None, ""
-    installation.save()
+    try:
+        with transaction.atomic():
+            installation.save()
+    except IntegrityError:
+        # Two callbacks connecting one new installation at once: the other insert won. A Conflict, as for any
+        # installation connected elsewhere, never a 500.
+        if existing is not None:
+            raise
+        winner = GitHubInstallation.objects.filter(installation_id=installation_id).values_list(
+            "tenant_id", flat=True).first()
+        if winner == tenant_id:
+            raise Conflict(f"GitHub installation {installation_id} was connected to this tenant by someone else "
+                           "at the same moment.") from None
+        raise Conflict(f"GitHub installation {installation_id} is connected to another tenant.") from None
     audit_record(tenant_id=tenant_id, actor=user.get_username(),
                  action="github.installation.connected" if existing is None else "github.installation.reconnected",
                  object_type="github_installation", object_id=installation.installation_id, before=before,

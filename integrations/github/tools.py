@@ -2,6 +2,9 @@
 
 Each acts as the tenant's GitHub installation that reaches the repository named (client.installation_for_repo):
 a repository outside the tenant's installations, or one whose installation is disabled, is refused.
+A run that a GitHub request started (a GitHubRequest with the run's task id) may name only the repository it
+was asked on: any other is refused (Forbidden), so a comment cannot send Emma to the tenant's other
+repositories. `github.search_code` refuses a query that carries its own repo:, org: or user: qualifier.
 
 - Reading (`github.get_issue`, `github.get_file`, `github.search_code`): low risk, nothing leaves Emma but
   the question, so no external side effect. Tools only.
@@ -14,8 +17,10 @@ a repository outside the tenant's installations, or one whose installation is di
 
 None is offered while the GitHub App is not configured (client.unavailable_reason)."""
 
+from core.errors import Forbidden
 from emma.registry import RetryableError, task_type
 from integrations.github import client
+from integrations.models import GitHubRequest
 
 REPO = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
         "description": "owner/name"}
@@ -29,8 +34,22 @@ def _unavailable() -> str | None:
     return client.unavailable_reason()
 
 
+def _asked_on(ctx) -> str | None:
+    """The repository a GitHub request asked this run on (its GitHubRequest), or None: a run started in Emma
+    (or a task) is not held to one repository."""
+    task_id = getattr(ctx, "task_id", None)
+    if not task_id:
+        return None
+    return GitHubRequest.objects.filter(task_id=task_id).values_list("repo", flat=True).first()
+
+
 def _call(ctx, repo: str, operation):
-    """Run `operation(github)` as the installation reaching `repo`; GitHub's passing failures are retried."""
+    """Run `operation(github)` as the installation reaching `repo`; GitHub's passing failures are retried.
+    A run asked for on GitHub may use GitHub on the repository it was asked on only (Forbidden otherwise):
+    whoever wrote the comment must not steer Emma to the tenant's other repositories."""
+    asked_on = _asked_on(ctx)
+    if asked_on is not None and repo.strip().lower() != asked_on.lower():
+        raise Forbidden(f"This run was asked on {asked_on}; it may use GitHub there only.")
     try:
         return client.as_installation(tenant_id=ctx.tenant_id, repo=repo, call=operation)
     except client.GitHubFailure as exc:

@@ -14,7 +14,7 @@ socket, not mocks of our own functions.
 It plays: `/apps/<slug>/installations/new` (302 straight to the callback, with a code, the installation id,
 setup_action=install and the state: the browser flow needs no person at GitHub), `/login/oauth/access_token`
 (code and refresh_token grants; JSON or form, answered in JSON when Accept says so), `/user`,
-`/user/installations`, `/app/installations/{id}` and `.../access_tokens` (the App's JWT checked: RS256 with the
+`/user/installations`, `/user/memberships/orgs/{org}`, `/app/installations/{id}` and `.../access_tokens` (the App's JWT checked: RS256 with the
 public key of the key pair made at start, its issuer the App id), `/installation/repositories`, issues, their
 comments and labels, `/repos/{o}/{r}/contents/{path}` and `/search/code`. Tokens are checked: an unknown or
 expired one is a 401, a repository outside the token's installation a 404, as GitHub answers.
@@ -47,6 +47,7 @@ APP_SLUG = "emma-test-app"
 CLIENT_ID = "Iv1.fakeclientid0001"
 CLIENT_SECRET = "fake-client-secret-for-tests"
 WEBHOOK_SECRET = "github-app-webhook-secret-for-tests"
+CONTENTS_MAX_BYTES = 1024 * 1024  # GET /repos/.../contents/...: a larger file comes with encoding "none", no content
 
 
 def _iso(moment: datetime) -> str:
@@ -65,6 +66,7 @@ class Installation:
     repositories: list[str]
     users: set[str]
     permissions: dict
+    roles: dict[str, str] = field(default_factory=dict)  # an organisation's members: login → "admin" / "member"
 
 
 @dataclass
@@ -139,11 +141,16 @@ class FakeGitHub:
             self.user_ids: dict[str, int] = {}
 
     def install(self, installation_id: int, *, account: str, repositories: list[str], users=("octocat",),
-                account_type: str = "Organization", permissions: dict | None = None) -> FakeGitHub:
+                account_type: str = "Organization", permissions: dict | None = None,
+                roles: dict[str, str] | None = None) -> FakeGitHub:
+        """`users` reach the installation; of an organisation's, `roles` says who is an "admin" (an owner) or
+        a "member" (default: every one of `users` an admin, as whoever installs an App on an organisation)."""
         with self.lock:
             self.installations[installation_id] = Installation(
                 installation_id, account, account_type, list(repositories), set(users),
-                permissions or {"issues": "write", "contents": "read", "metadata": "read"})
+                permissions or {"issues": "write", "contents": "read", "metadata": "read"},
+                dict(roles) if roles is not None else (
+                    {user: "admin" for user in users} if account_type == "Organization" else {}))
         return self
 
     def next_install(self, *, installation_id: int, user: str = "octocat") -> FakeGitHub:
@@ -260,7 +267,7 @@ class FakeGitHub:
         if method == "POST" and path == "/login/oauth/access_token":
             return self._token(headers, raw)
         # -- as the user -----------------------------------------------------------------------------------
-        if path in ("/user", "/user/installations"):
+        if path in ("/user", "/user/installations") or parts[:3] == ["user", "memberships", "orgs"]:
             grant = self.user_tokens.get(self._bearer(headers))
             if grant is None or grant["expires_at"] <= _now():
                 return bad_credentials
@@ -268,6 +275,15 @@ class FakeGitHub:
             if path == "/user":
                 return 200, {}, {"login": user, "id": self.user_ids.setdefault(user, 5000 + len(self.user_ids)),
                                  "type": "User"}
+            if parts[:3] == ["user", "memberships", "orgs"]:
+                org = parts[3].lower() if len(parts) == 4 else ""
+                role = next((i.roles[user] for i in self.installations.values()
+                             if i.account_type == "Organization" and i.account.lower() == org and user in i.roles),
+                            None)
+                if role is None:
+                    return 404, {}, {"message": "Not Found"}
+                return 200, {}, {"state": "active", "role": role, "organization": {"login": parts[3]},
+                                 "user": {"login": user}}
             reachable = [i for i in self.installations.values() if user in i.users]
             return 200, {}, {"total_count": len(reachable), "installations": [
                 {"id": i.id, "account": {"login": i.account, "type": i.account_type}} for i in reachable]}
@@ -327,9 +343,10 @@ class FakeGitHub:
             if text is None:
                 return 404, {}, {"message": "Not Found"}
             data = text.encode()
+            large = len(data) > CONTENTS_MAX_BYTES  # GitHub gives no content for a file over 1 MB
             return 200, {}, {"type": "file", "path": file_path, "name": file_path.rsplit("/", 1)[-1], "size": len(data),
-                             "sha": f"{abs(hash(text)):040x}"[:40], "encoding": "base64",
-                             "content": base64.encodebytes(data).decode()}
+                             "sha": f"{abs(hash(text)):040x}"[:40], "encoding": "none" if large else "base64",
+                             "content": "" if large else base64.encodebytes(data).decode()}
         if rest == ["issues"] and method == "POST":
             with self.lock:
                 number = max([n for (name, n) in self.issues if name == repo] or [0]) + 1

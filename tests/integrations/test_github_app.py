@@ -186,6 +186,32 @@ def test_a_github_user_who_cannot_reach_the_installation_cannot_claim_it(install
     assert not GitHubInstallation.objects.exists() and installed.mints.get(4242) is None
 
 
+def test_a_member_of_the_organisation_who_is_not_an_owner_cannot_claim_its_installation(installed, admin):
+    """mallory reaches the installation (a repository of acme-org is shared with her), but only an owner of
+    acme-org may connect it to a tenant."""
+    installed.install(4242, account="acme-org", repositories=REPOS, users=["octocat", "mallory"],
+                      roles={"octocat": "admin", "mallory": "member"})
+    installed.next_install(installation_id=4242, user="mallory")
+
+    response = connect(session_of(admin))
+
+    assert response.status_code == 403 and "not an owner of the acme-org organisation" in error_of(response)["message"]
+    assert not GitHubInstallation.objects.exists() and installed.mints.get(4242) is None
+
+
+def test_an_installation_on_a_personal_account_is_claimed_by_that_account_only(installed, admin):
+    installed.install(5151, account="octocat", account_type="User", repositories=["octocat/dotfiles"],
+                      users=["octocat", "mallory"])  # mallory collaborates on a repository of octocat's
+    installed.next_install(installation_id=5151, user="mallory")
+    refused = connect(session_of(admin))
+    assert refused.status_code == 403 and "is not octocat" in error_of(refused)["message"]
+    assert not GitHubInstallation.objects.exists()
+
+    installed.next_install(installation_id=5151, user="octocat")
+    assert connect(session_of(admin)).status_code == 302
+    assert GitHubInstallation.objects.get().account_login == "octocat"
+
+
 def test_an_installation_of_another_tenant_is_refused_not_moved(installed, admin):
     globex = Tenant.objects.create(slug="globex", name="Globex")
     GitHubInstallation.objects.create(tenant=globex, installation_id=4242, account_login="acme-org",
@@ -196,6 +222,49 @@ def test_an_installation_of_another_tenant_is_refused_not_moved(installed, admin
     assert response.status_code == 409 and error_of(response)["code"] == "conflict"
     installation = GitHubInstallation.objects.get()
     assert installation.tenant == globex and installation.access_token is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tenants_connecting_one_new_installation_at_once_one_wins_the_other_gets_a_conflict(
+        installed, make_user):
+    """Both callbacks look the installation up (none yet) before either inserts it (held at a barrier just
+    before the insert): the second insert violates the unique id, and is answered Conflict, never a 500."""
+    import threading
+
+    from django.db.models.signals import pre_save
+
+    from core.errors import Conflict
+    from integrations.github import services as github_services
+    from tests.conftest import run_concurrently
+
+    admins = [make_user("olivia", tenant="acme", role="admin"), make_user("gus", tenant="globex", role="admin")]
+    starts = [(admin, github_services.oauth_state_create(user=admin, tenant_id=admin.memberships.get().tenant_id,
+                                                         session_key=f"session-{admin.pk}")) for admin in admins]
+    both_looked = threading.Barrier(2, timeout=10)
+
+    def at_the_insert(sender, instance, **kwargs):
+        if instance.pk is None:
+            both_looked.wait()
+
+    def callback(start):
+        admin, state = start
+        try:
+            return github_services.installation_connect(
+                state=state, user=admin, session_key=f"session-{admin.pk}", installation_id=4242,
+                code=installed.code_for(user="octocat", installation_id=4242)).tenant_id
+        except Conflict as exc:
+            return exc
+
+    pre_save.connect(at_the_insert, sender=GitHubInstallation)
+    try:
+        outcomes = run_concurrently(callback, starts)
+    finally:
+        pre_save.disconnect(at_the_insert, sender=GitHubInstallation)
+
+    conflicts = [outcome for outcome in outcomes if isinstance(outcome, Conflict)]
+    assert len(conflicts) == 1 and "is connected to another tenant" in str(conflicts[0])
+    winner, = [outcome for outcome in outcomes if not isinstance(outcome, Conflict)]
+    assert list(GitHubInstallation.objects.values_list("tenant_id", flat=True)) == [winner]
 
 
 def test_a_bad_code_is_a_clear_400(installed, admin):

@@ -2,12 +2,14 @@
 mentions Emma (or a label it names is added), and the run's answer goes back to the issue as ONE
 `github.comment` task, governed like any side effect.
 
-Signed deliveries go through /webhooks/github; the loopback model (fake_llm) answers; the run and the reply
-are executed in this process as a worker would (`task_execute`), with what was deferred to after commit run
+Signed deliveries go through the App's endpoint (/webhooks/github/app) for the tenant's installation 4242
+of acme/shop (`hook`); a repository webhook's (/webhooks/github?tenant=) starts no run. The loopback model
+(fake_llm) answers; the run and the reply are executed in this process as a worker would (`task_execute`), with what was deferred to after commit run
 by `committed()`. The GitHub tools are stand-ins registered here with the real names and schemas (the
 `github.comment` handler records what it would post); the hook's task on the integrations queue is recorded
 and then run here, as that queue's worker would."""
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -23,7 +25,9 @@ from governance.models import Escalation
 from integrations import services
 from integrations.github import runs
 from integrations.models import GITHUB_READ_TOOLS, GitHubRequest, RoutingRule, WebhookDelivery
-from tests.integrations.conftest import process_deliveries
+from integrations.models import GitHubInstallation
+from tests.integrations.conftest import GITHUB_WEBHOOK_SECRET, hub_signature, process_deliveries
+from tests.integrations.test_github_app import app_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +84,30 @@ def model(fake_llm, settings, acme):
     return fake_llm
 
 
+INSTALLATION = 4242
+
+
+@pytest.fixture
+def installation(acme):
+    """acme's App installation, reaching acme/shop."""
+    return GitHubInstallation.objects.create(tenant_id=acme.tenant_id, installation_id=INSTALLATION,
+                                             account_login="acme", account_type="Organization",
+                                             repositories=["acme/shop"])
+
+
+@pytest.fixture
+def hook(client, settings, installation):
+    """Post a delivery of the App's webhook for acme's installation (the payload's `installation.id`)."""
+    from tests.fakes.github import WEBHOOK_SECRET
+
+    settings.GITHUB_APP_WEBHOOK_SECRET = WEBHOOK_SECRET
+
+    def post(event, payload, *, delivery_id=None, installation_id=INSTALLATION):
+        return app_webhook(client, event, {**payload, "installation": {"id": installation_id}},
+                           delivery_id=delivery_id)
+    return post
+
+
 @pytest.fixture
 def ask_rule(acme, github_tools):
     return services.routing_rule_create(tenant_id=acme.tenant_id, name="Ask Emma", provider="github",
@@ -87,14 +115,14 @@ def ask_rule(acme, github_tools):
 
 
 def issue_comment(body=QUESTION, *, login="octocat", user_type="User", comment_id=1001, number=7,
-                  repo="acme/shop", action="created", pull_request=False) -> dict:
+                  repo="acme/shop", action="created", pull_request=False, association="MEMBER") -> dict:
     issue = {"number": number, "title": "CI is red on main", "body": "Since this morning.",
              "html_url": f"https://github.com/{repo}/issues/{number}", "user": {"login": "dana", "type": "User"}}
     if pull_request:
         issue["pull_request"] = {"url": f"https://api.github.com/repos/{repo}/pulls/{number}"}
     user = {"login": login, "type": user_type}
     return {"action": action, "issue": issue, "repository": {"full_name": repo},
-            "comment": {"id": comment_id, "body": body, "user": user,
+            "comment": {"id": comment_id, "body": body, "user": user, "author_association": association,
                         "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{comment_id}"},
             "sender": user}
 
@@ -125,9 +153,9 @@ def replies():
 
 
 def test_a_comment_mentioning_emma_starts_one_agent_run_with_the_question_and_the_read_only_tools(
-        acme, ask_rule, webhooks, model):
+        acme, ask_rule, hook, model):
     delivery_id = str(uuid.uuid4())
-    assert webhooks.github("issue_comment", issue_comment(), delivery_id=delivery_id, tenant="acme").status_code == 200
+    assert hook("issue_comment", issue_comment(), delivery_id=delivery_id).status_code == 200
     assert process_deliveries() == ["processed"]
 
     run, = agent_runs()
@@ -143,15 +171,15 @@ def test_a_comment_mentioning_emma_starts_one_agent_run_with_the_question_and_th
         run.pk, acme.tenant_id, ask_rule, "acme/shop", 7, 1001, delivery_id, "octocat", None)
 
 
-def test_a_redelivery_or_the_same_comment_through_another_hook_starts_nothing_new(acme, ask_rule, webhooks, model):
+def test_a_redelivery_or_the_same_comment_through_another_hook_starts_nothing_new(acme, ask_rule, hook, model):
     delivery_id = str(uuid.uuid4())
-    webhooks.github("issue_comment", issue_comment(), delivery_id=delivery_id, tenant="acme")
+    hook("issue_comment", issue_comment(), delivery_id=delivery_id)
     process_deliveries()
-    again = webhooks.github("issue_comment", issue_comment(), delivery_id=delivery_id, tenant="acme")
+    again = hook("issue_comment", issue_comment(), delivery_id=delivery_id)
     assert again.json()["status"] == "duplicate"
     assert process_deliveries() == []
     # The same comment under another delivery id (a second hook on the repository, or the App's).
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     assert process_deliveries() == ["processed"]
     assert len(agent_runs()) == 1 and GitHubRequest.objects.count() == 1
 
@@ -165,54 +193,116 @@ def test_a_redelivery_or_the_same_comment_through_another_hook_starts_nothing_ne
     issue_comment(f"{ANSWER} @emma\n\n<!-- emma:reply 1 -->", login="dana"),  # Emma's own reply, by a token
     issue_comment(QUESTION, action="edited"),
 ], ids=["no-mention", "another-account", "an-address", "bot-login", "bot-type", "emma-marker", "edited"])
-def test_comments_that_do_not_ask_emma_start_nothing(acme, ask_rule, webhooks, model, payload):
-    webhooks.github("issue_comment", payload, tenant="acme")
+def test_comments_that_do_not_ask_emma_start_nothing(acme, ask_rule, hook, model, payload):
+    hook("issue_comment", payload)
     assert process_deliveries() == ["processed"]  # remembered as an episode all the same
     assert agent_runs() == [] and not GitHubRequest.objects.exists()
 
 
-def test_an_odd_payload_starts_nothing_and_fails_nothing(acme, ask_rule, webhooks, model):
+@pytest.mark.parametrize("association", ["CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "NONE", "", None])
+def test_a_comment_by_someone_without_access_to_the_repository_starts_nothing(acme, ask_rule, hook, model, caplog,
+                                                                            association):
+    payload = issue_comment(association=association, login="stranger")
+    if association is None:
+        del payload["comment"]["author_association"]
+    with caplog.at_level("INFO", logger="integrations.services"):
+        hook("issue_comment", payload)
+        assert process_deliveries() == ["processed"]
+    assert agent_runs() == [] and not GitHubRequest.objects.exists()
+    assert "GITHUB_ASK_ASSOCIATIONS" in caplog.text and "stranger" in caplog.text
+
+
+@pytest.mark.parametrize("association", ["OWNER", "MEMBER", "COLLABORATOR", "member"])
+def test_an_owner_member_or_collaborator_may_ask(acme, ask_rule, hook, model, association):
+    hook("issue_comment", issue_comment(association=association))
+    process_deliveries()
+    assert len(agent_runs()) == 1
+
+
+def test_who_may_ask_is_set_by_github_ask_associations(acme, ask_rule, hook, model, settings):
+    settings.GITHUB_ASK_ASSOCIATIONS = ["OWNER"]
+    hook("issue_comment", issue_comment(association="MEMBER", comment_id=1))
+    hook("issue_comment", issue_comment(association="OWNER", comment_id=2))
+    process_deliveries()
+    assert list(GitHubRequest.objects.values_list("comment_id", flat=True)) == [2]
+
+
+def test_a_repository_webhook_delivery_starts_no_run_but_notify_rules_still_act(acme, ask_rule, webhooks, model):
+    """/webhooks/github?tenant=<slug> is signed with the deployment's one secret: whoever knows it (any tenant
+    with a repository webhook) could name another tenant. Its deliveries start no agent run."""
+    services.routing_rule_create(tenant_id=acme.tenant_id, name="comments to Slack", provider="github",
+                                 event_type="issue_comment", channel="slack", to="C0DEV", run_as=acme.admin)
+    payload = {**issue_comment(), "installation": {"id": INSTALLATION}}
+    assert webhooks.github("issue_comment", payload, tenant="acme").status_code == 200
+    # A header claiming the App's endpoint is not kept by the repository webhook endpoint.
+    body = json.dumps({**payload, "comment": {**payload["comment"], "id": 1002}}).encode()
+    webhooks.client.post("/webhooks/github?tenant=acme", data=body, content_type="application/json", headers={
+        "X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": hub_signature(GITHUB_WEBHOOK_SECRET, body), runs.APP_ENDPOINT_HEADER: runs.APP_ENDPOINT})
+    assert process_deliveries() == ["processed", "processed"]
+    assert agent_runs() == [] and not GitHubRequest.objects.exists()
+    assert list(AgentTask.objects.values_list("task_type", flat=True)) == ["notify", "notify"]
+
+
+def test_an_app_delivery_starts_a_run_only_on_a_repository_of_its_enabled_installation(
+        acme, globex, ask_rule, hook, model, installation):
+    hook("issue_comment", issue_comment(repo="acme/secret-plans", comment_id=1))  # not the installation's
+    GitHubInstallation.objects.create(tenant_id=globex.tenant_id, installation_id=777, account_login="globex",
+                                      account_type="Organization", repositories=["globex/app"])
+    hook("issue_comment", issue_comment(repo="globex/app", comment_id=2), installation_id=777)  # globex's
+    hook("issue_comment", issue_comment(comment_id=3), installation_id=999)  # unknown: no tenant at all
+    assert process_deliveries() == ["processed", "processed", "ignored"]  # the unknown one: no tenant
+    assert agent_runs() == []
+    GitHubInstallation.objects.filter(pk=installation.pk).update(disabled_at=timezone.now())
+    hook("issue_comment", issue_comment(comment_id=4))
+    process_deliveries()
+    assert agent_runs() == []
+    GitHubInstallation.objects.filter(pk=installation.pk).update(disabled_at=None)
+    hook("issue_comment", issue_comment(repo="ACME/Shop", comment_id=5))  # GitHub's names ignore case
+    process_deliveries()
+    assert len(agent_runs()) == 1
+
+
+def test_an_odd_payload_starts_nothing_and_fails_nothing(acme, ask_rule, hook, model):
     for number in ("7", 2**40, True, None):
-        webhooks.github("issue_comment", issue_comment(number=number, comment_id=hash(str(number)) % 1000),
-                        tenant="acme")
-    webhooks.github("issue_comment", {"action": "created", "comment": "@emma", "issue": [], "sender": None},
-                    tenant="acme")
+        hook("issue_comment", issue_comment(number=number, comment_id=hash(str(number)) % 1000))
+    hook("issue_comment", {"action": "created", "comment": "@emma", "issue": [], "sender": None})
     nul = issue_comment("@emma why\u0000?", comment_id=2**70)  # PostgreSQL stores no NUL; an id too big
     nul["issue"]["title"] = "x" * 5000
-    webhooks.github("issue_comment", nul, tenant="acme")
+    hook("issue_comment", nul)
     assert process_deliveries() == ["processed"] * 6
     run, = agent_runs()
     assert "@emma why?" in run.parameters["instructions"] and "x" * 301 not in run.parameters["instructions"]
     assert GitHubRequest.objects.get().comment_id is None
 
 
-def test_the_mention_is_case_insensitive_and_set_by_github_mention(acme, ask_rule, webhooks, model, settings):
-    webhooks.github("issue_comment", issue_comment("Hey @EMMA, why?", comment_id=1), tenant="acme")
+def test_the_mention_is_case_insensitive_and_set_by_github_mention(acme, ask_rule, hook, model, settings):
+    hook("issue_comment", issue_comment("Hey @EMMA, why?", comment_id=1))
     process_deliveries()
     settings.GITHUB_MENTION = "@acme-bot"
-    webhooks.github("issue_comment", issue_comment("@emma ignored now", comment_id=2), tenant="acme")
-    webhooks.github("issue_comment", issue_comment("@Acme-Bot: why?", comment_id=3), tenant="acme")
+    hook("issue_comment", issue_comment("@emma ignored now", comment_id=2))
+    hook("issue_comment", issue_comment("@Acme-Bot: why?", comment_id=3))
     process_deliveries()
     assert sorted(GitHubRequest.objects.values_list("comment_id", flat=True)) == [1, 3]
 
 
-def test_a_comment_on_a_pull_request_says_so(acme, ask_rule, webhooks, model):
-    webhooks.github("issue_comment", issue_comment(pull_request=True, number=31), tenant="acme")
+def test_a_comment_on_a_pull_request_says_so(acme, ask_rule, hook, model):
+    hook("issue_comment", issue_comment(pull_request=True, number=31))
     process_deliveries()
     run, = agent_runs()
     assert "pull request #31" in run.parameters["instructions"]
 
 
-def test_a_label_the_rule_names_starts_a_run_on_the_issue_or_pull_request(acme, github_tools, webhooks, model):
+def test_a_label_the_rule_names_starts_a_run_on_the_issue_or_pull_request(acme, github_tools, hook, model):
     for event in ("issues", "pull_request"):
         services.routing_rule_create(tenant_id=acme.tenant_id, name=f"emma label on {event}", provider="github",
                                      action="agent_run", event_type=event, run_as=acme.submitter,
                                      match={"action": "labeled", "label.name": "emma"},
                                      tools=["github.get_issue"])
-    webhooks.github("issues", labeled("emma"), tenant="acme")
-    webhooks.github("issues", labeled("bug"), tenant="acme")
-    webhooks.github("issues", labeled("emma", login="triage[bot]"), tenant="acme")
-    webhooks.github("pull_request", labeled("emma", event="pull_request", number=40), tenant="acme")
+    hook("issues", labeled("emma"))
+    hook("issues", labeled("bug"))
+    hook("issues", labeled("emma", login="triage[bot]"))
+    hook("pull_request", labeled("emma", event="pull_request", number=40))
     process_deliveries()
 
     issue_run, pr_run = agent_runs()
@@ -223,26 +313,26 @@ def test_a_label_the_rule_names_starts_a_run_on_the_issue_or_pull_request(acme, 
     assert sorted(GitHubRequest.objects.values_list("number", "comment_id")) == [(12, None), (40, None)]
 
 
-def test_a_label_starts_nothing_unless_the_rule_names_it(acme, github_tools, webhooks, model):
+def test_a_label_starts_nothing_unless_the_rule_names_it(acme, github_tools, hook, model):
     services.routing_rule_create(tenant_id=acme.tenant_id, name="any issue event", provider="github",
                                  action="agent_run", event_type="issues", run_as=acme.submitter)
-    webhooks.github("issues", labeled("wontfix"), tenant="acme")
+    hook("issues", labeled("wontfix"))
     process_deliveries()
     assert agent_runs() == []
 
 
-def test_another_tenants_rule_never_fires(acme, globex, github_tools, webhooks, model):
+def test_another_tenants_rule_never_fires(acme, globex, github_tools, hook, model):
     services.routing_rule_create(tenant_id=globex.tenant_id, name="Ask Emma", provider="github",
                                  action="agent_run", run_as=globex.submitter)
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     assert process_deliveries() == ["processed"]
     assert agent_runs() == [] and WebhookDelivery.objects.get().tenant_id == acme.tenant_id
 
 
-def test_a_notify_rule_and_an_agent_run_rule_both_act_on_one_comment(acme, ask_rule, webhooks, model):
+def test_a_notify_rule_and_an_agent_run_rule_both_act_on_one_comment(acme, ask_rule, hook, model):
     services.routing_rule_create(tenant_id=acme.tenant_id, name="comments to Slack", provider="github",
                                  event_type="issue_comment", channel="slack", to="C0DEV", run_as=acme.admin)
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     process_deliveries()
     assert sorted(AgentTask.objects.values_list("task_type", flat=True)) == ["agent.run", "notify"]
 
@@ -250,18 +340,18 @@ def test_a_notify_rule_and_an_agent_run_rule_both_act_on_one_comment(acme, ask_r
 # --- the answer goes back ------------------------------------------------------------------------------------
 
 
-def asked_and_run(webhooks, committed, model, answer=ANSWER) -> AgentTask:
+def asked_and_run(hook, committed, model, answer=ANSWER) -> AgentTask:
     model.reply(text=answer)
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     process_deliveries()
     run, = agent_runs()
     return execute(run.pk, committed)
 
 
 def test_a_finished_run_submits_one_github_comment_with_the_answer_and_it_posts_once(
-        acme, ask_rule, webhooks, model, committed, published, github_tools):
+        acme, ask_rule, hook, model, committed, published, github_tools):
     acme.set_policy(rules={"agent.run": "allow", "github.comment": "allow"})
-    run = asked_and_run(webhooks, committed, model)
+    run = asked_and_run(hook, committed, model)
     assert run.status == "succeeded", run.error
     assert replies() == []  # the finishing thread only hands the reply to the integrations queue
     assert published.run() == [True]
@@ -285,8 +375,8 @@ def test_a_finished_run_submits_one_github_comment_with_the_answer_and_it_posts_
 
 
 def test_under_supervised_the_reply_waits_for_an_approver_who_reads_it_in_the_admin(
-        acme, ask_rule, webhooks, model, committed, published, github_tools, client):
-    run = asked_and_run(webhooks, committed, model)
+        acme, ask_rule, hook, model, committed, published, github_tools, client):
+    run = asked_and_run(hook, committed, model)
     published.run()
     reply, = replies()
     assert reply.status == "pending_approval" and github_tools == []
@@ -306,14 +396,14 @@ def test_under_supervised_the_reply_waits_for_an_approver_who_reads_it_in_the_ad
     assert len(replies()) == 1 and len(github_tools) == 1
 
 
-def test_a_failed_run_posts_a_short_note_without_the_error(acme, ask_rule, webhooks, model, committed, published,
+def test_a_failed_run_posts_a_short_note_without_the_error(acme, ask_rule, hook, model, committed, published,
                                                           settings):
     acme.set_policy(rules={"agent.run": "allow", "github.comment": "allow"})
     settings.LLM_MAX_RETRIES = 0
     settings.LLM_BREAKER_THRESHOLD = 100
     for _ in range(3):
         model.fail(503)
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     process_deliveries()
     run_id = agent_runs()[0].pk
     for _ in range(3):  # the run retries with backoff before it fails
@@ -326,9 +416,9 @@ def test_a_failed_run_posts_a_short_note_without_the_error(acme, ask_rule, webho
 
 
 def test_a_denied_run_says_it_was_not_approved_and_a_cancelled_one_says_nothing(
-        acme, ask_rule, webhooks, model, committed, published):
+        acme, ask_rule, hook, model, committed, published):
     acme.set_policy(rules={"agent.run": "deny", "github.comment": "allow"})
-    webhooks.github("issue_comment", issue_comment(comment_id=1), tenant="acme")
+    hook("issue_comment", issue_comment(comment_id=1))
     process_deliveries()  # runs what the delivery's commit set off: the denied run's hook
     denied, = agent_runs()
     assert denied.status == "rejected"
@@ -337,7 +427,7 @@ def test_a_denied_run_says_it_was_not_approved_and_a_cancelled_one_says_nothing(
     assert reply.parameters["body"].startswith("This request was not approved")
 
     acme.set_policy(rules={"agent.run": "allow"})
-    webhooks.github("issue_comment", issue_comment(comment_id=2), tenant="acme")
+    hook("issue_comment", issue_comment(comment_id=2))
     process_deliveries()
     cancelled = AgentTask.objects.get(task_type="agent.run", status="queued")
     with committed():
@@ -346,9 +436,9 @@ def test_a_denied_run_says_it_was_not_approved_and_a_cancelled_one_says_nothing(
     assert len(replies()) == 1
 
 
-def test_a_lost_hook_is_made_up_for_by_the_sweep_once(acme, ask_rule, webhooks, model, committed, published):
+def test_a_lost_hook_is_made_up_for_by_the_sweep_once(acme, ask_rule, hook, model, committed, published):
     acme.set_policy(rules={"agent.run": "allow", "github.comment": "allow"})
-    run = asked_and_run(webhooks, committed, model)
+    run = asked_and_run(hook, committed, model)
     published.clear()  # the hook's message never reached the integrations queue
     assert runs.github_replies_submit_missed() == 0  # just ended: the hook may still be on its way
     AgentTask.objects.filter(pk=run.pk).update(finished_at=timezone.now() - timedelta(minutes=2))
@@ -358,13 +448,13 @@ def test_a_lost_hook_is_made_up_for_by_the_sweep_once(acme, ask_rule, webhooks, 
     assert reply.parameters["body"].startswith(ANSWER)
 
 
-def test_the_github_origin_of_an_ended_run_goes_with_log_retention(acme, ask_rule, webhooks, model, committed,
+def test_the_github_origin_of_an_ended_run_goes_with_log_retention(acme, ask_rule, hook, model, committed,
                                                                    published):
     from operations.retention import logs_prune
 
     model.reply(text="Done.")
     for comment_id in (1, 2):
-        webhooks.github("issue_comment", issue_comment(comment_id=comment_id), tenant="acme")
+        hook("issue_comment", issue_comment(comment_id=comment_id))
     process_deliveries()
     ended, waiting = agent_runs()
     execute(ended.pk, committed)
@@ -420,9 +510,9 @@ def test_a_notify_task_cannot_name_an_agent_run_rule(acme, ask_rule):
     assert task.status == "failed" and "not a notify rule" in task.error
 
 
-def test_the_github_requests_screen_shows_a_tenants_own_requests_only(acme, globex, ask_rule, webhooks, model,
+def test_the_github_requests_screen_shows_a_tenants_own_requests_only(acme, globex, ask_rule, hook, model,
                                                                       client):
-    webhooks.github("issue_comment", issue_comment(), tenant="acme")
+    hook("issue_comment", issue_comment())
     process_deliveries()
     run, = agent_runs()
     client.force_login(acme.approver)

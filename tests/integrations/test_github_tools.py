@@ -4,14 +4,16 @@ that reaches the repository, with a fresh installation token; side effects happe
 import pytest
 from django.utils import timezone
 
-from core.errors import Forbidden, NotFound
+import uuid
+
+from core.errors import Forbidden, Invalid, NotFound
 from core.models import Tenant
 from emma import registry
 from emma.agent import ToolContext
 from emma.models import AgentTask
 from emma.services import task_execute
 from integrations.github import client as github_client
-from integrations.models import GitHubInstallation
+from integrations.models import GitHubInstallation, GitHubRequest
 from tests.conftest import run_concurrently
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +32,11 @@ def installation(fake_github, acme):
                                              account_type="Organization", repositories=[REPO, "acme-org/web"])
 
 
-def call(tool: str, arguments: dict, *, tenant_id: int, key: str = "run-1:step-3"):
-    """A tool call as an agent run makes it (emma.agent.ToolContext)."""
+def call(tool: str, arguments: dict, *, tenant_id: int, key: str = "run-1:step-3", task_id=None):
+    """A tool call as an agent run makes it (emma.agent.ToolContext: task_id is the run's)."""
     spec = registry.get_tool(tool)
     assert spec is not None and not spec.validate(arguments), spec and spec.validate(arguments)
-    ctx = ToolContext(task_id=None, tenant_id=tenant_id, correlation_id="", idempotency_key=key,
+    ctx = ToolContext(task_id=task_id, tenant_id=tenant_id, correlation_id="", idempotency_key=key,
                       check_cancelled=lambda: None)
     return spec.handler(ctx, arguments)
 
@@ -72,12 +74,48 @@ def test_get_file_decodes_the_text_and_truncates_it(installation, acme, fake_git
     assert long["truncated"] and len(long["text"]) == github_client.FILE_MAX_CHARS and long["text"][0] == "é"
 
 
+def test_get_file_says_a_file_over_a_megabyte_is_too_large_not_empty(installation, acme, fake_github):
+    fake_github.file(REPO, "data/dump.sql", "x" * (1024 * 1024 + 1))
+    fake_github.file(REPO, "empty.txt", "")
+    with pytest.raises(RuntimeError, match="data/dump.sql in acme-org/api is too large to read"):
+        call("github.get_file", {"repo": REPO, "path": "data/dump.sql"}, tenant_id=acme.tenant_id)
+    assert call("github.get_file", {"repo": REPO, "path": "empty.txt"}, tenant_id=acme.tenant_id)["text"] == ""
+
+
 def test_search_code_gives_paths_and_snippets(installation, acme, fake_github):
     fake_github.file(REPO, "app/login.py", "def login():\n    raise Crash()\n")
     fake_github.file(REPO, "README.md", "nothing here")
     found = call("github.search_code", {"repo": REPO, "query": "Crash"}, tenant_id=acme.tenant_id)
     assert [item["path"] for item in found["items"]] == ["app/login.py"]
     assert found["items"][0]["snippets"] == ["    raise Crash()"]
+
+
+def test_a_run_asked_for_on_github_may_use_github_on_that_repository_only(installation, acme, fake_github):
+    """A comment on acme-org/api must not steer Emma to the tenant's other repositories (acme-org/web)."""
+    run_id = uuid.uuid4()
+    GitHubRequest.objects.create(task_id=run_id, tenant_id=acme.tenant_id, repo=REPO, number=12)
+    fake_github.file("acme-org/web", "secrets.txt", "hunter2")
+    issue = call("github.get_issue", {"repo": REPO, "number": 12}, tenant_id=acme.tenant_id,
+                 task_id=run_id)
+    assert issue["title"] == "Crash on login"
+    for tool, arguments in (("github.get_file", {"repo": "acme-org/web", "path": "secrets.txt"}),
+                            ("github.search_code", {"repo": "acme-org/web", "query": "hunter2"}),
+                            ("github.comment", {"repo": "acme-org/web", "number": 1, "body": "hi"})):
+        with pytest.raises(Forbidden) as refused:
+            call(tool, arguments, tenant_id=acme.tenant_id, task_id=run_id)
+        assert str(refused.value) == "This run was asked on acme-org/api; it may use GitHub there only."
+    # A run started in Emma (no GitHub request) reaches every repository of the tenant's installations.
+    assert call("github.get_file", {"repo": "acme-org/web", "path": "secrets.txt"}, tenant_id=acme.tenant_id,
+                task_id=uuid.uuid4())["text"] == "hunter2"
+
+
+@pytest.mark.parametrize("query", ["hunter2 repo:acme-org/web", "hunter2 org:acme-org", "user:octocat hunter2",
+                                   "hunter2 -REPO:acme-org/api", "hunter2 owner: acme-org"])
+def test_search_code_refuses_a_query_that_widens_its_scope(installation, acme, fake_github, query):
+    with pytest.raises(Invalid) as refused:
+        call("github.search_code", {"repo": REPO, "query": query}, tenant_id=acme.tenant_id)
+    assert "query" in refused.value.details and str(refused.value).startswith("query: the query may not")
+    assert not [path for _, path in fake_github.requests if path.startswith("/search/code")]  # never asked
 
 
 def test_comment_posts_once_with_a_hidden_marker(installation, acme, fake_github):
