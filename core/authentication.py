@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication as drf_authentication
+from rest_framework.throttling import BaseThrottle
 from rest_framework_api_key.permissions import KeyParser
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
@@ -86,7 +87,7 @@ class APIKeyAuthentication(drf_authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is not None and api_key.last_used_at > now - LAST_USE_EVERY:
             return
-        address = request.META.get("REMOTE_ADDR") or None
+        address = BaseThrottle().get_ident(request) or None  # the client's address, as the rate limits see it
         # Conditional, so concurrent requests of one key write it once a minute at most.
         APIKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USE_EVERY),
                               pk=api_key.pk).update(last_used_at=now, last_used_ip=address)
