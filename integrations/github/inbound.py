@@ -51,10 +51,19 @@ def summarize(event: str, payload: dict) -> tuple[str, str]:
         "html_url", "")
 
 
+# What must hold however the request that stored it fared: an uninstall and a revoked authorisation only ever
+# take away (applying one again changes nothing), so processing applies them too, with its retries.
+FOR_GOOD = {("installation", "deleted"), ("github_app_authorization", "revoked")}
+
+
 def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     if delivery.event_type == "ping":
         return [providers.ignored("ping (GitHub checking the hook)")]
     payload = json_object(delivery.body)
+    if (delivery.event_type, payload.get("action")) in FOR_GOOD and delivery.headers.get(APP_ENDPOINT_HEADER):
+        from integrations.github.services import installation_event_apply
+
+        installation_event_apply(event=delivery.event_type, payload=payload)
     summary, url = summarize(delivery.event_type, payload)
     return [providers.tool_event(payload=payload, summary=summary, url=url,
                                  actor=(payload.get("sender") or {}).get("login", ""))]
@@ -86,8 +95,8 @@ def tenant_from_installation(request) -> int | None:
 
 
 def app_event_received(delivery: WebhookDelivery, payload) -> None:
-    """Apply an installation's lifecycle at once. A failure here is logged: the delivery is stored, and
-    its processing records the event all the same."""
+    """Apply an installation's lifecycle at once. A failure here is logged: the delivery is stored, and its
+    processing applies an uninstall or a revoked authorisation again (FOR_GOOD), retried until it holds."""
     if delivery.event_type in APP_EVENTS and isinstance(payload, dict):
         from integrations.github.services import installation_event_apply
 

@@ -384,6 +384,14 @@ def test_an_uninstall_disables_the_installation_at_once_and_tools_refuse(connect
     assert AuditEvent.objects.filter(action="github.installation.disabled").exists()
 
 
+def test_an_uninstall_holds_even_if_the_request_that_stored_it_could_not_apply_it(connected, client):
+    """The delivery's processing applies an uninstall again (and is retried until it can)."""
+    app_webhook(client, "installation", {"action": "deleted", "installation": {"id": 4242}})
+    GitHubInstallation.objects.update(disabled_at=None, disabled_reason="")  # as if the request's attempt failed
+    assert process_deliveries() == ["processed"]
+    assert GitHubInstallation.objects.get().disabled_reason == "uninstalled on GitHub"
+
+
 def test_a_suspension_disables_and_an_unsuspension_enables(connected, client):
     app_webhook(client, "installation", {"action": "suspend", "installation": {"id": 4242}})
     assert GitHubInstallation.objects.get().disabled_reason == "suspended on GitHub"
