@@ -90,7 +90,7 @@ PASSWORD = "correct-horse-battery"
 INVALID_TOKENS = ("malformed_token", "expired_token", "wrong_key_token", "unsigned_token", "refresh_as_access",
                   "deactivated_user", "revoked_key", "expired_key")
 # Callers that send an API key (Authorization: Api-Key ...) rather than a JWT.
-KEY_CALLERS = ("revoked_key", "expired_key", "submitter_key")
+KEY_CALLERS = ("revoked_key", "expired_key", "submitter_key", "admin_key")
 
 
 def bearer(token: str) -> APIClient:
@@ -173,6 +173,8 @@ class World:
         expired, expired_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,
                                                             name="expired", role="admin")
         APIKey.objects.filter(pk=expired.pk).update(expiry_date=timezone.now() - timedelta(minutes=1))
+        _, admin_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin, name="ops",
+                                                    role="admin")
         self.acme_admin_membership_id = acme.admin.memberships.get().pk
         former = member(username="acme-former-admin", tenant="acme", role="admin")
         former_token = str(refresh_for(former).access_token)
@@ -181,7 +183,8 @@ class World:
         self.clients = {"anonymous": APIClient(), "other_tenant": client_for(self.other_tenant_user),
                         "submitter": acme.submitter_api, "approver": acme.approver_api, "admin": acme.admin_api,
                         "deactivated_user": bearer(former_token), "revoked_key": api_key_client(revoked_key),
-                        "expired_key": api_key_client(expired_key), "submitter_key": api_key_client(submitter_key)}
+                        "expired_key": api_key_client(expired_key), "submitter_key": api_key_client(submitter_key),
+                        "admin_key": api_key_client(admin_key)}
         for kind in INVALID_TOKENS:
             if kind not in self.clients:
                 self.clients[kind] = bearer(invalid_token(kind, acme.admin))

@@ -5,9 +5,10 @@ must say what it answers, or test_every_served_route_and_method_is_in_the_matrix
 Callers (CALLERS): no token; tokens that must open nothing (not a JWT; expired; signed with another key;
 unsigned, alg "none"; a refresh token sent as an access token; a deactivated user's; a revoked API key; an
 expired API key); a user of another tenant (globex's admin, the strongest role, so that what refuses them is
-the tenant boundary, not their role); acme's submitter, approver and admin; and acme's API key with the
-submitter role (`submitter_key`: a machine, not a person: it is nobody's member, submitted none of acme's
-tasks, and manages neither keys nor members). The objects named in paths are real and are acme's.
+the tenant boundary, not their role); acme's submitter, approver and admin; and acme's API keys with the
+submitter role (`submitter_key`) and the admin role (`admin_key`): machines, not people: nobody's members,
+submitters of none of acme's tasks; they manage neither keys, members nor invitations and decide no
+escalation, whatever their role. The objects named in paths are real and are acme's.
 
 What every cell keeps:
 - no valid token: 401 with Emma's JSON error body, on every route that is not public;
@@ -52,7 +53,7 @@ from tests.surface import (ACME_SECRET, INVALID_TOKENS, SESSION, World, accept_i
 pytestmark = pytest.mark.django_db
 
 OUTSIDERS = ("anonymous", *INVALID_TOKENS, "other_tenant")
-MEMBERS = ("submitter", "approver", "admin", "submitter_key")
+MEMBERS = ("submitter", "approver", "admin", "submitter_key", "admin_key")
 CALLERS = (*OUTSIDERS, *MEMBERS)
 
 
@@ -101,6 +102,7 @@ class Api:
     members: dict[str, int]
     other_tenant: int = 404
     key: int | None = None  # what acme's submitter API key gets, when not what the submitter gets
+    admin_key: int | None = None  # what acme's admin API key gets, when not what the admin gets
     args: Callable[[World], dict] = no_args  # the path's parameters
     data: Callable[[World], dict] | None = None  # the JSON body of a write, the query of a read
 
@@ -109,6 +111,8 @@ class Api:
             return 401
         if caller == "submitter_key":
             return self.members["submitter"] if self.key is None else self.key
+        if caller == "admin_key":
+            return self.members["admin"] if self.admin_key is None else self.admin_key
         return self.other_tenant if caller == "other_tenant" else self.members[caller]
 
 
@@ -207,18 +211,19 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     # -- the caller's identity ---------------------------------------------------------------------
     "me": {"GET": Api(everyone(200), other_tenant=200)},
     # -- a tenant admin's members and API keys (people only: a key is told so) -----------------------
-    "members": {"GET": Api(admins(200), other_tenant=200, key=403)},
+    "members": {"GET": Api(admins(200), other_tenant=200, key=403, admin_key=403)},
     # acme has one admin who can sign in (its former admin is deactivated): an admin demoting or removing
     # themselves is refused (409, the last admin). Changing and removing others: tests/core/test_members.py.
-    "member-detail": {"PATCH": Api(admins(409), args=acme_admin_member, key=403,
+    "member-detail": {"PATCH": Api(admins(409), args=acme_admin_member, key=403, admin_key=403,
                                    data=lambda world: {"role": "approver"}),
-                      "DELETE": Api(admins(409), args=acme_admin_member, key=403)},
-    "api-keys": {"GET": Api(admins(200), other_tenant=200, key=403),
-                 "POST": Api(admins(201), other_tenant=201, key=403,
+                      "DELETE": Api(admins(409), args=acme_admin_member, key=403, admin_key=403)},
+    "api-keys": {"GET": Api(admins(200), other_tenant=200, key=403, admin_key=403),
+                 "POST": Api(admins(201), other_tenant=201, key=403, admin_key=403,
                              data=lambda world: {"name": "deploy", "role": "submitter"})},
-    "api-key-detail": {"DELETE": Api(admins(204), args=api_key, key=403)},
+    "api-key-detail": {"DELETE": Api(admins(204), args=api_key, key=403, admin_key=403)},
     # Tokens for another tenant of the caller's: globex's admin is no member of acme.
-    "switch-tenant": {"POST": Api(everyone(200), other_tenant=400, key=400, data=lambda world: {"tenant": "acme"})},
+    "switch-tenant": {"POST": Api(everyone(200), other_tenant=400, key=400, admin_key=400,
+                                  data=lambda world: {"tenant": "acme"})},
     # -- tasks -------------------------------------------------------------------------------------
     "tasks": {
         "GET": Api(everyone(200), other_tenant=200),
@@ -237,10 +242,13 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "escalations-active": {"GET": Api(deciders(200), other_tenant=200)},
     # The submitter's own task's: to anyone else of that role (the key) it does not exist.
     "escalation-detail": {"GET": Api(everyone(200), args=escalation, key=404)},
-    "escalation-approve": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "fine"})},
-    "escalation-reject": {"POST": Api(deciders(200), args=escalation, data=lambda world: {"reason": "no"})},
+    # A person decides: never a key, whatever its role.
+    "escalation-approve": {"POST": Api(deciders(200), args=escalation, admin_key=403,
+                                       data=lambda world: {"reason": "fine"})},
+    "escalation-reject": {"POST": Api(deciders(200), args=escalation, admin_key=403,
+                                      data=lambda world: {"reason": "no"})},
     # A reply answers an agent's tool call; this escalation is a task's, so a decider's reply is a 400.
-    "escalation-reply": {"POST": Api(deciders(400), args=escalation,
+    "escalation-reply": {"POST": Api(deciders(400), args=escalation, admin_key=403,
                                      data=lambda world: {"reason": "see", "message": "do it this way"})},
     # -- policy and audit --------------------------------------------------------------------------
     "policy": {
@@ -252,11 +260,14 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
     # -- people ------------------------------------------------------------------------------------
+    # People only: an admin key inviting an account would make itself a person with a password.
     "invitations": {
-        "GET": Api(admins(200), other_tenant=200),
-        "POST": Api(admins(201), other_tenant=201, data=lambda world: {"email": "new@acme.example", "role": "approver"}),
+        "GET": Api(admins(200), other_tenant=200, admin_key=403),
+        "POST": Api(admins(201), other_tenant=201, admin_key=403,
+                    data=lambda world: {"email": "new@acme.example", "role": "approver"}),
     },
-    "invitation-detail": {"DELETE": Api(admins(204), args=lambda world: {"invitation_id": world.invitation_id})},
+    "invitation-detail": {"DELETE": Api(admins(204), admin_key=403,
+                                        args=lambda world: {"invitation_id": world.invitation_id})},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,
