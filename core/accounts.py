@@ -360,14 +360,19 @@ def email_verification_pending(*, key: str) -> None:
 
 
 @transaction.atomic
-def email_verify(*, key: str) -> dict:
-    """Follow a verification link: the address is verified and its account active; a token pair for the
-    account's tenant. Once only, within EMAIL_VERIFICATION_DAYS; any other key gets one answer."""
+def email_verify(*, key: str, password: str) -> dict:
+    """Follow a verification link with the password chosen at sign-up: the address is verified and its account
+    active; a token pair for the account's tenant. Once only, within EMAIL_VERIFICATION_DAYS; any other key
+    gets one answer. The password too, so that whoever follows the link is whoever signed up: a stranger who
+    signed up with someone's address cannot have its owner activate the stranger's account with a click."""
     user_id, email = _verification_target(key)
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.check_password(password):
+        raise Invalid.field("password", "This is not the password this sign-up chose. If you did not sign up, "
+                                        "ignore the email; to sign up with this address, register again.")
     if not EmailAddress.objects.filter(user_id=user_id, email=email, verified_at__isnull=True).update(
             verified_at=timezone.now()):
         raise LinkNotValid(VERIFICATION_NOT_VALID)
-    user = get_user_model().objects.get(pk=user_id)
     membership = Membership.objects.filter(user=user).select_related("user", "tenant").order_by("created_at").first()
     if membership is None:
         raise LinkNotValid(VERIFICATION_NOT_VALID)

@@ -191,13 +191,19 @@ class RegisterApi(_AccountApi):
 
 
 class VerifyEmailApi(_AccountApi):
-    """Follow a sign-up's verification link: the account becomes active; tokens acting in its tenant."""
+    """Follow a sign-up's verification link, with the password chosen at sign-up: the account becomes active;
+    tokens acting in its tenant."""
 
     @extend_schema_serializer(component_name="VerifyEmailInput")
     class InputSerializer(StrictSerializer):
         key = serializers.CharField(max_length=1000)
+        password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"},
+                                         help_text="The password chosen at sign-up.")
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer, 400: LINK_NOT_VALID})
+    @extend_schema(request=InputSerializer, responses={
+        200: TokenPairSerializer,
+        400: error_response("The link is not valid any more (`link_not_valid`), or the password is not the "
+                            "sign-up's (`validation_error` on `password`).")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

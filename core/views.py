@@ -20,6 +20,11 @@ class AcceptInviteForm(forms.Form):
                                help_text="For a new account: at least 10 characters, not a common one.")
 
 
+class SignUpPasswordForm(forms.Form):
+    password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput,
+                               help_text="The one you chose when you signed up.")
+
+
 class NewPasswordForm(forms.Form):
     new_password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput, label="New password")
 
@@ -80,15 +85,20 @@ def verify_email(request, key):
         accounts.email_verification_pending(key=key)
     except accounts.LinkNotValid as exc:
         return _page(request, 410, title="Confirm your email", message=exc.message)
-    if request.method == "POST":
+    form = SignUpPasswordForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
         try:
-            accounts.email_verify(key=key)
+            accounts.email_verify(key=key, **form.cleaned_data)
         except accounts.LinkNotValid as exc:
             return _page(request, 410, title="Confirm your email", message=exc.message)
-        return _done(request, "Email confirmed", "Done: your account is active. Sign in to the admin, or get API "
-                                                 "tokens with POST /api/auth/token.")
-    return _page(request, title="Confirm your email", message="Confirm this address to activate your account.",
-                 form=forms.Form(), button="Confirm")
+        except ApplicationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return _done(request, "Email confirmed", "Done: your account is active. Sign in to the admin, or get "
+                                                     "API tokens with POST /api/auth/token.")
+    return _page(request, 400 if form.is_bound else 200, title="Confirm your email",
+                 message="Confirm this address, with the password you chose when you signed up, to activate your "
+                         "account.", form=form, button="Confirm")
 
 
 def reset_password(request, uid, token):

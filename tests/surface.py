@@ -238,7 +238,7 @@ def verify_email_body(world) -> dict:
     user.is_active = False
     user.save(update_fields=["is_active"])
     EmailAddress.objects.create(user=user, email="signup@initech.example")
-    return {"key": accounts.email_verification_key(user, "signup@initech.example")}
+    return {"key": accounts.email_verification_key(user, "signup@initech.example"), "password": PASSWORD}
 
 
 def password_reset_confirm_body(world) -> dict:

@@ -46,7 +46,7 @@ def test_open_sign_up_makes_a_tenant_and_its_admin_inactive_until_the_email_is_v
                             format="json").status_code == 401
     assert mail.to == ["Ada@example.com"] and "Confirm" in mail.subject
     key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
-    verified = anonymous().post("/api/auth/verify-email", {"key": key}, format="json")
+    verified = anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json")
     assert verified.status_code == 200, verified.content
     assert verified.json()["tenant"] == "analytical-engines"
     ada.refresh_from_db()
@@ -63,17 +63,17 @@ def test_open_sign_up_makes_a_tenant_and_its_admin_inactive_until_the_email_is_v
 def test_a_verification_link_works_once(open_signup, sent):
     _, [mail] = register(sent)
     key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
-    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
-    again = anonymous().post("/api/auth/verify-email", {"key": key}, format="json")
+    assert anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json").status_code == 200
+    again = anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json")
     assert again.status_code == 400 and again.json()["error"]["code"] == "link_not_valid"
 
 
 def test_a_tampered_or_expired_verification_key_is_refused_the_same_way(open_signup, sent, settings):
     _, [mail] = register(sent)
     key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
-    tampered = anonymous().post("/api/auth/verify-email", {"key": key[:-2] + "xx"}, format="json")
+    tampered = anonymous().post("/api/auth/verify-email", {"key": key[:-2] + "xx", "password": PASSWORD}, format="json")
     settings.EMAIL_VERIFICATION_DAYS = -1  # every key is older than that
-    expired = anonymous().post("/api/auth/verify-email", {"key": key}, format="json")
+    expired = anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json")
     assert tampered.status_code == expired.status_code == 400
     assert tampered.json() == expired.json()
     assert not get_user_model().objects.get(username="ada@example.com").is_active
@@ -82,9 +82,9 @@ def test_a_tampered_or_expired_verification_key_is_refused_the_same_way(open_sig
 def test_a_deactivated_account_cannot_reactivate_itself_with_its_old_link(open_signup, sent):
     _, [mail] = register(sent)
     key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
-    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
+    assert anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json").status_code == 200
     get_user_model().objects.filter(username="ada@example.com").update(is_active=False)
-    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 400
+    assert anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json").status_code == 400
     assert not get_user_model().objects.get(username="ada@example.com").is_active
 
 
@@ -100,7 +100,7 @@ def test_registering_an_email_that_has_an_account_answers_the_same_and_mails_its
                                                                                       make_user):
     first, [verification] = register(sent, email="ada@example.com")
     key = link_in(verification.body, "/verify-email/").rsplit("/", 1)[1]
-    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
+    assert anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json").status_code == 200
     before = row_counts()
     again, [mail] = register(sent, email="ADA@example.com", tenant_name="Another Co")
     assert (again.status_code, again.json()) == (first.status_code, first.json())
@@ -136,7 +136,10 @@ def test_the_verification_page_activates_the_account_from_a_browser(open_signup,
     page = browser.get(path)  # a mail scanner that follows the link changes nothing
     assert page.status_code == 200
     assert not get_user_model().objects.get(username="ada@example.com").is_active
-    done = browser.post(path, {"csrfmiddlewaretoken": page.cookies["csrftoken"].value})
+    token = page.cookies["csrftoken"].value
+    wrong = browser.post(path, {"csrfmiddlewaretoken": token, "password": "not-the-sign-ups-password"})
+    assert wrong.status_code == 400 and not get_user_model().objects.get(username="ada@example.com").is_active
+    done = browser.post(path, {"csrfmiddlewaretoken": token, "password": PASSWORD})
     assert done.status_code == 200 and "Email confirmed" in done.content.decode()
     assert get_user_model().objects.get(username="ada@example.com").is_active
     assert browser.get(path).status_code == 410
@@ -147,7 +150,7 @@ def test_the_verification_key_names_its_address(open_signup, sent, make_user):
     _, [mail] = register(sent)
     ada = get_user_model().objects.get(username="ada@example.com")
     forged = accounts.email_verification_key(ada, "someone-else@example.com")
-    response = anonymous().post("/api/auth/verify-email", {"key": forged}, format="json")
+    response = anonymous().post("/api/auth/verify-email", {"key": forged, "password": PASSWORD}, format="json")
     assert response.status_code == 400 and not get_user_model().objects.get(pk=ada.pk).is_active
 
 
@@ -160,7 +163,7 @@ def test_signing_up_again_before_verifying_mails_the_link_again_with_the_new_pas
     assert response.status_code == 202 and "Confirm" in mail.subject
     assert Tenant.objects.count() == tenants and get_user_model().objects.filter(email__iexact=BODY["email"]).count() == 1
     key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
-    assert anonymous().post("/api/auth/verify-email", {"key": key}, format="json").status_code == 200
+    assert anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json").status_code == 200
     sign_in = {"username": "ada@example.com"}
     assert anonymous().post("/api/auth/token", {**sign_in, "password": "the-strangers-passphrase-1"},
                             format="json").status_code == 401
@@ -180,3 +183,14 @@ def test_an_address_longer_than_a_username_is_a_400_naming_it(open_signup, sent)
     response, outbox = register(sent, email=f"{'a' * 64}@{'b' * 80}.example.com")
     assert response.status_code == 400 and "email" in response.json()["error"]["details"]
     assert row_counts() == before and outbox == []
+
+
+def test_only_whoever_signed_up_can_activate_the_account_from_its_link(open_signup, sent):
+    """A stranger signs up with Ada's address; Ada follows the unsolicited link: without the stranger's
+    password she cannot activate it, so the stranger never holds a verified account under her address."""
+    _, [mail] = register(sent, password="the-strangers-passphrase-1")
+    key = link_in(mail.body, "/verify-email/").rsplit("/", 1)[1]
+    refused = anonymous().post("/api/auth/verify-email", {"key": key, "password": PASSWORD}, format="json")
+    assert refused.status_code == 400 and "password" in refused.json()["error"]["details"]
+    assert not get_user_model().objects.get(username="ada@example.com").is_active
+    assert not EmailAddress.objects.filter(verified_at__isnull=False).exists()
