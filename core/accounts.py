@@ -39,7 +39,7 @@ from core import queueing
 from core.audit import account_audit
 from core.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from core.models import EmailAddress, Invitation, Membership, Tenant
-from core.services import refuse_api_keys
+from core.services import refuse_api_keys, staff_sync
 from core.tokens import refresh_tokens_blacklist, token_pair
 
 INVITATION_NOT_VALID = "This invitation link is not valid any more; ask for a new one."
@@ -229,9 +229,7 @@ def _accept(invitation: Invitation, *, existing, username: str, password: str) -
         if Membership.objects.filter(user=account, tenant_id=invitation.tenant_id).exists():
             raise Conflict(f"You already belong to {invitation.tenant.name}.")
     membership = Membership.objects.create(user=account, tenant_id=invitation.tenant_id, role=invitation.role)
-    if invitation.role in Membership.DECIDING_ROLES and not account.is_staff:
-        account.is_staff = True
-        account.save(update_fields=["is_staff"])
+    staff_sync(account)
     _mark_verified(account, invitation.email)
     Invitation.objects.filter(pk=invitation.pk).update(accepted_by=account)
     account_audit(tenant_id=invitation.tenant_id, actor=account.get_username(), action="invitation.accepted",

@@ -40,7 +40,7 @@ def user_upsert(*, username: str, password: str | None, tenant_slug: str, role: 
         except ValidationError as exc:
             raise Invalid(details={"password": list(exc.messages)}) from None
         user.set_password(password)
-    user.is_staff = is_staff or is_superuser or role in (Membership.Role.APPROVER, Membership.Role.ADMIN)
+    user.is_staff = is_staff or is_superuser or role in Membership.DECIDING_ROLES
     user.is_superuser = is_superuser or user.is_superuser
     user.save()
     Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
@@ -53,7 +53,7 @@ def refuse_api_keys(user) -> None:
         raise Forbidden(KEYS_MAY_NOT_MANAGE)
 
 
-def _sync_staff(user) -> None:
+def staff_sync(user) -> None:
     """Staff (the admin's approval screens) while the user approves or administers somewhere; a superuser keeps
     it."""
     staff = user.is_superuser or Membership.objects.filter(user=user, role__in=Membership.DECIDING_ROLES).exists()
@@ -181,7 +181,7 @@ def member_role_change(*, membership_id: int, tenant: Tenant, by, role: str) -> 
     before = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    _sync_staff(membership.user)
+    staff_sync(membership.user)
     # A member keeps no key that outranks them now: a demoted admin's admin keys would keep what was taken.
     revoked = _revoke_keys_of(membership.user, tenant=tenant, by=by, above=role)
     account_audit(tenant_id=tenant.pk, actor=by.get_username(), action="member.role_changed",
@@ -219,7 +219,7 @@ def member_remove(*, membership_id: int, tenant: Tenant, by) -> None:
     before = {"username": user.get_username(), "role": membership.role}
     membership_pk = membership.pk
     membership.delete()
-    _sync_staff(user)
+    staff_sync(user)
     account_audit(tenant_id=tenant.pk, actor=by.get_username(), action="member.removed", object_type="membership",
                   object_id=membership_pk, before=before,
                   after={"api_keys_revoked": revoked, "refresh_tokens_blacklisted": blacklisted})

@@ -58,26 +58,36 @@ class ResetPasswordPage(View):
     post = get
 
 
+def _link_page(request, *, title: str, form_class, act, done: tuple[str, str], message: str, button: str,
+               dead_title: str = ""):
+    """The form behind an emailed link, then its service (`act(**cleaned_data)`): a link that died meanwhile is
+    a 410, a refusal is said on the form, success is the page `done` (title, text)."""
+    form = form_class(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            act(**form.cleaned_data)
+        except accounts.LinkNotValid as exc:
+            return _page(request, 410, title=dead_title or title, message=exc.message)
+        except ApplicationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return _done(request, *done)
+    return _page(request, 400 if form.is_bound else 200, title=title, message=message, form=form, button=button)
+
+
 def accept_invite(request, token):
     try:
         invitation = accounts.invitation_pending(token=token)
     except accounts.LinkNotValid as exc:
         return _page(request, 410, title="Invitation", message=exc.message)
-    form = AcceptInviteForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            accounts.invitation_accept(token=token, request=request, **form.cleaned_data)
-        except accounts.LinkNotValid as exc:
-            return _page(request, 410, title="Invitation", message=exc.message)
-        except ApplicationError as exc:
-            form.add_error(None, error_text(exc))
-        else:
-            return _done(request, "Welcome", f"Done: you are now a member of {invitation.tenant.name}. Sign in to "
-                                             "the admin, or get API tokens with POST /api/auth/token.")
-    return _page(request, 400 if form.is_bound else 200, title=f"Join {invitation.tenant.name}",
-                 message=f"You are invited to {invitation.tenant.name} as {invitation.get_role_display().lower()}."
-                         " Create an account, or give the username and password of the one you have.",
-                 form=form, button="Accept the invitation")
+    return _link_page(
+        request, title=f"Join {invitation.tenant.name}", dead_title="Invitation", form_class=AcceptInviteForm,
+        act=lambda **fields: accounts.invitation_accept(token=token, request=request, **fields),
+        done=("Welcome", f"Done: you are now a member of {invitation.tenant.name}. Sign in to the admin, or get "
+                         "API tokens with POST /api/auth/token."),
+        message=f"You are invited to {invitation.tenant.name} as {invitation.get_role_display().lower()}. Create "
+                "an account, or give the username and password of the one you have.",
+        button="Accept the invitation")
 
 
 def verify_email(request, key):
@@ -85,20 +95,13 @@ def verify_email(request, key):
         accounts.email_verification_pending(key=key)
     except accounts.LinkNotValid as exc:
         return _page(request, 410, title="Confirm your email", message=exc.message)
-    form = SignUpPasswordForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            accounts.email_verify(key=key, **form.cleaned_data)
-        except accounts.LinkNotValid as exc:
-            return _page(request, 410, title="Confirm your email", message=exc.message)
-        except ApplicationError as exc:
-            form.add_error(None, error_text(exc))
-        else:
-            return _done(request, "Email confirmed", "Done: your account is active. Sign in to the admin, or get "
-                                                     "API tokens with POST /api/auth/token.")
-    return _page(request, 400 if form.is_bound else 200, title="Confirm your email",
-                 message="Confirm this address, with the password you chose when you signed up, to activate your "
-                         "account.", form=form, button="Confirm")
+    return _link_page(
+        request, title="Confirm your email", form_class=SignUpPasswordForm,
+        act=lambda **fields: accounts.email_verify(key=key, **fields),
+        done=("Email confirmed", "Done: your account is active. Sign in to the admin, or get API tokens with "
+                                 "POST /api/auth/token."),
+        message="Confirm this address, with the password you chose when you signed up, to activate your account.",
+        button="Confirm")
 
 
 def reset_password(request, uid, token):
@@ -106,16 +109,9 @@ def reset_password(request, uid, token):
         accounts.password_reset_user(uid=uid, token=token)
     except accounts.LinkNotValid as exc:
         return _page(request, 410, title="Choose a new password", message=exc.message)
-    form = NewPasswordForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            accounts.password_reset_confirm(uid=uid, token=token, **form.cleaned_data)
-        except accounts.LinkNotValid as exc:
-            return _page(request, 410, title="Choose a new password", message=exc.message)
-        except ApplicationError as exc:
-            form.add_error(None, error_text(exc))
-        else:
-            return _done(request, "Password changed", "Done: sign in with your new password. Devices that were "
-                                                      "signed in must sign in again.")
-    return _page(request, 400 if form.is_bound else 200, title="Choose a new password",
-                 message="Choose a new password for your account.", form=form, button="Set the password")
+    return _link_page(
+        request, title="Choose a new password", form_class=NewPasswordForm,
+        act=lambda **fields: accounts.password_reset_confirm(uid=uid, token=token, **fields),
+        done=("Password changed", "Done: sign in with your new password. Devices that were signed in must sign "
+                                  "in again."),
+        message="Choose a new password for your account.", button="Set the password")
