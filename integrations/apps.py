@@ -1,9 +1,11 @@
 import importlib
+from pathlib import Path
 
 from django.apps import AppConfig
 
-# Each provider's inbound module registers its webhook declaration when imported (integrations.providers).
-PROVIDER_FOLDERS = ("github", "jira", "sentry", "slack", "twilio", "waba")
+# Each provider's folder has an inbound module that registers its webhook declaration when imported
+# (integrations.providers); settings.WEBHOOK_PROVIDERS switches each one.
+PROVIDER_FOLDERS = sorted(path.parent.name for path in Path(__file__).parent.glob("*/inbound.py"))
 
 
 class IntegrationsConfig(AppConfig):

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -24,10 +26,41 @@ def normalized_address(channel: str, address: str) -> str:
     return address
 
 
-class WebhookDelivery(models.Model):
-    """One verified inbound request, stored once per (provider, dedup key) before it is processed."""
+class WebhookEndpoint(TenantOwned):
+    """A tenant's own webhook URL for one provider, /webhooks/<provider>/<id>, with its own secret (encrypted at
+    rest). A rotation keeps the previous secret verifying until `previous_secret_expires_at`, so the tool can be
+    updated without losing a delivery. A disabled endpoint answers 404 and stores nothing."""
 
-    class Provider(models.TextChoices):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=32)
+    name = models.CharField(max_length=100)
+    options = models.JSONField(default=dict, blank=True)
+    secret = EncryptedTextField()
+    previous_secret = EncryptedTextField(null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "name"], name="webhookendpoint_name")]
+
+    def __str__(self):
+        return f"{self.provider}: {self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.provider}/{self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One verified inbound request, stored once per (provider, dedup key) before it is processed; a delivery
+    to a tenant's registered endpoint, once per (endpoint, dedup key), so no tenant can take another's ids."""
+
+    class Provider(models.TextChoices):  # the global endpoints' providers; registered ones add their own names
         SLACK = "slack"
         TWILIO = "twilio"
         WABA = "waba"
@@ -38,27 +71,37 @@ class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         RECEIVED = "received"
         PROCESSED = "processed"
-        FAILED = "failed"
+        FAILED = "failed", "failed (dead letter)"
         IGNORED = "ignored"
 
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=32)
+    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="deliveries")
     dedup_key = models.CharField(max_length=255)
     event_type = models.CharField(max_length=100, blank=True)
-    # Known at once for GitHub, Jira and Sentry (?tenant=); for chat, from the sender's identity.
+    # Known at once for tool events (a registered endpoint's tenant, ?tenant=); for chat, from the sender.
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     headers = models.JSONField(default=dict, blank=True)  # the provider's routing headers, never signatures
+    verification = models.CharField(max_length=200, blank=True)  # how it was verified (which secret, which check)
     body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    replays = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "webhook deliveries"
-        constraints = [models.UniqueConstraint(fields=["provider", "dedup_key"], name="webhookdelivery_once")]
-        indexes = [models.Index(fields=["status", "received_at"], name="webhookdelivery_pending")]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "dedup_key"], condition=models.Q(endpoint__isnull=True),
+                                    name="webhookdelivery_once"),
+            models.UniqueConstraint(fields=["endpoint", "dedup_key"], condition=models.Q(endpoint__isnull=False),
+                                    name="webhookdelivery_once_per_endpoint"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhookdelivery_pending"),
+                   models.Index(fields=["tenant", "-received_at"], name="webhookdelivery_tenant")]
 
     def __str__(self):
         return f"{self.provider} {self.event_type or ''} {self.dedup_key}".replace("  ", " ")
@@ -349,3 +392,7 @@ class GitHubOAuthState(TenantOwned):
 
     def __str__(self):
         return f"GitHub connect by {self.user} ({'used' if self.used_at else 'open'})"
+
+
+from integrations.dora.models import (  # noqa: E402,F401  (the engineering events' tables are this app's models)
+    Alert, Build, Change, Deployment, DeploymentChange, DoraDigest, Incident, Issue, QualityGate)

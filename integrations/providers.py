@@ -18,8 +18,14 @@ Each provider folder declares a `WebhookProvider` in its `inbound.py` and regist
     endpoint.acknowledge(created)       the 200 the provider expects
     endpoint.handshake(request)         GET, when the provider checks the URL that way (WhatsApp)
 
+A tenant may also register its own endpoints of a provider (integrations.models.WebhookEndpoint), served at
+/webhooks/<provider>/<endpoint id> with the endpoint's own secret: the provider's `registration` says how
+(`Registration`: how one secret is checked, how the request is read, what options an endpoint takes).
+
 Later `integrations.services.delivery_process` asks `provider.normalise(delivery)` what a stored
-delivery says, as InboundEvents, and acts on each one."""
+delivery says, as InboundEvents, and acts on each one; and `provider.signals(delivery, payload)` what it says
+about delivering software (integrations.signals), stored for the DORA metrics. A provider that declares no
+`normalise` is remembered as one tool event per delivery, summarised from its signals."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -97,12 +103,43 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A setting a tenant gives its endpoint (`options` of POST /api/integrations/endpoints)."""
+
+    name: str
+    help: str
+    default: str = ""
+    pattern: str = r"^[A-Za-z0-9._:/-]{1,100}$"  # what a value must match (a header name, an environment)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How a tenant-registered endpoint of a provider (/webhooks/<provider>/<endpoint id>) is verified and read.
+
+    `check(request, secret, options)` verifies the request with one secret and raises Refused (missing_*
+    before bad_*); the view tries the endpoint's current secret and, during a rotation's overlap, its previous
+    one. `signs`: False for providers that cannot sign, where the secret travels as is in a header or the URL
+    (the admin says so). `describe(options)` is the line the admin and the API show about how it is verified.
+    `new_secret()` makes a secret in the form the provider expects (Standard Webhooks: whsec_<base64>)."""
+
+    check: Callable[[HttpRequest, str, Mapping], None]
+    read: Endpoint  # parse, dedup_key, event_type, keep_headers, answer, acknowledge (path and url_name unused)
+    describe: Callable[[Mapping], str]
+    signs: bool = True
+    options: tuple[Option, ...] = ()
+    new_secret: Callable[[], str] | None = None
+
+
+@dataclass(frozen=True)
 class WebhookProvider:
     name: str  # WebhookDelivery.provider
     switch: str  # its key in settings.INTEGRATIONS_ENABLED (INTEGRATIONS_<NAME>_ENABLED)
-    verify: Callable[[HttpRequest], None]
-    normalise: Callable[[WebhookDelivery], list[InboundEvent]]
-    endpoints: tuple[Endpoint, ...]
+    verify: Callable[[HttpRequest], None] | None = None  # the global endpoints' check (an environment secret)
+    normalise: Callable[[WebhookDelivery], list[InboundEvent]] | None = None
+    endpoints: tuple[Endpoint, ...] = ()  # global URLs (single-tenant deployments, chat channels)
+    registration: Registration | None = None  # None: tenants cannot register endpoints of it (chat channels)
+    signals: Callable[[WebhookDelivery, Payload], list] | None = None  # engineering events (integrations.signals)
+    title: str = ""  # what people call it: "PagerDuty"
 
 
 # --- the registry -----------------------------------------------------------------------------------
@@ -128,6 +165,11 @@ def provider(name: str) -> WebhookProvider:
 
 def registered() -> list[WebhookProvider]:
     return list(_registry.values())
+
+
+def registrable() -> list[WebhookProvider]:
+    """The providers a tenant may register endpoints of, by name."""
+    return sorted((p for p in _registry.values() if p.registration), key=lambda p: p.name)
 
 
 def enabled(switch: str) -> bool:

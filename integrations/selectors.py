@@ -4,7 +4,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.models import Membership, Tenant
-from integrations.models import ChannelIdentity, DecisionCode, RoutingRule, normalized_address
+from integrations.models import (ChannelIdentity, DecisionCode, RoutingRule, WebhookDelivery, WebhookEndpoint,
+                                 normalized_address)
 
 _MISSING = object()
 
@@ -76,3 +77,26 @@ def closed_code(*, code: str, approver_id: int) -> DecisionCode | None:
     """The approver's most recent closed code with this value (to say why it no longer works)."""
     return (DecisionCode.objects.filter(code=code, approver_id=approver_id, closed_at__isnull=False)
             .order_by("-closed_at").first())
+
+
+def endpoint_receiving(*, provider: str, endpoint_id) -> WebhookEndpoint | None:
+    """The enabled registered endpoint a webhook URL names, or None (unknown, another provider's, disabled)."""
+    return WebhookEndpoint.objects.filter(pk=endpoint_id, provider=provider, enabled=True).first()
+
+
+def endpoints_of_tenant(*, tenant_id: int) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(tenant_id=tenant_id).order_by("provider", "name")
+
+
+def deliveries_of_tenant(*, tenant_id: int, status: str = "", provider: str = "", endpoint_id=None,
+                         event_type: str = "") -> QuerySet[WebhookDelivery]:
+    deliveries = WebhookDelivery.objects.filter(tenant_id=tenant_id).select_related("endpoint")
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if provider:
+        deliveries = deliveries.filter(provider=provider)
+    if endpoint_id:
+        deliveries = deliveries.filter(endpoint_id=endpoint_id)
+    if event_type:
+        deliveries = deliveries.filter(event_type=event_type)
+    return deliveries.order_by("-received_at", "-pk")

@@ -15,11 +15,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import observability, queueing
-from core.errors import ApplicationError, Invalid, error_text
+from core.errors import ApplicationError, Conflict, Invalid, NotFound, error_text
 from emma import llm
 from emma.services import task_submit
 from integrations import approvals, chat_runs, outbound, providers, selectors
 from integrations.github import runs as github_runs
+from integrations.dora.services import signals_store
 from integrations.metrics import DELIVERIES_PROCESSED
 from integrations.models import Channel, ChannelIdentity, RoutingRule, WebhookDelivery, normalized_address
 from memory.services import episode_record
@@ -65,12 +66,13 @@ def _publish(delivery_id: int, countdown: float = 0) -> None:
 
 @transaction.atomic
 def delivery_store(*, provider: str, dedup_key: str, event_type: str = "", headers: dict | None = None,
-                   body: str = "", tenant_id=None) -> tuple[WebhookDelivery, bool]:
-    """Store a verified delivery once per (provider, dedup key) and process it after commit.
-    The same key again (a redelivery, a replay) returns the stored row and processes nothing."""
+                   body: str = "", tenant_id=None, endpoint=None, verification: str = "") -> tuple[WebhookDelivery, bool]:
+    """Store a verified delivery once per (provider, dedup key), or per (registered endpoint, dedup key), and
+    process it after commit. The same key again (a redelivery) returns the stored row and processes nothing."""
     delivery, created = WebhookDelivery.objects.get_or_create(
-        provider=provider, dedup_key=_key(dedup_key),
-        defaults={"event_type": event_type[:100], "headers": headers or {}, "body": body, "tenant_id": tenant_id})
+        provider=provider, endpoint=endpoint, dedup_key=_key(dedup_key),
+        defaults={"event_type": event_type[:100], "headers": headers or {}, "body": body, "tenant_id": tenant_id,
+                  "verification": verification[:200]})
     if created:
         transaction.on_commit(lambda: _publish(delivery.pk))
     return delivery, created
@@ -86,8 +88,10 @@ def delivery_process(*, delivery_id: int) -> str:
                         .filter(pk=delivery_id, status=Status.RECEIVED).first())
             if delivery is None:
                 return "not-pending"
-            outcomes = [inbound_event_receive(delivery=delivery, event=event)
-                        for event in providers.provider(delivery.provider).normalise(delivery)]
+            provider = providers.provider(delivery.provider)
+            stored = signals_receive(delivery=delivery, provider=provider)
+            events = provider.normalise(delivery) if provider.normalise else signals_summary(delivery, stored)
+            outcomes = [inbound_event_receive(delivery=delivery, event=event) for event in events]
             outcome = "processed" if "processed" in outcomes else (outcomes or ["ignored: nothing to act on"])[0]
             ignored = outcome.startswith("ignored")
             status = Status.IGNORED if ignored else Status.PROCESSED
@@ -130,11 +134,70 @@ def deliveries_republish(*, limit: int = 500) -> int:
 @transaction.atomic
 def delivery_reprocess(*, delivery_id: int) -> bool:
     """A failed delivery is tried again from the start (the admin's action)."""
-    reset = WebhookDelivery.objects.filter(pk=delivery_id, status=Status.FAILED).update(
+    return deliveries_redrive(ids=[delivery_id]) == 1
+
+
+@transaction.atomic
+def deliveries_redrive(*, ids=None, tenant_id: int | None = None, provider: str = "", limit: int = 1000) -> int:
+    """Dead letters (`failed`) tried again from the start, in bulk: those named, or all of a tenant's (of one
+    provider), at most `limit`. Answers how many; redriving one that is not failed changes nothing."""
+    failed = WebhookDelivery.objects.filter(status=Status.FAILED)
+    if ids is not None:
+        failed = failed.filter(pk__in=list(ids))
+    if tenant_id is not None:
+        failed = failed.filter(tenant_id=tenant_id)
+    if provider:
+        failed = failed.filter(provider=provider)
+    chosen = list(failed.order_by("received_at").values_list("pk", flat=True)[:limit])
+    WebhookDelivery.objects.filter(pk__in=chosen, status=Status.FAILED).update(
         status=Status.RECEIVED, attempts=0, error="")
-    if reset:
-        transaction.on_commit(lambda: _publish(delivery_id))
-    return bool(reset)
+    transaction.on_commit(lambda: [_publish(delivery_id) for delivery_id in chosen])
+    return len(chosen)
+
+
+@transaction.atomic
+def delivery_replay(*, delivery_id: int, tenant_id: int | None = None) -> WebhookDelivery:
+    """Process a stored delivery again (a tenant admin's or an operator's replay). What it did the first time is
+    not done twice: tasks are submitted under the delivery's idempotency keys, replies under its outbox keys,
+    engineering events update their rows, and its episode is remembered once. Still waiting: Conflict."""
+    deliveries = WebhookDelivery.objects.select_for_update()
+    if tenant_id is not None:
+        deliveries = deliveries.filter(tenant_id=tenant_id)
+    delivery = deliveries.filter(pk=delivery_id).first()
+    if delivery is None:
+        raise NotFound("No such delivery.")
+    if delivery.status == Status.RECEIVED:
+        raise Conflict("This delivery is waiting to be processed already.")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=Status.RECEIVED, attempts=0, error="",
+                                                          replays=F("replays") + 1)
+    transaction.on_commit(lambda: _publish(delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
+def signals_receive(*, delivery: WebhookDelivery, provider) -> list:
+    """The delivery's engineering events, stored for the metrics (integrations.dora.services.signals_store)."""
+    from integrations.webhooks import json_object
+
+    if provider.signals is None or delivery.tenant_id is None:
+        return []
+    found = provider.signals(delivery, json_object(delivery.body))
+    signals_store(tenant_id=delivery.tenant_id, provider=delivery.provider, delivery_id=delivery.pk, signals=found)
+    return found
+
+
+def signals_summary(delivery: WebhookDelivery, found: list) -> list[providers.InboundEvent]:
+    """A provider without its own normaliser: one tool event, remembered and routed, summarised from its
+    engineering events (or its event type)."""
+    from integrations.webhooks import json_object
+
+    if not found:
+        return [providers.ignored(f"{delivery.event_type or 'event'}: nothing about delivering software")]
+    first = found[0]
+    title = first.title or f"{first.kind} {first.key}"
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    summary = f"{delivery.provider}: {first.kind} {title}{': ' + first.status if first.status else ''}{more}"
+    return [providers.tool_event(payload=json_object(delivery.body), summary=summary[:2000], url=first.url)]
 
 
 def inbound_event_receive(*, delivery: WebhookDelivery, event: providers.InboundEvent) -> str:
@@ -186,8 +249,9 @@ def chat_message_receive(*, delivery: WebhookDelivery, channel: str, address: st
         return f"ignored: unknown {channel} sender"
     delivery.tenant_id = identity.tenant_id
     user = identity.user
-    episode_record(tenant_id=identity.tenant_id, kind="inbound_message", source=channel, actor=user.get_username(),
-                   content=text[:20000], metadata={"delivery_id": delivery.pk})
+    if delivery.processed_at is None:  # a replay of a processed delivery is remembered once
+        episode_record(tenant_id=identity.tenant_id, kind="inbound_message", source=channel,
+                       actor=user.get_username(), content=text[:20000], metadata={"delivery_id": delivery.pk})
     decision = DECISION_REPLY.match(text or "")
     if decision:
         verb, code, reason = decision.groups()
@@ -258,9 +322,10 @@ def event_receive(*, delivery: WebhookDelivery, payload, summary: str, actor: st
     A rule refused (by governance's checks, a missing tool) is logged; the others still act."""
     if delivery.tenant_id is None:
         return "ignored: no tenant (add ?tenant=<slug> to the webhook URL, or set INTEGRATIONS_DEFAULT_TENANT)"
-    episode_record(tenant_id=delivery.tenant_id, kind="inbound_message", source=delivery.provider,
-                   actor=actor[:150], content=summary,
-                   metadata={"event_type": delivery.event_type, "delivery_id": delivery.pk, "url": url})
+    if delivery.processed_at is None:  # a replay of a processed delivery is remembered once
+        episode_record(tenant_id=delivery.tenant_id, kind="inbound_message", source=delivery.provider,
+                       actor=actor[:150], content=summary,
+                       metadata={"event_type": delivery.event_type, "delivery_id": delivery.pk, "url": url})
     refused = []
     for rule in selectors.routing_rules_matching(tenant_id=delivery.tenant_id, provider=delivery.provider,
                                                   event_type=delivery.event_type, payload=payload):

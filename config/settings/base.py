@@ -443,14 +443,12 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 # The tenant of GitHub/Jira/Sentry deliveries whose URL names none (?tenant=<slug>).
 INTEGRATIONS_DEFAULT_TENANT = env("INTEGRATIONS_DEFAULT_TENANT", default="")
 # Off: the provider's webhooks answer 404 and nothing is sent on its channel. Every provider has an entry.
-INTEGRATIONS_ENABLED = {
-    "slack": env.bool("INTEGRATIONS_SLACK_ENABLED", default=True),
-    "twilio": env.bool("INTEGRATIONS_TWILIO_ENABLED", default=True),
-    "waba": env.bool("INTEGRATIONS_WABA_ENABLED", default=True),
-    "github": env.bool("INTEGRATIONS_GITHUB_ENABLED", default=True),
-    "jira": env.bool("INTEGRATIONS_JIRA_ENABLED", default=True),
-    "sentry": env.bool("INTEGRATIONS_SENTRY_ENABLED", default=True),
-}
+# Webhook providers (docs/INTEGRATIONS.md): each one's folder under integrations/, switched here.
+WEBHOOK_PROVIDERS = ("slack", "twilio", "waba", "github", "jira", "sentry", "gitlab", "linear", "shortcut",
+                     "pagerduty", "datadog", "jenkins", "circleci", "argocd", "kubernetes", "ecs", "heroku",
+                     "codecov", "sonarqube", "standardwebhooks")
+INTEGRATIONS_ENABLED = {name: env.bool(f"INTEGRATIONS_{name.upper()}_ENABLED", default=True)
+                        for name in WEBHOOK_PROVIDERS}
 INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)
 INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.float("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
 INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10)

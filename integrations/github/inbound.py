@@ -13,10 +13,11 @@ the App's deliveries (marked APP_ENDPOINT_HEADER when they arrive) may start age
 import logging
 
 from integrations import providers
+from integrations import signals as s
 from integrations.github import verify
 from integrations.github.runs import APP_ENDPOINT, APP_ENDPOINT_HEADER
 from integrations.models import GitHubInstallation, WebhookDelivery
-from integrations.providers import Endpoint, WebhookProvider
+from integrations.providers import Endpoint, Registration, WebhookProvider
 from integrations.webhooks import Unusable, header, json_body, json_object, tenant_from_url
 
 
@@ -69,6 +70,51 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
                                  actor=(payload.get("sender") or {}).get("login", ""))]
 
 
+def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
+    """What GitHub says about delivering software: pushes' commits and merged pull requests (changes),
+    deployments and their statuses, finished workflow runs (builds), issues."""
+    event, repo = delivery.event_type, payload.get("repository") or {}
+    repository = repo.get("full_name", "") if isinstance(repo, dict) else ""
+    if event == "push":
+        return [s.change(sha=commit["id"], repository=repository, committed_at=commit.get("timestamp"),
+                         title=str(commit.get("message", "")).split("\n")[0], url=commit.get("url", ""),
+                         push=str(payload.get("after") or delivery.dedup_key),
+                         author=(commit.get("author") or {}).get("username", "") or "")
+                for commit in payload.get("commits") or [] if isinstance(commit, dict) and commit.get("id")]
+    if event == "pull_request" and isinstance(payload.get("pull_request"), dict):
+        pull = payload["pull_request"]
+        if payload.get("action") == "closed" and pull.get("merged") and pull.get("merge_commit_sha"):
+            return [s.change(sha=pull["merge_commit_sha"], repository=repository, pull_request=pull.get("number", ""),
+                             merged_at=pull.get("merged_at"), committed_at=pull.get("merged_at"),
+                             title=pull.get("title", ""), url=pull.get("html_url", ""))]
+        return []
+    if event in ("deployment", "deployment_status") and isinstance(payload.get("deployment"), dict):
+        deployment = payload["deployment"]
+        status = payload.get("deployment_status") if event == "deployment_status" else None
+        state = s.outcome((status or {}).get("state", "pending"))
+        extra = deployment.get("payload") if isinstance(deployment.get("payload"), dict) else {}
+        return [s.deployment(key=deployment.get("id", ""), service=str(extra.get("service") or repo.get("name", "")),
+                             environment=deployment.get("environment", ""), status=state, sha=deployment.get("sha", ""),
+                             started_at=deployment.get("created_at"),
+                             finished_at=(status or {}).get("created_at") if state != s.IN_PROGRESS else None,
+                             repository=repository, title=deployment.get("description") or "",
+                             url=(status or {}).get("target_url") or (status or {}).get("log_url") or "")]
+    if event == "workflow_run" and isinstance(payload.get("workflow_run"), dict):
+        run = payload["workflow_run"]
+        if payload.get("action") != "completed":
+            return []
+        return [s.build(key=run.get("id", ""), pipeline=run.get("name", ""), status=s.outcome(run.get("conclusion")),
+                        started_at=run.get("run_started_at") or run.get("created_at"),
+                        finished_at=run.get("updated_at"), sha=run.get("head_sha", ""), repository=repository,
+                        title=f"{run.get('name', '')} #{run.get('run_number', '')}", url=run.get("html_url", ""))]
+    if event == "issues" and isinstance(payload.get("issue"), dict):
+        issue = payload["issue"]
+        return [s.issue(key=f"{repository}#{issue.get('number', '')}", title=issue.get("title", ""),
+                        status=issue.get("state", ""), at=issue.get("updated_at"), project=repository,
+                        assignee=(issue.get("assignee") or {}).get("login", "") or "", url=issue.get("html_url", ""))]
+    return []
+
+
 def app_body(request) -> dict:
     """The App endpoint's JSON body; the request is marked as the App's (APP_ENDPOINT_HEADER, kept in the
     delivery's headers), so processing knows the delivery came through the App endpoint, with its own secret
@@ -108,19 +154,25 @@ def app_event_received(delivery: WebhookDelivery, payload) -> None:
         logger.info("GitHub App %s.%s: %s", delivery.event_type, payload.get("action", ""), outcome)
 
 
+REPOSITORY_WEBHOOK = Endpoint(
+    path="github", url_name="webhook-github",
+    parse=json_body,
+    dedup_key=header("X-GitHub-Delivery"),
+    event_type=header("X-GitHub-Event"),
+    tenant=tenant_from_url,
+    keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID"),
+)
+
 GITHUB = providers.register(WebhookProvider(
     name=WebhookDelivery.Provider.GITHUB,
+    title="GitHub",
     switch="github",
     verify=verify.verify,
     normalise=normalise,
-    endpoints=(Endpoint(
-        path="github", url_name="webhook-github",
-        parse=json_body,
-        dedup_key=header("X-GitHub-Delivery"),
-        event_type=header("X-GitHub-Event"),
-        tenant=tenant_from_url,
-        keep_headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID"),
-    ), Endpoint(
+    signals=signals,
+    registration=Registration(check=verify.check, read=REPOSITORY_WEBHOOK,
+                              describe=lambda options: "HMAC-SHA256 of the body in X-Hub-Signature-256"),
+    endpoints=(REPOSITORY_WEBHOOK, Endpoint(
         path="github/app", url_name="webhook-github-app",
         verify=verify.verify_app,
         parse=app_body,

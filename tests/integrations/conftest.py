@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
 import pytest
+from config.settings import base
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
@@ -185,7 +186,7 @@ INTEGRATION_SETTINGS = {
     "INTEGRATIONS_DEFAULT_RATE_PER_SEC": 1000.0,  # the rate-limit test sets its own
     "PUBLIC_BASE_URL": "",
     "INTEGRATIONS_DEFAULT_TENANT": "",
-    "INTEGRATIONS_ENABLED": {name: True for name in ("slack", "twilio", "waba", "github", "jira", "sentry")},
+    "INTEGRATIONS_ENABLED": {name: True for name in base.WEBHOOK_PROVIDERS},
     "INTEGRATIONS_RATE_PER_SEC": {"slack": None, "twilio": None, "waba": None},
     "MAX_DAILY_MESSAGES": {"slack": None, "sms": None, "whatsapp": None},
 }

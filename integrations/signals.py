@@ -1,0 +1,161 @@
+"""Engineering events: what a tool's delivery says about delivering software, in Emma's own terms.
+
+A provider's `signals(delivery, payload)` (integrations.providers.WebhookProvider) answers a list of these;
+processing stores each one in its table (integrations.dora.services.signals_store), where the DORA metrics read
+them. `key` is the provider's id of the thing, stable across deliveries: a later delivery about the same
+deployment or incident (a status change, a resolution) updates the row, and fields a delivery leaves empty keep
+what an earlier one said.
+
+    change        a commit on its way to production: sha, repository, authored and committed times, pull request
+                  and merge time; `push` groups the commits that arrived together (Four Keys' deployment changes)
+    deployment    service, environment, head sha and the shas it shipped, status, started and finished
+    incident      service, opened, acknowledged, resolved, severity; the root-cause sha or deployment it names
+    build         pipeline, status, duration, sha
+    alert         a monitor firing or recovering
+    issue         a ticket created, moved or closed
+    quality_gate  a code-quality verdict on a commit or branch"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+CHANGE, DEPLOYMENT, INCIDENT, BUILD = "change", "deployment", "incident", "build"
+ALERT, ISSUE, QUALITY_GATE = "alert", "issue", "quality_gate"
+KINDS = (CHANGE, DEPLOYMENT, INCIDENT, BUILD, ALERT, ISSUE, QUALITY_GATE)
+
+# Deployment, build and gate outcomes, as every provider's words are mapped to them.
+SUCCESS, FAILURE, IN_PROGRESS, CANCELLED = "success", "failure", "in_progress", "cancelled"
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str  # one of KINDS
+    key: str  # the provider's id of the thing (a deployment id, a commit sha, an incident id)
+    title: str = ""
+    url: str = ""
+    service: str = ""
+    environment: str = ""
+    status: str = ""
+    at: datetime | None = None  # when it happened (a deployment's finish, an incident's opening)
+    data: dict[str, Any] = field(default_factory=dict)  # the kind's own fields (see the constructors)
+
+
+def _clean(data: dict) -> dict:
+    return {name: value for name, value in data.items() if value not in (None, "", [], ())}
+
+
+def change(*, sha: str, repository: str, committed_at=None, authored_at=None, title: str = "", url: str = "",
+           pull_request: str = "", merged_at=None, push: str = "", author: str = "") -> Signal:
+    return Signal(CHANGE, key=str(sha), title=title[:300], url=url, at=when(committed_at), data=_clean({
+        "repository": repository, "authored_at": when(authored_at), "committed_at": when(committed_at),
+        "pull_request": str(pull_request or ""), "merged_at": when(merged_at), "push": push, "author": author}))
+
+
+def deployment(*, key: str, service: str, environment: str = PRODUCTION, status: str, sha: str = "",
+               shas=(), started_at=None, finished_at=None, repository: str = "", title: str = "",
+               url: str = "") -> Signal:
+    finished = when(finished_at)
+    return Signal(DEPLOYMENT, key=str(key), title=title[:300], url=url, service=service,
+                  environment=environment_name(environment), status=status, at=finished or when(started_at),
+                  data=_clean({"sha": sha, "shas": [s for s in dict.fromkeys([sha, *shas]) if s],
+                               "started_at": when(started_at), "finished_at": finished, "repository": repository}))
+
+
+def incident(*, key: str, service: str, opened_at=None, acknowledged_at=None, resolved_at=None, severity: str = "",
+             status: str = "", title: str = "", url: str = "", root_cause_sha: str = "", deployment_key: str = "",
+             environment: str = PRODUCTION) -> Signal:
+    return Signal(INCIDENT, key=str(key), title=title[:300], url=url, service=service,
+                  environment=environment_name(environment), status=status, at=when(opened_at), data=_clean({
+                      "opened_at": when(opened_at), "acknowledged_at": when(acknowledged_at),
+                      "resolved_at": when(resolved_at), "severity": str(severity or ""),
+                      "root_cause_sha": root_cause_sha, "deployment_key": str(deployment_key or "")}))
+
+
+def build(*, key: str, pipeline: str, status: str, duration_seconds: float | None = None, started_at=None,
+          finished_at=None, sha: str = "", repository: str = "", title: str = "", url: str = "") -> Signal:
+    started, finished = when(started_at), when(finished_at)
+    if duration_seconds is None and started and finished:
+        duration_seconds = (finished - started).total_seconds()
+    return Signal(BUILD, key=str(key), title=title[:300], url=url, status=status, at=finished or started, data=_clean({
+        "pipeline": pipeline, "duration_seconds": duration_seconds, "started_at": started, "finished_at": finished,
+        "sha": sha, "repository": repository}))
+
+
+def alert(*, key: str, title: str, status: str, at=None, service: str = "", severity: str = "",
+          url: str = "") -> Signal:
+    return Signal(ALERT, key=str(key), title=title[:300], url=url, service=service, status=status, at=when(at),
+                  data=_clean({"severity": str(severity or "")}))
+
+
+def issue(*, key: str, title: str, status: str, at=None, project: str = "", kind: str = "", assignee: str = "",
+          url: str = "") -> Signal:
+    return Signal(ISSUE, key=str(key), title=title[:300], url=url, status=status, at=when(at),
+                  data=_clean({"project": project, "type": kind, "assignee": assignee}))
+
+
+def quality_gate(*, key: str, project: str, status: str, at=None, sha: str = "", branch: str = "",
+                 conditions: list | None = None, url: str = "") -> Signal:
+    return Signal(QUALITY_GATE, key=str(key), title=f"{project}: {status}"[:300], url=url, service=project,
+                  status=status, at=when(at), data=_clean({"sha": sha, "branch": branch,
+                                                           "conditions": conditions or []}))
+
+
+# --- reading what providers send -------------------------------------------------------------------
+
+
+def when(value) -> datetime | None:
+    """A time from a payload: a datetime, ISO 8601 text (with Z or an offset; a naive one is UTC), or Unix
+    seconds or milliseconds as a number or digits. Anything else is None, never an error."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if number > 1e11:  # milliseconds
+            number /= 1000
+        try:
+            return datetime.fromtimestamp(number, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace(" UTC", "Z")
+    try:
+        parsed = parse_datetime(text.replace("Z", "+00:00")) if "T" in text or " " in text else None
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+ENVIRONMENT_NAMES = {"prod": PRODUCTION, "production": PRODUCTION, "prd": PRODUCTION, "live": PRODUCTION}
+
+
+def environment_name(value) -> str:
+    """`prod`, `Production`, `PRD` and `live` are all `production`; other names lower-cased as given."""
+    text = str(value or "").strip().lower()
+    return ENVIRONMENT_NAMES.get(text, text)[:100]
+
+
+def outcome(value, *, success=("success", "succeeded", "successful", "passed", "ok", "healthy", "synced",
+                               "completed", "fixed", "deployed"),
+            failure=("failure", "failed", "error", "errored", "broken", "degraded", "timed_out", "timedout",
+                     "infrastructure_fail", "unstable", "aborted_with_errors"),
+            running=("pending", "queued", "running", "in_progress", "started", "created", "progressing", "waiting",
+                     "on_hold", "building", "not_run"),
+            cancelled=("cancelled", "canceled", "aborted", "skipped", "stopped")) -> str:
+    """A provider's word for how something went, as one of SUCCESS, FAILURE, IN_PROGRESS, CANCELLED (else as
+    given, lower-cased)."""
+    text = str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
+    for name, words in ((SUCCESS, success), (FAILURE, failure), (IN_PROGRESS, running), (CANCELLED, cancelled)):
+        if text in words:
+            return name
+    return text[:32]
