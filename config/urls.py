@@ -7,6 +7,7 @@ from core import metrics as core_metrics
 from core import views as core_views
 from emma import api as emma_api
 from governance import api as governance_api
+from integrations import api as integrations_api
 from integrations.github import oauth as github_oauth
 
 urlpatterns = [
@@ -36,6 +37,19 @@ urlpatterns = [
     path("api/members/<int:membership_id>", core_api.MemberDetailApi.as_view(), name="member-detail"),
     path("api/api-keys", core_api.APIKeysApi.as_view(), name="api-keys"),
     path("api/api-keys/<int:key_id>", core_api.APIKeyDetailApi.as_view(), name="api-key-detail"),
+    path("api/integrations/providers", integrations_api.ProvidersApi.as_view(), name="webhook-providers"),
+    path("api/integrations/endpoints", integrations_api.EndpointsApi.as_view(), name="webhook-endpoints"),
+    path("api/integrations/endpoints/<uuid:endpoint_id>", integrations_api.EndpointDetailApi.as_view(),
+         name="webhook-endpoint-detail"),
+    path("api/integrations/endpoints/<uuid:endpoint_id>/rotate", integrations_api.EndpointRotateApi.as_view(),
+         name="webhook-endpoint-rotate"),
+    path("api/integrations/deliveries", integrations_api.DeliveriesApi.as_view(), name="webhook-deliveries"),
+    path("api/integrations/deliveries/redrive", integrations_api.DeliveriesRedriveApi.as_view(),
+         name="webhook-deliveries-redrive"),
+    path("api/integrations/deliveries/<int:delivery_id>", integrations_api.DeliveryDetailApi.as_view(),
+         name="webhook-delivery-detail"),
+    path("api/integrations/deliveries/<int:delivery_id>/replay", integrations_api.DeliveryReplayApi.as_view(),
+         name="webhook-delivery-replay"),
     path("api/tasks", emma_api.TaskListCreateApi.as_view(), name="tasks"),
     path("api/tasks/batch", emma_api.TaskBatchApi.as_view(), name="tasks-batch"),
     path("api/tasks/callback-secret", emma_api.CallbackSecretApi.as_view(), name="task-callback-secret"),

@@ -161,8 +161,16 @@ class World:
         self.bulk_job_id = memory_services.memory_bulk_start(tenant_id=acme.tenant_id,
                                                              items=[{"content": f"{ACME_TEXT} in bulk"}]).pk
         self.invitation_id = invitation_in(acme.admin, "colleague@acme.example").pk
+        from integrations import registry
+        from integrations.models import WebhookDelivery
+
+        self.endpoint, _ = registry.endpoint_create(tenant_id=acme.tenant_id, user=acme.admin, provider="github",
+                                                    name="acme repositories")
+        self.delivery_id = WebhookDelivery.objects.create(
+            provider="github", endpoint=self.endpoint, tenant_id=acme.tenant_id, dedup_key=f"{ACME_SECRET}-delivery",
+            event_type="ping", body="{}", status="ignored").pk
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
-                                                  self.bulk_job_id, self.invitation_id)]
+                                                  self.bulk_job_id, self.invitation_id, self.endpoint.pk)]
         # acme's API keys: one a CI job uses (a submitter), one revoked, one past its expiry.
         acme_tenant = acme.submitter.memberships.get().tenant
         self.api_key, submitter_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,

@@ -149,6 +149,18 @@ def api_key(world):
     return {"key_id": world.api_key.pk}
 
 
+def endpoint(world):
+    return {"endpoint_id": world.endpoint.pk}
+
+
+def registered_endpoint(world):
+    return {"provider": "github", "endpoint_id": world.endpoint.pk}
+
+
+def delivery(world):
+    return {"delivery_id": world.delivery_id}
+
+
 PROBE = "a probe for load balancers and orchestrators; no tenant data"
 WEBHOOK = "signed by the provider instead of a JWT; unsigned, it is refused and nothing is stored"
 SCHEMA = "describes the API; holds no data"
@@ -202,6 +214,12 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "github-oauth-callback": {"GET": Public(ADMIN_SESSION, 302)},
     "webhook-jira": webhook(),
     "webhook-sentry": webhook(),
+    # A tenant's own endpoints (integrations.webhooks.RegisteredWebhookView), signed with their own secret.
+    "webhook-registered": {"POST": Public(WEBHOOK, 401, args=registered_endpoint,
+                                          data=lambda world: {"hello": "world"})},
+    "webhook-registered-secret": {"POST": Public(WEBHOOK, 401, data=lambda world: {"hello": "world"},
+                                                 args=lambda world: {**registered_endpoint(world),
+                                                                     "url_secret": "not-the-secret"})},
     "webhook-slack-events": webhook(),
     "webhook-slack-commands": webhook(),
     "webhook-slack-interactions": webhook(),
@@ -268,6 +286,21 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     },
     "invitation-detail": {"DELETE": Api(admins(204), admin_key=403,
                                         args=lambda world: {"invitation_id": world.invitation_id})},
+    # -- the webhook registry (integrations.api): tenant admins, and admin keys (automation registers endpoints) --
+    "webhook-providers": {"GET": Api(admins(200), other_tenant=200)},
+    "webhook-endpoints": {
+        "GET": Api(admins(200), other_tenant=200),
+        "POST": Api(admins(201), other_tenant=201, data=lambda world: {"provider": "github", "name": "another repository"}),
+    },
+    "webhook-endpoint-detail": {
+        "GET": Api(admins(200), args=endpoint),
+        "PATCH": Api(admins(200), args=endpoint, data=lambda world: {"enabled": True}),
+    },
+    "webhook-endpoint-rotate": {"POST": Api(admins(200), args=endpoint, data=lambda world: {})},
+    "webhook-deliveries": {"GET": Api(admins(200), other_tenant=200)},
+    "webhook-deliveries-redrive": {"POST": Api(admins(202), other_tenant=202, data=lambda world: {})},
+    "webhook-delivery-detail": {"GET": Api(admins(200), args=delivery)},
+    "webhook-delivery-replay": {"POST": Api(admins(202), args=delivery)},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,

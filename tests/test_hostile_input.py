@@ -76,6 +76,15 @@ WRITES: dict[tuple[str, str], Write] = {
                                                         "expires_at": "2099-01-01T00:00:00Z",
                                                         "task_types": ["diagnostic.echo"], "rate_limit_per_min": 30},
                                 accepted=201),
+    ("webhook-endpoints", "POST"): Write("admin", lambda world: {"provider": "github", "name": "shop repository",
+                                                                 "options": {}}, accepted=201),
+    ("webhook-endpoint-detail", "PATCH"): Write("admin", lambda world: {"name": "renamed", "enabled": True},
+                                                args=lambda world: {"endpoint_id": world.endpoint.pk}),
+    ("webhook-endpoint-rotate", "POST"): Write("admin", lambda world: {"overlap_seconds": 3600},
+                                               args=lambda world: {"endpoint_id": world.endpoint.pk}),
+    ("webhook-delivery-replay", "POST"): Write("admin", lambda world: {}, accepted=202,
+                                               args=lambda world: {"delivery_id": world.delivery_id}),
+    ("webhook-deliveries-redrive", "POST"): Write("admin", lambda world: {"provider": "github"}, accepted=202),
     ("tasks", "POST"): Write("submitter", lambda world: {"task_type": "diagnostic.echo", "description": "hello",
                                                           "parameters": {"text": "hello"}}, accepted=202),
     ("tasks-batch", "POST"): Write("submitter", lambda world: {"tasks": [
@@ -234,9 +243,9 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 # Every GET under /api/ without path parameters: a paginated list (page, page_size), a search (limit),
 # or a read that takes no query (its parameters are ignored, as for any resource).
 PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
-             "members", "api-keys")
+             "members", "api-keys", "webhook-endpoints", "webhook-deliveries")
 LIMITED = ("memory-search",)
-NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
+NOT_LISTS = {"webhook-providers": "a fixed catalogue", "me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "schema": "public, no data", "api-docs": "public, no data"}
 
 HUGE = "9" * 30

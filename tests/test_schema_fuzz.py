@@ -73,6 +73,9 @@ MOSTLY_REFUSED = {
     # `expires_at` must be in the future and `task_types` registered task types (else a 400 naming them): a
     # date the schema cannot bound, names only the running deployment knows.
     "POST /api/api-keys",
+    # A webhook endpoint's `options` must be ones its provider takes (GitHub takes none), and its name is the
+    # tenant's once per provider (a 409 after the first).
+    "POST /api/integrations/endpoints",
     # A member is removed once: every later removal of the same membership is a 404.
     "DELETE /api/members/{membership_id}",
 }
