@@ -1,0 +1,1 @@
+"""Argo CD notifications: application syncs as deployments."""

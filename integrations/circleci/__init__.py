@@ -1,0 +1,1 @@
+"""CircleCI outbound webhooks: workflows (builds) and deploy workflows or jobs (deployments)."""

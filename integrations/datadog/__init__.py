@@ -1,0 +1,1 @@
+"""Datadog webhooks: monitor alerts and incidents."""

@@ -1,0 +1,1 @@
+"""Jenkins: the Notification plugin's build notifications (builds, and deployments by job name)."""

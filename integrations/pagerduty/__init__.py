@@ -1,0 +1,1 @@
+"""PagerDuty v3 webhooks: incidents, for the time-to-restore metric."""
