@@ -1,5 +1,6 @@
-"""Sentry integration webhooks: Sentry-Hook-Signature = hex HMAC-SHA256(the integration's client secret,
-SENTRY_WEBHOOK_SECRET, of the body as sent); Sentry-Hook-Timestamp (Unix seconds) within 5 minutes.
+"""Sentry integration webhooks: Sentry-Hook-Signature = hex HMAC-SHA256(the integration's client secret, of the
+body as sent); Sentry-Hook-Timestamp (Unix seconds) within 5 minutes. The secret is SENTRY_WEBHOOK_SECRET for the
+global endpoint, the endpoint's own secret (the internal integration's client secret) for a registered one.
 https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#verifying-the-signature
 The signature does not cover the timestamp, so a replay inside the window is caught by Request-ID."""
 
@@ -11,8 +12,8 @@ from integrations.webhooks import check_hmac, required_secret
 MAX_AGE_SECONDS = 300
 
 
-def verify(request) -> None:
-    secret = required_secret("SENTRY_WEBHOOK_SECRET")
+def check(request, secret: str, options=None) -> None:
+    """The one check, with one secret: signature and timestamp present, signature right, timestamp fresh."""
     signature = request.headers.get("Sentry-Hook-Signature")
     if not signature:
         raise missing("signature")
@@ -26,3 +27,7 @@ def verify(request) -> None:
     check_hmac(secret=secret, body=request.body, signature=signature)
     if abs(time.time() - sent_at) > MAX_AGE_SECONDS:
         raise stale()
+
+
+def verify(request) -> None:
+    check(request, required_secret("SENTRY_WEBHOOK_SECRET"))
