@@ -88,6 +88,9 @@ class EndpointsApi(APIView):
         options = serializers.DictField(child=serializers.CharField(max_length=200, allow_blank=True),
                                         required=False, default=dict,
                                         help_text="The provider's options (GET /api/integrations/providers).")
+        secret = serializers.CharField(required=False, max_length=500, help_text=(
+            "The secret the vendor issued, where it makes its own (PagerDuty, Linear, Sentry); left out, Emma "
+            "makes one."))
 
     @extend_schema_serializer(component_name="WebhookEndpointListFilter")
     class FilterSerializer(ListFilterSerializer):
@@ -151,6 +154,8 @@ class EndpointRotateApi(APIView):
         overlap_seconds = serializers.IntegerField(
             required=False, min_value=0, max_value=int(registry.MAX_OVERLAP.total_seconds()),
             default=int(registry.DEFAULT_OVERLAP.total_seconds()))
+        secret = serializers.CharField(required=False, max_length=500, help_text=(
+            "The new secret the vendor issued, where it makes its own; left out, Emma makes one."))
 
     @extend_schema(request=InputSerializer, responses=EndpointCreatedSerializer)
     def post(self, request, endpoint_id):
@@ -158,7 +163,8 @@ class EndpointRotateApi(APIView):
         payload.is_valid(raise_exception=True)
         endpoint, secret = registry.endpoint_rotate(
             tenant_id=_tenant_id(request), endpoint_id=endpoint_id, user=request.user,
-            overlap=timedelta(seconds=payload.validated_data["overlap_seconds"]))
+            overlap=timedelta(seconds=payload.validated_data["overlap_seconds"]),
+            secret=payload.validated_data.get("secret"))
         return Response(_endpoint_data(request, endpoint, secret), headers=NO_STORE)
 
 

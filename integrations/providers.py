@@ -84,12 +84,13 @@ def accepted_or_duplicate(created: bool) -> HttpResponse:
     return JsonResponse({"status": "accepted" if created else "duplicate"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Endpoint:
-    """One URL under /webhooks/ and how to read what arrives there."""
+    """One URL under /webhooks/ and how to read what arrives there (a registration's `read` has no URL of its
+    own: it is served at /webhooks/<provider>/<endpoint id>)."""
 
-    path: str
-    url_name: str
+    path: str = ""
+    url_name: str = ""
     parse: Callable[[HttpRequest], Payload]
     dedup_key: Callable[[HttpRequest, Payload], str]
     event_type: Callable[[HttpRequest, Payload], str]
@@ -157,6 +158,11 @@ def register(provider: WebhookProvider) -> WebhookProvider:
                                    f"({', '.join(clashing) or 'same name'})")
     _registry[provider.name] = provider
     return provider
+
+
+def endpoint_options(delivery: WebhookDelivery) -> dict:
+    """The options of the registered endpoint a delivery came to ({} for a global endpoint's)."""
+    return (delivery.endpoint.options if delivery.endpoint_id else None) or {}
 
 
 def provider(name: str) -> WebhookProvider:

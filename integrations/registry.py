@@ -19,6 +19,17 @@ from integrations.webhooks import new_token
 DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=7)
 NAME = re.compile(r"^[^\x00-\x1f]{1,100}$")
+# A secret the vendor issued (PagerDuty, Linear and Sentry make their own): printable, long enough to resist guessing.
+GIVEN_SECRET = re.compile(r"^[\x21-\x7e]{16,500}$")
+
+
+def _secret(registration: providers.Registration, given: str | None) -> str:
+    """The secret given (one the vendor issued), checked; else a new one in the form the provider expects."""
+    if given is None or given == "":
+        return (registration.new_secret or new_token)()
+    if not GIVEN_SECRET.fullmatch(given):
+        raise Invalid.field("secret", "16 to 500 printable characters, without spaces.")
+    return given
 
 
 def _registration(provider: str) -> providers.Registration:
@@ -59,13 +70,15 @@ def _facts(endpoint: WebhookEndpoint) -> dict:
 
 
 @transaction.atomic
-def endpoint_create(*, tenant_id: int, user, provider: str, name: str, options=None) -> tuple[WebhookEndpoint, str]:
-    """A tenant's new endpoint of a provider, and its secret: returned this once, stored only encrypted."""
+def endpoint_create(*, tenant_id: int, user, provider: str, name: str, options=None,
+                    secret: str | None = None) -> tuple[WebhookEndpoint, str]:
+    """A tenant's new endpoint of a provider, and its secret: returned this once, stored only encrypted. The
+    secret is made here unless the vendor issued one (`secret`: PagerDuty, Linear and Sentry make their own)."""
     registration = _registration(provider)
     name = (name or "").strip()
     if not NAME.fullmatch(name):
         raise Invalid.field("name", "A name of 1 to 100 characters.")
-    secret = (registration.new_secret or new_token)()
+    secret = _secret(registration, secret)
     endpoint = WebhookEndpoint(tenant_id=tenant_id, provider=provider, name=name,
                                options=_options(registration, options), secret=secret,
                                created_by=user if getattr(user, "pk", None) else None)
@@ -112,14 +125,15 @@ def endpoint_update(*, tenant_id: int, endpoint_id, user, name: str | None = Non
 
 
 @transaction.atomic
-def endpoint_rotate(*, tenant_id: int, endpoint_id, user,
-                    overlap: timedelta = DEFAULT_OVERLAP) -> tuple[WebhookEndpoint, str]:
-    """A new secret for an endpoint, returned this once. The one it replaces still verifies for `overlap`
-    (at most MAX_OVERLAP; zero: at once no more); a secret older than that stops now."""
+def endpoint_rotate(*, tenant_id: int, endpoint_id, user, overlap: timedelta = DEFAULT_OVERLAP,
+                    secret: str | None = None) -> tuple[WebhookEndpoint, str]:
+    """A new secret for an endpoint (made here, or the one the vendor issued: `secret`), returned this once. The
+    one it replaces still verifies for `overlap` (at most MAX_OVERLAP; zero: at once no more); a secret older
+    than that stops now."""
     if not timedelta(0) <= overlap <= MAX_OVERLAP:
         raise Invalid.field("overlap_seconds", f"Between 0 and {int(MAX_OVERLAP.total_seconds())} seconds.")
     endpoint = _locked(tenant_id=tenant_id, endpoint_id=endpoint_id)
-    secret = (_registration(endpoint.provider).new_secret or new_token)()
+    secret = _secret(_registration(endpoint.provider), secret)
     now = timezone.now()
     endpoint.previous_secret, endpoint.previous_secret_expires_at = (endpoint.secret, now + overlap) if overlap \
         else (None, None)

@@ -58,6 +58,19 @@ def check_hmac(*, secret: str, body: bytes, signature: str | None, prefix: str =
         raise bad("signature")
 
 
+def check_versioned_hmac(*, secret: str, body: bytes, header_value: str | None, version: str = "v1") -> None:
+    """A header of comma-separated `<version>=<hex HMAC-SHA256(secret, body)>` pairs (PagerDuty during its secret
+    rotation, CircleCI): genuine when any pair of `version` matches; other versions are ignored. Every candidate
+    is compared, so the time taken does not say which one matched."""
+    if not header_value:
+        raise missing("signature")
+    expected = hmac_hex(secret, body).encode()
+    digests = [digest.strip() for name, _, digest in (pair.strip().partition("=") for pair in header_value.split(","))
+               if name == version and digest.strip()]
+    if not any([hmac.compare_digest(expected, digest.encode()) for digest in digests]):
+        raise bad("signature")
+
+
 def check_token(*, secret: str, value: str | None, what: str = "token") -> None:
     """A shared secret sent as is (a header, a bearer token, the URL), for providers that cannot sign:
     compared in constant time."""

@@ -94,7 +94,7 @@ def signals(delivery, payload) -> list[s.Signal]:
     phase, started = text(operation.get("phase")), text(operation.get("startedAt"))
     if not app or not phase:
         return []
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     status = PHASES.get(phase.lower(), s.outcome(phase))
     destination = part(payload, "destination")
     where = text(destination.get("namespace")) or text(destination.get("server"))
@@ -115,7 +115,7 @@ ARGOCD = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(sync_key, body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(sync_key, body_hash),
                       event_type=event_type),
         describe=verify.describe,
         signs=False,

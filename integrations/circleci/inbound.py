@@ -51,7 +51,7 @@ def signals(delivery, payload) -> list[s.Signal]:
     project, workflow = part(payload, "project"), part(payload, "workflow")
     sha = str(part(payload, "pipeline", "vcs").get("revision") or "")
     repository, service = str(project.get("slug") or ""), str(project.get("name") or "")
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     pattern, environment = options.get("deploy_pattern") or DEPLOY_PATTERN, options.get("environment") or s.PRODUCTION
     found = []
     if kind == "workflow-completed" and workflow.get("id"):
@@ -82,7 +82,7 @@ CIRCLECI = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=payload_field("id"),
+        read=Endpoint(parse=json_body, dedup_key=payload_field("id"),
                       event_type=payload_field("type"), keep_headers=("circleci-event-type",)),
         describe=lambda options: "HMAC-SHA256 of the body in circleci-signature (v1=…)",
         new_secret=new_token,

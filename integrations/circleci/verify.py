@@ -9,28 +9,10 @@ undocumented policy, keeping the same body: a window on happened_at would refuse
 outage of ours. Replays are caught instead by the payload's `id`, which CircleCI documents as the key to
 deduplicate on and which Emma keeps for good (retention empties bodies, never dedup keys)."""
 
-import hashlib
-import hmac
-
-from integrations.errors import bad, missing
+from integrations.webhooks import check_versioned_hmac
 
 SIGNATURE_HEADER = "circleci-signature"
 
 
-def signatures(value: str, version: str = "v1") -> list[str]:
-    found = []
-    for pair in value.split(","):
-        name, _, digest = pair.strip().partition("=")
-        if name == version and digest:
-            found.append(digest.strip())
-    return found
-
-
 def check(request, secret: str, options=None) -> None:
-    value = request.headers.get(SIGNATURE_HEADER)
-    if not value:
-        raise missing("signature")
-    expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest().encode()
-    matches = [hmac.compare_digest(expected, digest.encode()) for digest in signatures(value)]
-    if not any(matches):
-        raise bad("signature")
+    check_versioned_hmac(secret=secret, body=request.body, header_value=request.headers.get(SIGNATURE_HEADER))

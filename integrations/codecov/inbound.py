@@ -45,7 +45,7 @@ def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     if not head.get("commitid") or not repo.get("name"):
         return []
     project = f"{owner['username']}/{repo['name']}" if owner.get("username") else str(repo["name"])
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     coverage = coverage_of(head)
     condition = {"metric": "coverage", "value": str(coverage) if coverage is not None else "",
                  "errorThreshold": options.get("min_coverage", ""),
@@ -63,7 +63,7 @@ CODECOV = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=body_hash,
+        read=Endpoint(parse=json_body, dedup_key=body_hash,
                       event_type=lambda request, payload: "coverage"),
         describe=lambda options: f"the secret at the end of the URL, or in header "
                                  f"{options.get('header') or verify.DEFAULT_HEADER}",

@@ -137,7 +137,7 @@ DATADOG = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(notification_id, body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(notification_id, body_hash),
                       event_type=event_type),
         describe=verify.describe,
         signs=False,

@@ -4,6 +4,9 @@ from integrations import signals as s
 from integrations.dora.models import Alert, Build, Change, Deployment, DeploymentChange, Incident, Issue, QualityGate
 
 FINISHED = (s.SUCCESS, s.FAILURE, s.CANCELLED)
+# When a thing began is the earliest any delivery said: a provider that knows only "seen now" (an update of an
+# open incident) cannot move it later.
+EARLIEST = ("opened_at", "started_at", "authored_at", "committed_at")
 
 
 def _upsert(model, lookup: dict, fields: dict, *, delivery_id=None):
@@ -14,8 +17,11 @@ def _upsert(model, lookup: dict, fields: dict, *, delivery_id=None):
     if status == s.IN_PROGRESS and getattr(row, "status", "") in FINISHED and model in (Deployment, Build):
         fields = {**fields, "status": row.status}
     for name, value in fields.items():
-        if value not in (None, "", [], {}):
-            setattr(row, name, value)
+        if value in (None, "", [], {}):
+            continue
+        if name in EARLIEST and getattr(row, name, None) is not None:
+            value = min(value, getattr(row, name))
+        setattr(row, name, value)
     if delivery_id is not None:
         row.delivery_id = delivery_id
     row.save()

@@ -33,7 +33,7 @@ def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
         return []
     arns = [arn for arn in payload.get("resources") or [] if isinstance(arn, str) and ":service/" in arn]
     changed_at = detail.get("updatedAt") or payload.get("time")
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     return [s.deployment(key=detail["deploymentId"], service=service_name(arns[0]) if arns else "",
                          environment=options.get("environment") or s.PRODUCTION, status=status,
                          started_at=changed_at if status == s.IN_PROGRESS else None,
@@ -48,7 +48,7 @@ ECS = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(payload_field("id"), body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(payload_field("id"), body_hash),
                       event_type=payload_field("detail", "eventName", default="event")),
         describe=lambda options: f"the secret in header {options.get('header') or verify.DEFAULT_HEADER} (the API "
                                  "destination connection's API key), or at the end of the URL",

@@ -130,7 +130,7 @@ GITLAB = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body,
+        read=Endpoint(parse=json_body,
                       dedup_key=first_of(header("Idempotency-Key"), header("webhook-id"),
                                          header("X-Gitlab-Event-UUID"), body_hash),
                       event_type=event_type,

@@ -53,7 +53,7 @@ HEROKU = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body,
+        read=Endpoint(parse=json_body,
                       dedup_key=first_of(payload_field("webhook_metadata", "delivery", "id"),
                                          header("Heroku-Webhook-Id"), body_hash),
                       event_type=event_type, keep_headers=("Heroku-Webhook-Id",)),

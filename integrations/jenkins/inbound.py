@@ -52,10 +52,6 @@ def event_type(request, payload) -> str:
     return str(build_of(payload).get("phase") or "").lower()[:100]
 
 
-def endpoint_options(delivery) -> dict:
-    return (delivery.endpoint.options if delivery.endpoint_id else None) or {}
-
-
 def matches(pattern: str, name: str) -> bool:
     """`pattern` searched in `name`, case-insensitively; a pattern that is not a valid regular expression is
     searched for as plain text (the endpoint keeps working; the log says why)."""
@@ -85,7 +81,7 @@ def signals(delivery, payload) -> list[s.Signal]:
     title = f"{name} #{build['number']}"
     found = [s.build(key=key, pipeline=name, status=status, duration_seconds=duration, started_at=started,
                      finished_at=finished_at, sha=sha, repository=repository, title=title, url=url)]
-    options = endpoint_options(delivery)
+    options = providers.endpoint_options(delivery)
     if matches(options.get("deploy_job_pattern") or DEPLOY_JOB_PATTERN, name):
         found.append(s.deployment(key=key, service=options.get("service") or name,
                                   environment=options.get("environment") or s.PRODUCTION, status=status, sha=sha,
@@ -101,7 +97,7 @@ JENKINS = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=dedup_key, event_type=event_type),
+        read=Endpoint(parse=json_body, dedup_key=dedup_key, event_type=event_type),
         describe=verify.describe,
         signs=False,
         options=(

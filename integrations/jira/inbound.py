@@ -48,7 +48,7 @@ DEFAULT_INCIDENT_TYPES = "Incident"
 
 def incident_types(delivery: WebhookDelivery) -> set[str]:
     """The issue type names (lower-cased) that are incidents: the registered endpoint's option, else the default."""
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     names = options.get("incident_types") or DEFAULT_INCIDENT_TYPES
     return {name.strip().lower() for name in names.split(",") if name.strip()}
 

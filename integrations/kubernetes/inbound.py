@@ -65,7 +65,7 @@ def event_type(request, payload) -> str:
 
 def environment_of(delivery: WebhookDelivery, namespace: str) -> str:
     """The namespace's environment from the endpoint's options, else its `environment`, else production."""
-    options = (delivery.endpoint.options if delivery.endpoint_id else None) or {}
+    options = providers.endpoint_options(delivery)
     for pair in (options.get("namespace_environments") or "").split(","):
         name, _, environment = pair.partition("=")
         if name.strip() and name.strip() == namespace and environment.strip():
@@ -114,7 +114,7 @@ KUBERNETES = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=parse, dedup_key=first_of(event_id, body_hash),
+        read=Endpoint(parse=parse, dedup_key=first_of(event_id, body_hash),
                       event_type=event_type),
         describe=lambda options: "the secret as a bearer token (Authorization: Bearer <secret>), or at the end of "
                                  "the URL",

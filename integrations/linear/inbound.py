@@ -39,7 +39,7 @@ LINEAR = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(header("Linear-Delivery"), body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(header("Linear-Delivery"), body_hash),
                       event_type=event_type, keep_headers=("Linear-Delivery", "Linear-Event")),
         describe=lambda options: "HMAC-SHA256 of the body in Linear-Signature, webhookTimestamp within 60 seconds"),
 ))

@@ -57,7 +57,7 @@ PAGERDUTY = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=event_id,
+        read=Endpoint(parse=json_body, dedup_key=event_id,
                       event_type=payload_field("event", "event_type"),
                       keep_headers=("X-Webhook-Id", "X-Webhook-Subscription")),
         describe=lambda options: "HMAC-SHA256 of the body in X-PagerDuty-Signature (v1=…; any of several while "

@@ -53,7 +53,7 @@ SHORTCUT = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(payload_field("id"), body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(payload_field("id"), body_hash),
                       event_type=event_type),
         describe=lambda options: "HMAC-SHA256 of the body in Payload-Signature"),
 ))

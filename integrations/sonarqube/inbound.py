@@ -40,7 +40,7 @@ SONARQUBE = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=first_of(payload_field("taskId"), body_hash),
+        read=Endpoint(parse=json_body, dedup_key=first_of(payload_field("taskId"), body_hash),
                       event_type=lambda request, payload: "analysis" if payload.get("taskId")
                       else "quality_gate_changed",
                       keep_headers=("X-SonarQube-Project",)),

@@ -90,7 +90,7 @@ STANDARD_WEBHOOKS = providers.register(WebhookProvider(
     signals=signals,
     registration=Registration(
         check=verify.check,
-        read=Endpoint(path="", url_name="", parse=json_body, dedup_key=header(verify.ID),
+        read=Endpoint(parse=json_body, dedup_key=header(verify.ID),
                       event_type=lambda request, payload: payload_field("type")(request, payload)[:100],
                       keep_headers=(verify.ID, verify.TIMESTAMP)),
         describe=lambda options: "Standard Webhooks: webhook-signature (HMAC-SHA256 of id, timestamp and body), "

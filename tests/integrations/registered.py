@@ -11,10 +11,10 @@ from integrations import registry
 from integrations.dora.models import Alert, Build, Change, Deployment, Incident, Issue, QualityGate
 
 
-def register(team, provider: str, *, name: str = "", options: dict | None = None):
+def register(team, provider: str, *, name: str = "", options: dict | None = None, secret: str | None = None):
     """A new endpoint of `provider` for the team's tenant, and its secret (shown once)."""
     return registry.endpoint_create(tenant_id=team.tenant_id, user=team.admin, provider=provider,
-                                    name=name or f"{provider} endpoint", options=options or {})
+                                    name=name or f"{provider} endpoint", options=options or {}, secret=secret)
 
 
 def send(client, endpoint, *, body, headers: dict | None = None, url_secret: str = "",

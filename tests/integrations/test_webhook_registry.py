@@ -7,8 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import registry
+from django.test import TestCase
+
+from core.errors import Invalid
+from integrations import registry, services
 from integrations.models import WebhookDelivery, WebhookEndpoint
+from memory.models import EpisodicEvent
 from tests.integrations.conftest import hub_signature, process_deliveries
 from tests.integrations.registered import register, send, signals_of
 
@@ -73,3 +77,86 @@ def test_a_rotated_secret_keeps_the_previous_one_verifying_until_the_overlap_end
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(previous_secret_expires_at=timezone.now())
     assert github_push(client, endpoint, old, delivery="d-late").status_code == 403
     assert github_push(client, endpoint, new, delivery="d-late").status_code == 200
+
+
+def test_a_secret_the_vendor_issued_is_taken_as_given_and_checked(acme, client):
+    vendor_secret = "pd-issued-" + "x" * 40
+    endpoint, secret = register(acme, "github", name="given", secret=vendor_secret)
+    assert secret == vendor_secret
+    assert github_push(client, endpoint, vendor_secret).status_code == 200
+    with pytest.raises(Invalid):
+        register(acme, "github", name="too short", secret="short")
+    with pytest.raises(Invalid):
+        registry.endpoint_rotate(tenant_id=acme.tenant_id, endpoint_id=endpoint.pk, user=acme.admin,
+                                 secret="has spaces in it, which no vendor sends")
+
+
+def test_the_api_registers_an_endpoint_shows_its_secret_once_and_rotates_it(acme):
+    created = acme.admin_api.post("/api/integrations/endpoints", {"provider": "pagerduty", "name": "on-call"},
+                                  format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["url"] == f"http://testserver/webhooks/pagerduty/{body['id']}" and body["secret"]
+    assert body["signs"] is True and "X-PagerDuty-Signature" in body["verification"]
+    assert created["Cache-Control"] == "no-store"
+    listed = acme.admin_api.get("/api/integrations/endpoints").json()["results"]
+    assert [item["id"] for item in listed] == [body["id"]] and "secret" not in listed[0]
+    rotated = acme.admin_api.post(f"/api/integrations/endpoints/{body['id']}/rotate", {"overlap_seconds": 60},
+                                  format="json").json()
+    assert rotated["secret"] != body["secret"] and rotated["previous_secret_valid_until"]
+    off = acme.admin_api.patch(f"/api/integrations/endpoints/{body['id']}", {"enabled": False}, format="json")
+    assert off.json()["enabled"] is False
+    assert acme.submitter_api.get("/api/integrations/endpoints").status_code == 403
+    unknown = acme.admin_api.post("/api/integrations/endpoints", {"provider": "myspace", "name": "x"}, format="json")
+    assert unknown.status_code == 400 and not WebhookEndpoint.objects.filter(name="x").exists()
+
+
+def test_a_delivery_that_keeps_failing_ends_a_dead_letter_and_is_redriven_in_bulk(acme, client, monkeypatch):
+    published = []
+    monkeypatch.setattr(services, "_publish", lambda delivery_id, countdown=0: published.append(delivery_id))
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret, delivery="d-1")
+    github_push(client, endpoint, secret, delivery="d-2")
+
+    def broken(**kwargs):
+        raise RuntimeError("the tables are down")
+
+    monkeypatch.setattr(services, "signals_store", broken)
+    for _ in range(services.MAX_PROCESSING_ATTEMPTS):
+        process_deliveries()
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"failed"}
+    assert "the tables are down" in WebhookDelivery.objects.first().error
+    monkeypatch.undo()
+    monkeypatch.setattr(services, "_publish", lambda delivery_id, countdown=0: published.append(delivery_id))
+    dead = acme.admin_api.get("/api/integrations/deliveries?status=failed").json()
+    assert dead["count"] == 2
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        answer = acme.admin_api.post("/api/integrations/deliveries/redrive", {}, format="json")
+    assert answer.status_code == 202 and answer.json() == {"redriven": 2}
+    assert process_deliveries() == ["processed", "processed"]
+    assert len(signals_of(acme)["change"]) == 2
+
+
+def test_a_replay_processes_a_delivery_again_without_doing_twice_what_it_did(acme, client, monkeypatch):
+    monkeypatch.setattr(services, "_publish", lambda delivery_id, countdown=0: None)
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret)
+    process_deliveries()
+    delivery = WebhookDelivery.objects.get()
+    episodes = EpisodicEvent.objects.count()
+    replayed = acme.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay")
+    assert replayed.status_code == 202 and replayed.json()["replays"] == 1
+    assert acme.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay").status_code == 409
+    assert process_deliveries() == ["processed"]
+    assert EpisodicEvent.objects.count() == episodes and len(signals_of(acme)["change"]) == 2
+    assert acme.admin_api.get(f"/api/integrations/deliveries/{delivery.pk}").json()["body"].startswith("{")
+
+
+def test_one_tenant_never_sees_or_replays_anothers_deliveries(acme, globex, client):
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret)
+    delivery = WebhookDelivery.objects.get()
+    assert globex.admin_api.get("/api/integrations/deliveries").json()["count"] == 0
+    assert globex.admin_api.get(f"/api/integrations/deliveries/{delivery.pk}").status_code == 404
+    assert globex.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay").status_code == 404
+    assert globex.admin_api.get(f"/api/integrations/endpoints/{endpoint.pk}").status_code == 404
