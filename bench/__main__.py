@@ -14,8 +14,13 @@ the end, error or not; the logs stay in .emma/bench/logs after a failure (or wit
 
 Sizes: BENCH_RAW_TASKS (2000), BENCH_RAW_ROUND_TRIPS (200), BENCH_TASKS (1000), BENCH_THREADS (8),
 BENCH_SEQUENTIAL (100), BENCH_BATCH_TASKS (2000), BENCH_BATCH_SIZE (100), BENCH_WEB_CONCURRENCY (2),
-BENCH_WORKER_CONCURRENCY (2). BENCH_JSON=path also
-writes the raw figures as JSON.
+BENCH_WORKER_CONCURRENCY (2), BENCH_WEBHOOK_SENDERS (50), BENCH_WEBHOOK_DELIVERIES (3000),
+BENCH_WEBHOOK_PACED_SECONDS (10), BENCH_DORA_SERVICES (50), BENCH_DORA_PER_WEEK (3), BENCH_DORA_CALLS (50).
+BENCH_JSON=path also writes the raw figures as JSON.
+
+`python -m bench webhooks` runs only bench/webhooks.py (a tenant's registered GitHub endpoint against a
+baseline, and the DORA summary over a year) on its own stack (gunicorn and a worker), prints its sections and
+leaves docs/BENCHMARKS.md as it is.
 """
 
 from __future__ import annotations
@@ -70,6 +75,12 @@ SETTINGS = {
     "batch_size": _int_env("BENCH_BATCH_SIZE", 100),
     "agent_runs": _int_env("BENCH_AGENT_RUNS", 20),
     "agent_tool_steps": _int_env("BENCH_AGENT_TOOL_STEPS", 5),
+    "webhook_senders": _int_env("BENCH_WEBHOOK_SENDERS", 50),
+    "webhook_deliveries": _int_env("BENCH_WEBHOOK_DELIVERIES", 3000),
+    "webhook_paced_seconds": _int_env("BENCH_WEBHOOK_PACED_SECONDS", 10),
+    "dora_services": _int_env("BENCH_DORA_SERVICES", 50),
+    "dora_per_week": _int_env("BENCH_DORA_PER_WEEK", 3),
+    "dora_calls": _int_env("BENCH_DORA_CALLS", 50),
 }
 
 
@@ -265,6 +276,7 @@ class Bench:
                 load.run_github(report, base_url=base_url, tenant=TENANT, secret=GITHUB_SECRET,
                                 senders=SETTINGS["load_clients"], deliveries=SETTINGS["github_deliveries"],
                                 rates=SETTINGS["github_rates"], cpu=cpu)
+                run_webhook_sections(report, base_url, cpu)
                 # 2b. Agent runs on the same stack: overhead per step, resume latency after an approval.
                 say(f"agent runs: {SETTINGS['agent_runs']} of {SETTINGS['agent_tool_steps']} tool steps, then "
                     f"{SETTINGS['agent_runs']} paused and approved")
@@ -294,6 +306,66 @@ class Bench:
         memory_bench.keep_large_run(report["memory"], report["meta"])
         report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
         return report
+
+
+    def run_webhooks(self) -> dict:
+        """`python -m bench webhooks`: bench/webhooks.py alone, on gunicorn and a worker as the full run starts
+        them."""
+        started = time.monotonic()
+        loadavg = " ".join(_read("/proc/loadavg").split()[:3])
+        report: dict = {"settings": dict(SETTINGS)}
+        self.env = self.environment()
+        say("applying migrations")
+        self.manage("migrate", "--noinput")
+        self.manage("emma_user", "--username", USERNAME, "--password", PASSWORD, "--tenant", TENANT,
+                    "--role", "admin")
+        import logging
+
+        import django
+
+        django.setup()
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        from bench import tasks as task_bench
+
+        report["meta"] = machine_facts(self.env, self.services.started if self.services else [])
+        report["meta"]["loadavg"] = loadavg
+        cpu = task_bench.CpuMeter(self.classifier())
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}
+        say(f"gunicorn ({SETTINGS['web_concurrency']} workers) on {base_url}, worker -c "
+            f"{SETTINGS['worker_concurrency']} prefork on every queue")
+        self.spawn("web", gunicorn(), web_env)
+        self.spawn("worker", celery(
+            "worker", "-c", str(SETTINGS["worker_concurrency"]), "-P", "prefork",
+            "-n", "bench-emma@%h", "--without-mingle", "--without-gossip", "-l", "INFO"), web_env)
+        try:
+            wait_for_web(f"{base_url}/health/live", self.alive)
+            run_webhook_sections(report, base_url, cpu)
+        finally:
+            self.stop_process("worker")
+            self.stop_process("web")
+        report["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
+        return report
+
+
+def run_webhook_sections(report: dict, base_url: str, cpu) -> None:
+    """bench/webhooks.py's two sections on a running stack."""
+    from bench import webhooks as webhook_bench
+
+    say(f"registered GitHub endpoint: {SETTINGS['webhook_deliveries']} signed deliveries from "
+        f"{SETTINGS['webhook_senders']} senders, then {webhook_bench.GOAL_PER_SECOND}/s for "
+        f"{SETTINGS['webhook_paced_seconds']} s; baseline GET {webhook_bench.BASELINE_PATH}")
+    webhook_bench.run(report, base_url=base_url, tenant=TENANT, username=USERNAME,
+                      senders=SETTINGS["webhook_senders"], deliveries=SETTINGS["webhook_deliveries"],
+                      paced_seconds=SETTINGS["webhook_paced_seconds"], cpu=cpu)
+    say(f"DORA summary: a year of {SETTINGS['dora_services']} services deploying {SETTINGS['dora_per_week']} "
+        f"times a week, {SETTINGS['dora_calls']} summaries")
+    webhook_bench.run_dora(report, base_url=base_url, services=SETTINGS["dora_services"],
+                           per_week=SETTINGS["dora_per_week"], calls=SETTINGS["dora_calls"])
+    if report["dora"].get("skipped"):
+        say(f"DORA summary skipped: {report['dora']['skipped']}")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -698,6 +770,9 @@ def render(report: dict) -> str:
             f"{_f(resume['max_ms'], ' ms')} |",
             "",
         ]
+    from bench import webhooks as webhook_bench
+
+    lines += webhook_bench.markdown(report, fmt=_f, met=_met)
     emb = report.get("embedding")
     if emb:
         lines += [
@@ -857,11 +932,26 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
+    parts = list(sys.argv[1:] if argv is None else argv)
+    if parts not in ([], ["webhooks"]):
+        print("usage: python -m bench [webhooks]", file=sys.stderr)
+        return 2
     bench = Bench()
     succeeded = False
     try:
+        if parts == ["webhooks"]:
+            report = bench.run_webhooks()
+            from bench import webhooks as webhook_bench
+
+            text = "\n".join(webhook_bench.markdown(report, fmt=_f, met=_met))
+            json_out = os.environ.get("BENCH_JSON")
+            if json_out:
+                Path(json_out).write_text(json.dumps(report, indent=2, default=str))
+            print("\n" + text, flush=True)
+            succeeded = True
+            return 0
         report = bench.run()
         evaluate(report)
         text = render(report)

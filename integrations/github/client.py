@@ -21,7 +21,7 @@ import contextlib
 import importlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -415,3 +415,90 @@ def labels_add(github: GitHub, *, repo: str, number: int, labels: list[str]) -> 
     with _calling(f"POST /repos/{repo}/issues/{number}/labels"):
         data = github.rest.issues.add_labels(owner, name, number, data={"labels": labels}).json()
         return {"repo": repo, "number": number, "labels": [label.get("name") for label in data]}
+
+
+# --- reading a repository's delivery history (the DORA backfill: integrations.github.backfill) ----------------
+
+PAGE_SIZE = 100
+PAGES_MAX = 500  # of one list: 50,000 items, a backfill's ceiling whatever GitHub says
+EPOCH = datetime.fromtimestamp(0, tz=UTC)
+
+
+def client_with_token(token: str) -> GitHub:
+    """A githubkit client acting with a token of GitHub's own (a personal access token), not as the App."""
+    return _as(token)
+
+
+def _pages(what: str, fetch):
+    """A paginated list, page by page (`fetch(page)` answers one): on while GitHub's Link header names a next
+    page, or, from a server that sends no Link header, while a page comes back full. The consumer may stop
+    early: later pages are then never asked for."""
+    with _calling(what):
+        for page in range(1, PAGES_MAX + 1):
+            response = fetch(page)
+            batch = response.json()
+            if not isinstance(batch, list):
+                raise ValueError(what)
+            if batch:
+                yield batch
+            link = response.headers.get("link")
+            if not batch or ('rel="next"' not in link if link is not None else len(batch) < PAGE_SIZE):
+                return
+
+
+def repository_read(github: GitHub, *, repo: str) -> dict:
+    """The repository as GitHub names it (`full_name` in GitHub's own spelling, `name`, `html_url`)."""
+    owner, name = _split(repo)
+    with _calling(f"GET /repos/{repo}"):
+        data = github.rest.repos.get(owner, name).json()
+        return {"full_name": str(data["full_name"]), "name": str(data["name"]), "html_url": data.get("html_url", "")}
+
+
+def deployments_read(github: GitHub, *, repo: str, since: datetime) -> list[dict]:
+    """The repository's deployments created at or after `since`, as GitHub sent them. GitHub lists the newest
+    first; reading stops after a page that holds none as recent as `since` (not at the first older one: the
+    order is GitHub's habit, not its promise)."""
+    owner, name = _split(repo)
+    found: list[dict] = []
+    for batch in _pages(f"GET /repos/{repo}/deployments", lambda page: github.rest.repos.list_deployments(
+            owner, name, per_page=PAGE_SIZE, page=page)):
+        recent = [deployment for deployment in batch if (_when(deployment.get("created_at")) or since) >= since]
+        found += recent
+        if not recent:
+            break
+    return found
+
+
+def deployment_statuses_read(github: GitHub, *, repo: str, deployment_id: int) -> list[dict]:
+    """A deployment's statuses, the latest first (by creation time, then id: the latest decides)."""
+    owner, name = _split(repo)
+    statuses = [status for batch in _pages(
+        f"GET /repos/{repo}/deployments/{deployment_id}/statuses",
+        lambda page: github.rest.repos.list_deployment_statuses(owner, name, deployment_id, per_page=PAGE_SIZE,
+                                                                page=page)) for status in batch]
+    return sorted(statuses, key=lambda status: (_when(status.get("created_at")) or EPOCH,
+                                                        int(status.get("id") or 0)), reverse=True)
+
+
+def merged_pulls_read(github: GitHub, *, repo: str, since: datetime) -> list[dict]:
+    """Pull requests merged at or after `since`: the closed ones, most recently updated first, read until one
+    was last updated before `since` (a pull request merged since then was updated since then too)."""
+    owner, name = _split(repo)
+    merged: list[dict] = []
+    for batch in _pages(f"GET /repos/{repo}/pulls", lambda page: github.rest.pulls.list(
+            owner, name, state="closed", sort="updated", direction="desc", per_page=PAGE_SIZE, page=page)):
+        for pull in batch:
+            updated = _when(pull.get("updated_at"))
+            if updated is not None and updated < since:
+                return merged
+            merged_at = _when(pull.get("merged_at"))
+            if merged_at is not None and merged_at >= since:
+                merged.append(pull)
+    return merged
+
+
+def commits_read(github: GitHub, *, repo: str, since: datetime) -> list[dict]:
+    """The commits of the default branch since `since` (GitHub filters them: `since=`)."""
+    owner, name = _split(repo)
+    return [commit for batch in _pages(f"GET /repos/{repo}/commits", lambda page: github.rest.repos.list_commits(
+        owner, name, since=since, per_page=PAGE_SIZE, page=page)) for commit in batch]

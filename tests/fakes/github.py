@@ -10,13 +10,22 @@ socket, not mocks of our own functions.
     fake_github.mints[4242]                            # installation tokens minted
     fake_github.expire_tokens()                        # every installation token refused with 401 from now on
     fake_github.lose_next_response("POST", "/comments")  # do it, then answer 502 (a crash after the POST)
+    fake_github.personal_token("ghp_...", repositories=["acme-org/api"])  # a token of GitHub's own (a PAT)
+    fake_github.deployment("acme-org/api", 7001, sha="ab12...", environment="production",
+                           created_at="2026-03-02T10:00:00Z", payload={"service": "checkout"})
+    fake_github.deployment_status("acme-org/api", 7001, "success", created_at="2026-03-02T10:05:00Z")
+    fake_github.pull("acme-org/api", 31, merge_commit_sha="cd34...", merged_at="2026-03-01T16:00:00Z")
+    fake_github.commit("acme-org/api", "ef56...", date="2026-03-01T15:00:00Z", message="Fix checkout")
 
 It plays: `/apps/<slug>/installations/new` (302 straight to the callback, with a code, the installation id,
 setup_action=install and the state: the browser flow needs no person at GitHub), `/login/oauth/access_token`
 (code and refresh_token grants; JSON or form, answered in JSON when Accept says so), `/user`,
 `/user/installations`, `/user/memberships/orgs/{org}`, `/app/installations/{id}` and `.../access_tokens` (the App's JWT checked: RS256 with the
 public key of the key pair made at start, its issuer the App id), `/installation/repositories`, issues, their
-comments and labels, `/repos/{o}/{r}/contents/{path}` and `/search/code`. Tokens are checked: an unknown or
+comments and labels, `/repos/{o}/{r}/contents/{path}`, `/search/code`, and a repository's delivery history:
+`/repos/{o}/{r}`, `.../deployments` (newest first), `.../deployments/{id}/statuses` (newest first),
+`.../pulls?state=closed&sort=updated&direction=desc` and `.../commits?since=` (newest first), in pages of
+`per_page` with GitHub's Link header (rel="next", rel="last") when there is more than one page. Tokens are checked: an unknown or
 expired one is a 401, a repository outside the token's installation a 404, as GitHub answers.
 
 Run it for `make run`:  python -m tests.fakes.github --port 8765 --callback http://127.0.0.1:8000/oauth/github/callback
@@ -52,6 +61,10 @@ CONTENTS_MAX_BYTES = 1024 * 1024  # GET /repos/.../contents/...: a larger file c
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _now() -> datetime:
@@ -139,6 +152,11 @@ class FakeGitHub:
             self.lost: list[tuple[str, str]] = []
             self.requests: list[tuple[str, str]] = []
             self.user_ids: dict[str, int] = {}
+            self.personal_tokens: dict[str, list[str]] = {}  # token → the repositories it reads
+            self.deployments: dict[str, list[dict]] = {}
+            self.statuses: dict[tuple[str, int], list[dict]] = {}
+            self.pulls: dict[str, list[dict]] = {}
+            self.commits: dict[str, list[dict]] = {}
 
     def install(self, installation_id: int, *, account: str, repositories: list[str], users=("octocat",),
                 account_type: str = "Organization", permissions: dict | None = None,
@@ -187,6 +205,68 @@ class FakeGitHub:
         """The next `method` request whose path contains `path_part` is carried out, then answered 502."""
         with self.lock:
             self.lost.append((method, path_part))
+
+    def personal_token(self, token: str, *, repositories: list[str]) -> FakeGitHub:
+        """A token of GitHub's own (a personal access token) that reads `repositories`."""
+        with self.lock:
+            self.personal_tokens[token] = list(repositories)
+        return self
+
+    def deployment(self, repo: str, deployment_id: int, *, sha: str, created_at: str, environment: str = "production",
+                   ref: str = "main", payload: dict | None = None, description: str = "") -> dict:
+        """A deployment as GET /repos/{o}/{r}/deployments shows it (and a `deployment` webhook carries it)."""
+        item = {"url": f"https://api.github.com/repos/{repo}/deployments/{deployment_id}", "id": deployment_id,
+                "node_id": f"DE_{deployment_id}", "sha": sha, "ref": ref, "task": "deploy", "payload": payload or {},
+                "original_environment": environment, "environment": environment, "description": description or None,
+                "creator": {"login": "octocat", "id": 1, "type": "User"}, "created_at": created_at,
+                "updated_at": created_at, "statuses_url": f"https://api.github.com/repos/{repo}/deployments/"
+                                                          f"{deployment_id}/statuses",
+                "repository_url": f"https://api.github.com/repos/{repo}", "transient_environment": False,
+                "production_environment": environment == "production", "performed_via_github_app": None}
+        with self.lock:
+            self.deployments.setdefault(repo, []).append(item)
+        return item
+
+    def deployment_status(self, repo: str, deployment_id: int, state: str, *, created_at: str) -> dict:
+        """A status of a deployment (as GET .../statuses lists it, and a `deployment_status` webhook carries it)."""
+        with self.lock:
+            status_id = next(self.ids)
+            deployment = next(d for d in self.deployments[repo] if d["id"] == deployment_id)
+            item = {"url": f"{deployment['url']}/statuses/{status_id}", "id": status_id, "node_id": f"DES_{status_id}",
+                    "state": state, "creator": {"login": "octocat", "id": 1, "type": "User"}, "description": "",
+                    "environment": deployment["environment"], "target_url": "",
+                    "log_url": f"https://github.com/{repo}/actions/runs/{status_id}", "created_at": created_at,
+                    "updated_at": created_at, "deployment_url": deployment["url"],
+                    "repository_url": deployment["repository_url"], "environment_url": ""}
+            self.statuses.setdefault((repo, deployment_id), []).append(item)
+        return item
+
+    def pull(self, repo: str, number: int, *, merge_commit_sha: str | None, merged_at: str | None,
+             updated_at: str | None = None, closed_at: str | None = None, title: str = "") -> dict:
+        """A closed pull request (merged when `merged_at`), as GET /repos/{o}/{r}/pulls lists it."""
+        updated = updated_at or merged_at or closed_at
+        item = {"url": f"https://api.github.com/repos/{repo}/pulls/{number}", "id": 9000 + number, "number": number,
+                "state": "closed", "title": title or f"Pull request {number}", "user": {"login": "octocat"},
+                "html_url": f"https://github.com/{repo}/pull/{number}", "created_at": updated,
+                "updated_at": updated, "closed_at": closed_at or merged_at, "merged_at": merged_at,
+                "merge_commit_sha": merge_commit_sha, "draft": False,
+                "head": {"ref": f"topic-{number}", "sha": "f" * 40}, "base": {"ref": "main"}}
+        with self.lock:
+            self.pulls.setdefault(repo, []).append(item)
+        return item
+
+    def commit(self, repo: str, sha: str, *, date: str, message: str = "A change", login: str = "octocat") -> dict:
+        """A commit of the default branch, as GET /repos/{o}/{r}/commits lists it."""
+        person = {"name": login.title(), "email": f"{login}@example.com", "date": date}
+        item = {"sha": sha, "node_id": f"C_{sha[:8]}", "url": f"https://api.github.com/repos/{repo}/commits/{sha}",
+                "html_url": f"https://github.com/{repo}/commit/{sha}",
+                "commit": {"author": person, "committer": person, "message": message,
+                           "tree": {"sha": "0" * 40}, "comment_count": 0},
+                "author": {"login": login, "id": 1, "type": "User"}, "committer": {"login": login, "id": 1},
+                "parents": []}
+        with self.lock:
+            self.commits.setdefault(repo, []).append(item)
+        return item
 
     # --- what tests read ----------------------------------------------------------------------------------
 
@@ -237,6 +317,11 @@ class FakeGitHub:
         return auth.split(" ", 1)[1].strip() if " " in auth else ""
 
     def _installation_of(self, headers) -> Installation | None:
+        """Whom the token acts for: an installation, or a personal token (played as an installation without
+        an id, reaching its repositories)."""
+        personal = self.personal_tokens.get(self._bearer(headers))
+        if personal is not None:
+            return Installation(0, "", "User", personal, set(), {})
         token = self.installation_tokens.get(self._bearer(headers))
         if token is None or token["expires_at"] <= _now():
             return None
@@ -335,8 +420,56 @@ class FakeGitHub:
             return self._repo(method, repo, parts[3:], query, raw)
         return 404, {}, {"message": "Not Found"}
 
+    def _page(self, repo: str, rest: list[str], query: dict, items: list[dict]):
+        """One page of `items` as GitHub serves a list: per_page (30 by default, 100 at most), page, and a Link
+        header naming the next and last pages when there is more than one."""
+        per_page, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
+        last = max(1, -(-len(items) // per_page))
+        extra = {}
+        if last > 1:
+            base = f"{self.url}/repos/{repo}/{'/'.join(rest)}?" + urlencode(
+                {k: v for k, v in query.items() if k != "page"})
+            links = ([f'<{base}&page={page + 1}>; rel="next"'] if page < last else []) + [
+                f'<{base}&page={last}>; rel="last"']
+            extra["Link"] = ", ".join(links)
+        return 200, extra, items[(page - 1) * per_page:page * per_page]
+
+    def _history(self, repo, rest, query):
+        """The delivery history's lists, or None for another path."""
+        newest_first = lambda key: (lambda item: (item[key], item["id"] if "id" in item else 0))  # noqa: E731
+        if rest == ["deployments"]:
+            return self._page(repo, rest, query, sorted(self.deployments.get(repo, []), key=newest_first("created_at"),
+                                                        reverse=True))
+        if len(rest) == 3 and rest[0] == "deployments" and rest[2] == "statuses":
+            if not any(str(d["id"]) == rest[1] for d in self.deployments.get(repo, [])):
+                return 404, {}, {"message": "Not Found"}
+            return self._page(repo, rest, query, sorted(self.statuses.get((repo, int(rest[1])), []),
+                                                        key=newest_first("created_at"), reverse=True))
+        if rest == ["pulls"]:
+            state = query.get("state", "open")
+            items = [p for p in self.pulls.get(repo, []) if state in ("all", p["state"])]
+            key = "updated_at" if query.get("sort") == "updated" else "created_at"
+            items.sort(key=lambda p: (p[key], p["number"]), reverse=query.get("direction", "desc") == "desc")
+            return self._page(repo, rest, query, items)
+        if rest == ["commits"]:
+            since = query.get("since", "")
+            items = [c for c in self.commits.get(repo, []) if not since or _at(c["commit"]["committer"]["date"]) >=
+                     _at(since)]
+            items.sort(key=lambda c: c["commit"]["committer"]["date"], reverse=True)
+            return self._page(repo, rest, query, items)
+        return None
+
     def _repo(self, method, repo, rest, query, raw):
         body = json.loads(raw or b"{}") if raw else {}
+        if not rest and method == "GET":
+            owner, name = repo.split("/")
+            return 200, {}, {"id": abs(hash(repo)) % 10**8, "name": name, "full_name": repo, "private": True,
+                             "owner": {"login": owner}, "html_url": f"https://github.com/{repo}",
+                             "default_branch": "main"}
+        if method == "GET":
+            history = self._history(repo, rest, query)
+            if history is not None:
+                return history
         if rest and rest[0] == "contents":
             file_path = "/".join(rest[1:])
             text = self.files.get((repo, file_path))
