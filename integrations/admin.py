@@ -1,5 +1,6 @@
-"""Admin screens: channel identities and routing rules (edited by superusers), read-only deliveries
-and outbound messages with a one-click Retry for the failed ones (a service call), read-only GitHub
+"""Admin screens: channel identities and routing rules (edited by superusers), a tenant's webhook endpoints,
+deliveries (replayed, dead letters redriven) and outbound messages with a one-click Retry for the failed ones
+(a service call), read-only GitHub
 installations, whose tokens are shown only as set or not, and the agent runs asked for on GitHub."""
 
 from django import forms
@@ -12,10 +13,11 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
+from core.admin import TenantReadOnlyAdmin, TenantScoped, as_text, pretty_json
+from core.errors import ApplicationError, error_text
 from core.models import Membership
 from core.selectors import active_membership
-from integrations import outbound, services
+from integrations import outbound, providers, registry, services
 from integrations.models import (
     ChannelIdentity,
     GitHubInstallation,
@@ -23,6 +25,7 @@ from integrations.models import (
     OutboundMessage,
     RoutingRule,
     WebhookDelivery,
+    WebhookEndpoint,
     default_agent_tools,
 )
 
@@ -83,15 +86,25 @@ class GitHubRequestAdmin(TenantReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(TenantReadOnlyAdmin):
-    """What arrived, once per dedup key. Superusers also see deliveries of no tenant (unknown senders)."""
+    """What arrived, once per dedup key (per endpoint for a tenant's registered ones): how it was verified, and
+    how its processing went. Tenant admins replay deliveries (processed again, nothing done twice) and redrive
+    dead letters (`failed`), one by one or selected in bulk. Superusers also see deliveries of no tenant."""
 
-    list_display = ["received_at", "provider", "event_type", "status", "tenant", "short_error"]
-    list_filter = ["provider", "status", "event_type"]
+    list_display = ["received_at", "provider", "endpoint", "event_type", "status", "attempts", "replays", "tenant",
+                    "short_error", "replay_button"]
+    list_filter = ["status", "provider", "event_type"]
     search_fields = ["dedup_key", "event_type", "error"]
     date_hierarchy = "received_at"
-    actions = ["reprocess_selected"]
-    fields = readonly_fields = ["provider", "event_type", "dedup_key", as_text("tenant"), "status", "attempts", "error",
-                                "received_at", "processed_at", "headers_json", "body"]
+    actions = ["redrive_selected", "replay_selected"]
+    fields = readonly_fields = ["provider", as_text("endpoint"), "event_type", "dedup_key", as_text("tenant"),
+                                "verification", "status", "attempts", "replays", "error", "received_at",
+                                "processed_at", "headers_json", "body", "replay_button"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("endpoint", "tenant")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup == "endpoint__id__exact" or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="error")
     def short_error(self, delivery):
@@ -101,10 +114,185 @@ class WebhookDeliveryAdmin(TenantReadOnlyAdmin):
     def headers_json(self, delivery):
         return pretty_json(delivery.headers)
 
-    @admin.action(description="Process selected failed deliveries again")
-    def reprocess_selected(self, request, queryset):
-        done = sum(services.delivery_reprocess(delivery_id=pk) for pk in queryset.values_list("pk", flat=True))
+    @admin.display(description="")
+    def replay_button(self, delivery):
+        if delivery.status == WebhookDelivery.Status.RECEIVED:
+            return ""
+        url = reverse("admin:integrations_webhookdelivery_replay", args=[delivery.pk])
+        label = "Redrive" if delivery.status == WebhookDelivery.Status.FAILED else "Replay"
+        return format_html('<button type="submit" class="button" formaction="{}" formmethod="post" '
+                           'name="replay" value="{}">{}</button>', url, delivery.pk, label)
+
+    def get_urls(self):
+        replay = self.admin_site.admin_view(require_POST(self.replay_view))
+        return [path("<int:object_id>/replay/", replay, name="integrations_webhookdelivery_replay"),
+                *super().get_urls()]
+
+    def _replay(self, request, delivery_id) -> str:
+        tenant_id = None if request.user.is_superuser else active_membership(request.user).tenant_id
+        try:
+            services.delivery_replay(delivery_id=delivery_id, tenant_id=tenant_id)
+        except ApplicationError as exc:
+            return error_text(exc)
+        return ""
+
+    def replay_view(self, request, object_id):
+        delivery = self.get_object(request, unquote(str(object_id)))
+        if delivery is None or not may_retry(request):
+            messages.error(request, "You may not replay this delivery.")
+        else:
+            refused = self._replay(request, delivery.pk)
+            if refused:
+                messages.warning(request, refused)
+            else:
+                messages.success(request, f"Delivery {delivery.pk} queued to be processed again.")
+        return redirect(reverse("admin:integrations_webhookdelivery_changelist"))
+
+    @admin.action(description="Redrive the selected dead letters (failed deliveries)")
+    def redrive_selected(self, request, queryset):
+        if not may_retry(request):
+            messages.error(request, "Only tenant admins may redrive deliveries.")
+            return
+        done = services.deliveries_redrive(ids=list(queryset.values_list("pk", flat=True)))
         messages.info(request, f"{done} failed deliveries queued for processing again.")
+
+    @admin.action(description="Replay the selected deliveries (process them again)")
+    def replay_selected(self, request, queryset):
+        if not may_retry(request):
+            messages.error(request, "Only tenant admins may replay deliveries.")
+            return
+        refused = [text for text in (self._replay(request, pk) for pk in queryset.values_list("pk", flat=True))
+                   if text]
+        messages.info(request, f"{queryset.count() - len(refused)} deliveries queued for processing again"
+                               + (f"; {len(refused)} not: {refused[0]}" if refused else "."))
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """A new endpoint: its provider, a name, the provider's options (JSON) and, where the vendor issues the
+    secret itself (PagerDuty, Linear, Sentry), that secret; else Emma makes one."""
+
+    provider = forms.ChoiceField(choices=())
+    options = forms.JSONField(required=False, initial=dict, help_text=(
+        "The provider's options as JSON, e.g. {\"header\": \"X-My-Secret\"}; GET /api/integrations/providers "
+        "lists each provider's."))
+    given_secret = forms.CharField(required=False, label="Secret issued by the vendor", help_text=(
+        "Only where the tool makes the secret itself (PagerDuty, Linear, Sentry); leave empty and Emma makes one, "
+        "shown once after saving."), widget=forms.PasswordInput(render_value=False))
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["tenant", "provider", "name", "options", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [(p.name, p.title or p.name) for p in providers.registrable()]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantScoped, admin.ModelAdmin):
+    """A tenant's own webhook endpoints (its admins; superusers any tenant's): the URL to paste into the tool,
+    how deliveries to it are verified, its secret (shown once, after adding or rotating), and a switch: off, its
+    URL answers 404 and stores nothing. Changes go through integrations.registry, audited on the tenant's chain."""
+
+    roles = (Membership.Role.ADMIN,)
+    form = WebhookEndpointForm
+    list_display = ["name", "provider", "enabled", "url", "verification", "previous_secret_expires_at",
+                    "deliveries_link", "created_at"]
+    list_filter = ["provider", "enabled"]
+    search_fields = ["name"]
+    actions = ["rotate_secret", "switch_on", "switch_off"]
+    readonly_fields = ["url", "verification", "previous_secret_expires_at", "rotated_at", "created_by",
+                       "created_at", "deliveries_link"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or self.acting_membership(request) is not None
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj) and (request.user.is_superuser
+                                                            or self.acting_membership(request) is not None)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # switched off instead: its deliveries keep naming it
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return ["tenant", "provider", "name", "options", "enabled", *self.readonly_fields]
+        fields = ["provider", "name", "options", "given_secret"]
+        return ["tenant", *fields] if request.user.is_superuser else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "tenant", "provider"] if obj is not None else self.readonly_fields
+
+    @admin.display(description="URL")
+    def url(self, endpoint):
+        return endpoint.path
+
+    @admin.display(description="verified by")
+    def verification(self, endpoint):
+        registration = providers.provider(endpoint.provider).registration
+        how = registration.describe(endpoint.options or {})
+        return how if registration.signs else f"{how}. This provider cannot sign: keep the URL and secret private."
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, endpoint):
+        url = reverse("admin:integrations_webhookdelivery_changelist") + f"?endpoint__id__exact={endpoint.pk}"
+        return format_html('<a href="{}">deliveries</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if change:
+                registry.endpoint_update(tenant_id=obj.tenant_id, endpoint_id=obj.pk, user=request.user,
+                                         name=data["name"], enabled=data["enabled"], options=data["options"] or {})
+                return
+            tenant_id = obj.tenant_id if request.user.is_superuser else self.acting_membership(request).tenant_id
+            endpoint, secret = registry.endpoint_create(tenant_id=tenant_id, user=request.user,
+                                                        provider=data["provider"], name=data["name"],
+                                                        options=data["options"] or {},
+                                                        secret=data.get("given_secret") or None)
+        except ApplicationError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return
+        obj.pk, obj._state.adding = endpoint.pk, False
+        self.message_user(request, format_html(
+            "Endpoint registered. Its URL: <code>{}</code>. Its secret (shown this once): <code>{}</code>",
+            request.build_absolute_uri(endpoint.path), secret), messages.SUCCESS)
+
+    def log_addition(self, request, obj, message):
+        return None  # audited on the tenant's chain by the service
+
+    def log_change(self, request, obj, message):
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self.response_post_save_add(request, obj)
+
+    @admin.action(description="Rotate the secret (the old one keeps working for a day)")
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            try:
+                _, secret = registry.endpoint_rotate(tenant_id=endpoint.tenant_id, endpoint_id=endpoint.pk,
+                                                     user=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{endpoint.name}: {error_text(exc)}", messages.ERROR)
+                continue
+            self.message_user(request, format_html(
+                "{}: new secret (shown this once): <code>{}</code>; the previous one verifies for another day.",
+                endpoint.name, secret), messages.SUCCESS)
+
+    def _switch(self, request, queryset, enabled: bool):
+        for endpoint in queryset:
+            registry.endpoint_update(tenant_id=endpoint.tenant_id, endpoint_id=endpoint.pk, user=request.user,
+                                     enabled=enabled)
+        self.message_user(request, f"{queryset.count()} endpoint(s) switched {'on' if enabled else 'off'}.")
+
+    @admin.action(description="Switch on")
+    def switch_on(self, request, queryset):
+        self._switch(request, queryset, True)
+
+    @admin.action(description="Switch off (answers 404, stores nothing)")
+    def switch_off(self, request, queryset):
+        self._switch(request, queryset, False)
 
 
 def may_retry(request) -> bool:

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.django_db
 
 def test_admin_screens_render(admin_client):
     for name in ("channelidentity", "routingrule", "webhookdelivery", "outboundmessage", "githubinstallation",
-                 "githubrequest"):
+                 "githubrequest", "webhookendpoint"):
         assert admin_client.get(f"/admin/integrations/{name}/").status_code == 200
-    for name in ("channelidentity", "routingrule"):
+    for name in ("channelidentity", "routingrule", "webhookendpoint"):
         assert admin_client.get(f"/admin/integrations/{name}/add/").status_code == 200
 
 
@@ -36,3 +36,57 @@ def test_adding_a_routing_rule(admin_client, acme):
         "run_as": acme.admin.pk, "enabled": "on"})
     assert response.status_code == 302, response.content
     assert RoutingRule.objects.get().match == {"workflow_run.conclusion": "failure"}
+
+
+def test_tenant_admins_register_rotate_and_switch_their_endpoints_in_the_admin(acme, globex):
+    from django.test import Client
+
+    from integrations import registry
+    from integrations.models import WebhookEndpoint
+
+    client = Client()
+    client.force_login(acme.admin)
+    added = client.post("/admin/integrations/webhookendpoint/add/", {
+        "provider": "datadog", "name": "monitors", "options": '{"header": "X-Acme-Secret"}'}, follow=True)
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.tenant_id == acme.tenant_id and endpoint.options == {"header": "X-Acme-Secret"}
+    assert endpoint.secret.encode() in added.content  # shown once, in the message
+    listed = client.get("/admin/integrations/webhookendpoint/").content
+    assert b"X-Acme-Secret" in listed and b"cannot sign" in listed and endpoint.secret.encode() not in listed
+    old = endpoint.secret
+    client.post("/admin/integrations/webhookendpoint/", {"action": "rotate_secret",
+                                                         "_selected_action": [str(endpoint.pk)]}, follow=True)
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    client.post("/admin/integrations/webhookendpoint/", {"action": "switch_off",
+                                                         "_selected_action": [str(endpoint.pk)]})
+    assert WebhookEndpoint.objects.get().enabled is False
+    theirs, _ = registry.endpoint_create(tenant_id=globex.tenant_id, user=globex.admin, provider="github", name="x")
+    assert str(theirs.pk).encode() not in client.get("/admin/integrations/webhookendpoint/").content
+    assert client.get(f"/admin/integrations/webhookendpoint/{theirs.pk}/change/").status_code == 302
+    approver = Client()
+    approver.force_login(acme.approver)
+    assert approver.get("/admin/integrations/webhookendpoint/").status_code == 403
+
+
+def test_a_delivery_is_replayed_from_its_button_and_dead_letters_redriven_by_the_action(acme, monkeypatch):
+    from django.test import Client
+
+    from integrations import services
+    from integrations.models import WebhookDelivery
+
+    monkeypatch.setattr(services, "_publish", lambda delivery_id, countdown=0: None)
+    done = WebhookDelivery.objects.create(provider="github", tenant_id=acme.tenant_id, dedup_key="d-1",
+                                          status="processed", body="{}")
+    dead = WebhookDelivery.objects.create(provider="github", tenant_id=acme.tenant_id, dedup_key="d-2",
+                                          status="failed", attempts=3, body="{}")
+    client = Client()
+    client.force_login(acme.admin)
+    page = client.get("/admin/integrations/webhookdelivery/").content
+    assert b">Replay<" in page and b">Redrive<" in page
+    client.post(f"/admin/integrations/webhookdelivery/{done.pk}/replay/")
+    client.post("/admin/integrations/webhookdelivery/", {"action": "redrive_selected",
+                                                         "_selected_action": [str(done.pk), str(dead.pk)]})
+    assert dict(WebhookDelivery.objects.values_list("dedup_key", "status")) == {"d-1": "received",
+                                                                               "d-2": "received"}
+    assert WebhookDelivery.objects.get(pk=done.pk).replays == 1
