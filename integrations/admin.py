@@ -16,6 +16,7 @@ from core.admin import TenantReadOnlyAdmin, as_text, pretty_json
 from core.models import Membership
 from core.selectors import active_membership
 from integrations import outbound, services
+from integrations.dora import admin as dora_admin  # noqa: F401  (registers the DORA screens)
 from integrations.models import (
     ChannelIdentity,
     GitHubInstallation,

@@ -268,6 +268,11 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     },
     "invitation-detail": {"DELETE": Api(admins(204), admin_key=403,
                                         args=lambda world: {"invitation_id": world.invitation_id})},
+    # -- DORA metrics: any member reads their own tenant's figures and rows, API keys too --------------
+    "dora-summary": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-deployments": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-changes": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-incidents": {"GET": Api(everyone(200), other_tenant=200)},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,
