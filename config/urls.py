@@ -8,6 +8,7 @@ from core import views as core_views
 from emma import api as emma_api
 from governance import api as governance_api
 from integrations import api as integrations_api
+from integrations.dora import api as dora_api
 from integrations.github import oauth as github_oauth
 
 urlpatterns = [
@@ -70,6 +71,10 @@ urlpatterns = [
     path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
+    path("api/dora/summary", dora_api.DoraSummaryApi.as_view(), name="dora-summary"),
+    path("api/dora/deployments", dora_api.DoraDeploymentsApi.as_view(), name="dora-deployments"),
+    path("api/dora/changes", dora_api.DoraChangesApi.as_view(), name="dora-changes"),
+    path("api/dora/incidents", dora_api.DoraIncidentsApi.as_view(), name="dora-incidents"),
     path("api/memory/", include("memory.urls")),
     path("webhooks/", include("integrations.urls")),
     path("oauth/github/authorize", github_oauth.GitHubAuthorizeView.as_view(), name="github-oauth-authorize"),

@@ -18,6 +18,7 @@ from core.errors import ApplicationError, error_text
 from core.models import Membership
 from core.selectors import active_membership
 from integrations import outbound, providers, registry, services
+from integrations.dora import admin as dora_admin  # noqa: F401  (registers the DORA screens)
 from integrations.models import (
     ChannelIdentity,
     GitHubInstallation,

@@ -25,6 +25,9 @@ class IntegrationsConfig(AppConfig):
         from integrations.health import breakers_check
         from integrations.metrics import integrations_collector
         from integrations.tasks import PERIODIC_JOBS
+        from integrations.dora import admin as dora_admin
+        from integrations.dora.metrics import dora_collector
+        from integrations.dora.tasks import PERIODIC_JOBS as DORA_PERIODIC_JOBS
 
         for folder in PROVIDER_FOLDERS:
             importlib.import_module(f"integrations.{folder}.inbound")
@@ -40,3 +43,7 @@ class IntegrationsConfig(AppConfig):
         register_scrape_time_collector(integrations_collector)
         for job in PERIODIC_JOBS:
             register_periodic_job(job)
+        register_scrape_time_collector(dora_collector)
+        for job in DORA_PERIODIC_JOBS:
+            register_periodic_job(job)
+        dora_admin.register()

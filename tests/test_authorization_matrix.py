@@ -290,7 +290,8 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "webhook-providers": {"GET": Api(admins(200), other_tenant=200)},
     "webhook-endpoints": {
         "GET": Api(admins(200), other_tenant=200),
-        "POST": Api(admins(201), other_tenant=201, data=lambda world: {"provider": "github", "name": "another repository"}),
+        "POST": Api(admins(201), other_tenant=201,
+                    data=lambda world: {"provider": "github", "name": "another repository"}),
     },
     "webhook-endpoint-detail": {
         "GET": Api(admins(200), args=endpoint),
@@ -301,6 +302,11 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "webhook-deliveries-redrive": {"POST": Api(admins(202), other_tenant=202, data=lambda world: {})},
     "webhook-delivery-detail": {"GET": Api(admins(200), args=delivery)},
     "webhook-delivery-replay": {"POST": Api(admins(202), args=delivery)},
+    # -- DORA metrics: any member reads their own tenant's figures and rows, API keys too --------------
+    "dora-summary": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-deployments": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-changes": {"GET": Api(everyone(200), other_tenant=200)},
+    "dora-incidents": {"GET": Api(everyone(200), other_tenant=200)},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,

@@ -243,10 +243,12 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 # Every GET under /api/ without path parameters: a paginated list (page, page_size), a search (limit),
 # or a read that takes no query (its parameters are ignored, as for any resource).
 PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
-             "members", "api-keys", "webhook-endpoints", "webhook-deliveries")
+             "members", "api-keys", "webhook-endpoints", "webhook-deliveries", "dora-deployments", "dora-changes",
+             "dora-incidents")
 LIMITED = ("memory-search",)
-NOT_LISTS = {"webhook-providers": "a fixed catalogue", "me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
-             "schema": "public, no data", "api-docs": "public, no data"}
+NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
+             "schema": "public, no data", "api-docs": "public, no data", "webhook-providers": "a fixed catalogue",
+             "dora-summary": "figures over a window (its filters are checked: a bad one is a 400)"}
 
 HUGE = "9" * 30
 HOSTILE_PAGING: dict[str, tuple[dict, int, str]] = {

@@ -449,6 +449,9 @@ WEBHOOK_PROVIDERS = ("slack", "twilio", "waba", "github", "jira", "sentry", "git
                      "codecov", "sonarqube", "standardwebhooks")
 INTEGRATIONS_ENABLED = {name: env.bool(f"INTEGRATIONS_{name.upper()}_ENABLED", default=True)
                         for name in WEBHOOK_PROVIDERS}
+# The State of DevOps report whose thresholds rank the DORA metrics (integrations.dora.levels): 2021 or 2023.
+# https://dora.dev/research/
+DORA_REPORT_YEAR = env.int("DORA_REPORT_YEAR", default=2023)
 INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)
 INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.float("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
 INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10)
