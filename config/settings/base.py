@@ -408,6 +408,8 @@ WABA_VERIFY_TOKEN = env("WABA_VERIFY_TOKEN", default="")
 WABA_API_URL = env("WABA_API_URL", default="https://graph.facebook.com")
 WABA_API_VERSION = env("WABA_API_VERSION", default="v21.0")
 GITHUB_WEBHOOK_SECRET = env("GITHUB_WEBHOOK_SECRET", default="")
+# `manage.py dora_backfill`: a token that reads a repository no GitHub App installation of the tenant reaches.
+GITHUB_BACKFILL_TOKEN = env("GITHUB_BACKFILL_TOKEN", default="")
 # Emma's GitHub App (docs/INTEGRATIONS.md, "Connecting GitHub"). Unset: /oauth/github/authorize answers 503 and
 # the github.* tools are not offered. The URLs point elsewhere for GitHub Enterprise or tests/fakes/github.py.
 GITHUB_API_URL = env("GITHUB_API_URL", default="https://api.github.com")

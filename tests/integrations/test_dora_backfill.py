@@ -28,9 +28,9 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture
-def history(fake_github, monkeypatch):
+def history(fake_github, settings):
     """acme-org/api's history around 1 March 2026, readable with TOKEN; GITHUB_BACKFILL_TOKEN unset."""
-    monkeypatch.delenv("GITHUB_BACKFILL_TOKEN", raising=False)
+    settings.GITHUB_BACKFILL_TOKEN = ""
     fake_github.personal_token(TOKEN, repositories=[REPO])
     fake_github.deployment(REPO, 7001, sha="a" * 40, created_at="2026-03-02T10:00:00Z",
                            payload={"service": "checkout"}, description="Deploy checkout")
@@ -84,8 +84,8 @@ def test_backfill_stores_what_github_shows_since_the_date_as_the_webhooks_would(
         "Fix rounding", "dana", at("2026-03-02T09:30:00Z"), f"https://github.com/{REPO}/commit/{COMMIT_SHA}")
 
 
-def test_backfill_twice_reads_the_same_and_adds_no_row(acme, history, monkeypatch):
-    monkeypatch.setenv("GITHUB_BACKFILL_TOKEN", TOKEN)  # the token from the environment
+def test_backfill_twice_reads_the_same_and_adds_no_row(acme, history, settings):
+    settings.GITHUB_BACKFILL_TOKEN = TOKEN  # the token from the environment
     first = backfill()
     rows = (Deployment.objects.count(), Change.objects.count())
     assert backfill() == first
@@ -122,8 +122,8 @@ def test_the_webhooks_and_a_backfill_of_the_same_things_share_their_rows(acme, h
     assert (change.push, change.author, Change.objects.count()) == (COMMIT_SHA, "dana", 2)
 
 
-def test_since_bounds_every_list_and_pages_are_followed(acme, fake_github, monkeypatch):
-    monkeypatch.delenv("GITHUB_BACKFILL_TOKEN", raising=False)
+def test_since_bounds_every_list_and_pages_are_followed(acme, fake_github, settings):
+    settings.GITHUB_BACKFILL_TOKEN = ""
     fake_github.personal_token(TOKEN, repositories=[REPO])
     for day in range(150):  # 150 commits, one a day from 1 January: 120 of them from 31 January on
         moment = datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(days=day)

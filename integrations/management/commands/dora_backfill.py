@@ -1,6 +1,6 @@
-import os
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {tenant!r}.")
         try:
             counts = backfill.backfill(tenant_id=tenant_id, repo=repo, since=since,
-                                       token=token or os.environ.get("GITHUB_BACKFILL_TOKEN") or None)
+                                       token=token or settings.GITHUB_BACKFILL_TOKEN or None)
         except ApplicationError as exc:
             fields = "; ".join(message for messages in exc.details.values() for message in messages)
             raise CommandError(fields or exc.message) from None
