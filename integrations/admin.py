@@ -197,8 +197,8 @@ class WebhookEndpointAdmin(TenantScoped, admin.ModelAdmin):
 
     roles = (Membership.Role.ADMIN,)
     form = WebhookEndpointForm
-    list_display = ["name", "provider", "enabled", "url", "verification", "previous_secret_expires_at",
-                    "deliveries_link", "created_at"]
+    list_display = ["name", "provider", "enabled", "url", "signs", "previous_secret_expires_at", "deliveries_link",
+                    "created_at"]
     list_filter = ["provider", "enabled"]
     search_fields = ["name"]
     actions = ["rotate_secret", "switch_on", "switch_off"]
@@ -233,6 +233,10 @@ class WebhookEndpointAdmin(TenantScoped, admin.ModelAdmin):
         registration = providers.provider(endpoint.provider).registration
         how = registration.describe(endpoint.options or {})
         return how if registration.signs else f"{how}. This provider cannot sign: keep the URL and secret private."
+
+    @admin.display(description="signed", boolean=True)
+    def signs(self, endpoint):
+        return providers.provider(endpoint.provider).registration.signs
 
     @admin.display(description="deliveries")
     def deliveries_link(self, endpoint):

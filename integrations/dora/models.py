@@ -161,6 +161,7 @@ class DoraDigest(TenantOwned):
     last_week_sent = models.DateField(null=True, blank=True)  # the Monday of the last week reported
 
     class Meta:
+        verbose_name = "DORA digest"
         constraints = [models.UniqueConstraint(fields=["tenant"], name="doradigest_one_per_tenant")]
 
     def __str__(self):

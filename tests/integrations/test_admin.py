@@ -52,7 +52,9 @@ def test_tenant_admins_register_rotate_and_switch_their_endpoints_in_the_admin(a
     assert endpoint.tenant_id == acme.tenant_id and endpoint.options == {"header": "X-Acme-Secret"}
     assert endpoint.secret.encode() in added.content  # shown once, in the message
     listed = client.get("/admin/integrations/webhookendpoint/").content
-    assert b"X-Acme-Secret" in listed and b"cannot sign" in listed and endpoint.secret.encode() not in listed
+    assert endpoint.path.encode() in listed and endpoint.secret.encode() not in listed
+    page = client.get(f"/admin/integrations/webhookendpoint/{endpoint.pk}/change/").content
+    assert b"X-Acme-Secret" in page and b"cannot sign" in page and endpoint.secret.encode() not in page
     old = endpoint.secret
     client.post("/admin/integrations/webhookendpoint/", {"action": "rotate_secret",
                                                          "_selected_action": [str(endpoint.pk)]}, follow=True)
