@@ -186,7 +186,8 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = [(p.name, p.title or p.name) for p in providers.registrable()]
+        if "provider" in self.fields:  # read-only once the endpoint exists
+            self.fields["provider"].choices = [(p.name, p.title or p.name) for p in providers.registrable()]
 
 
 @admin.register(WebhookEndpoint)
