@@ -121,7 +121,10 @@ class Registration:
     before bad_*); the view tries the endpoint's current secret and, during a rotation's overlap, its previous
     one. `signs`: False for providers that cannot sign, where the secret travels as is in a header or the URL
     (the admin says so). `describe(options)` is the line the admin and the API show about how it is verified.
-    `new_secret()` makes a secret in the form the provider expects (Standard Webhooks: whsec_<base64>)."""
+    `new_secret()` makes a secret in the form the provider expects (Standard Webhooks: whsec_<base64>).
+    `global_keys`: the provider's ids of deployments, incidents and builds are unique across all its accounts
+    (GitHub's); else they are unique only within one endpoint's tool (two Jenkins servers both have deploy#42),
+    and each endpoint's rows are kept apart (their `scope`)."""
 
     check: Callable[[HttpRequest, str, Mapping], None]
     read: Endpoint  # parse, dedup_key, event_type, keep_headers, answer, acknowledge (path and url_name unused)
@@ -129,6 +132,7 @@ class Registration:
     signs: bool = True
     options: tuple[Option, ...] = ()
     new_secret: Callable[[], str] | None = None
+    global_keys: bool = False
 
 
 @dataclass(frozen=True)

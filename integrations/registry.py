@@ -117,7 +117,11 @@ def endpoint_update(*, tenant_id: int, endpoint_id, user, name: str | None = Non
         endpoint.options = _options(_registration(endpoint.provider), options)
     if enabled is not None:
         endpoint.enabled = enabled
-    endpoint.save()
+    try:
+        with transaction.atomic():
+            endpoint.save()
+    except IntegrityError:  # renamed at the same moment by someone else
+        raise Conflict(f"This tenant has a {endpoint.provider} endpoint named {endpoint.name!r} already.") from None
     if _facts(endpoint) != before:
         account_audit(tenant_id=tenant_id, actor=user.get_username(), action="webhook_endpoint.changed",
                       object_type="webhook_endpoint", object_id=endpoint.pk, before=before, after=_facts(endpoint))

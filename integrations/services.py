@@ -82,6 +82,9 @@ def delivery_process(*, delivery_id: int) -> str:
     """Process a received delivery once. The row is locked (a duplicate message skips it) and must
     still be `received`. Its provider's normaliser says what it holds; each event is acted on, and
     the delivery is processed when one of them was (else ignored, with the first event's reason)."""
+    claimed = _attempt_claim(delivery_id)
+    if claimed:
+        return claimed
     try:
         with transaction.atomic():
             delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True)
@@ -95,9 +98,10 @@ def delivery_process(*, delivery_id: int) -> str:
             outcome = "processed" if "processed" in outcomes else (outcomes or ["ignored: nothing to act on"])[0]
             ignored = outcome.startswith("ignored")
             status = Status.IGNORED if ignored else Status.PROCESSED
+            error = outcome.removeprefix("ignored: ") if ignored else ""
+            error = "; ".join(filter(None, [error, getattr(delivery, "signals_error", "")]))
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
-                status=status, processed_at=timezone.now(), attempts=F("attempts") + 1,
-                error=outcome.removeprefix("ignored: ") if ignored else "", tenant_id=delivery.tenant_id)
+                status=status, processed_at=timezone.now(), error=error, tenant_id=delivery.tenant_id)
     except Exception as exc:
         logger.exception("webhook delivery %s could not be processed", delivery_id)
         return _processing_failed(delivery_id, exc)
@@ -105,11 +109,28 @@ def delivery_process(*, delivery_id: int) -> str:
     return status
 
 
+def _attempt_claim(delivery_id: int) -> str | None:
+    """Count an attempt before making it, in a commit of its own, so an attempt whose worker was killed (a time
+    limit, an out-of-memory) still counts: a delivery that never finishes ends a dead letter instead of being
+    published again for ever. None: go ahead; else why not ("not-pending", "failed")."""
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True)
+                    .filter(pk=delivery_id, status=Status.RECEIVED).only("attempts", "provider", "error").first())
+        if delivery is None:
+            return "not-pending"
+        if delivery.attempts >= MAX_PROCESSING_ATTEMPTS:
+            WebhookDelivery.objects.filter(pk=delivery_id).update(status=Status.FAILED, error=delivery.error or (
+                f"gave up after {delivery.attempts} attempts that never finished (the worker died or timed out)"))
+            DELIVERIES_PROCESSED.labels(provider=delivery.provider, status=Status.FAILED).inc()
+            return "failed"
+        WebhookDelivery.objects.filter(pk=delivery_id).update(attempts=F("attempts") + 1)
+    return None
+
+
 def _processing_failed(delivery_id: int, exc: Exception) -> str:
     """Try again later, with backoff, until MAX_PROCESSING_ATTEMPTS; then `failed`, for a person to look at."""
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
-        attempts=F("attempts") + 1, error=error)
+    WebhookDelivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(error=error)
     delivery = WebhookDelivery.objects.filter(pk=delivery_id).only("attempts", "provider").first()
     if delivery is None:
         return "missing"
@@ -168,6 +189,8 @@ def delivery_replay(*, delivery_id: int, tenant_id: int | None = None) -> Webhoo
         raise NotFound("No such delivery.")
     if delivery.status == Status.RECEIVED:
         raise Conflict("This delivery is waiting to be processed already.")
+    if not delivery.body:
+        raise Conflict("This delivery's body was pruned (LOG_RETENTION_DAYS): there is nothing to process again.")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=Status.RECEIVED, attempts=0, error="",
                                                           replays=F("replays") + 1)
     transaction.on_commit(lambda: _publish(delivery.pk))
@@ -176,13 +199,23 @@ def delivery_replay(*, delivery_id: int, tenant_id: int | None = None) -> Webhoo
 
 
 def signals_receive(*, delivery: WebhookDelivery, provider) -> list:
-    """The delivery's engineering events, stored for the metrics (integrations.dora.services.signals_store)."""
+    """The delivery's engineering events, stored for the metrics (integrations.dora.services.signals_store), in a
+    savepoint: a payload they cannot be read from is logged and noted on the delivery, and what else the delivery
+    says (its episode, routing rules, a chat message) is still acted on."""
     from integrations.webhooks import json_object
 
     if provider.signals is None or delivery.tenant_id is None:
         return []
-    found = provider.signals(delivery, json_object(delivery.body))
-    signals_store(tenant_id=delivery.tenant_id, provider=delivery.provider, delivery_id=delivery.pk, signals=found)
+    local = delivery.endpoint_id and not (provider.registration and provider.registration.global_keys)
+    try:
+        with transaction.atomic():
+            found = provider.signals(delivery, json_object(delivery.body))
+            signals_store(tenant_id=delivery.tenant_id, provider=delivery.provider, delivery_id=delivery.pk,
+                          signals=found, scope=str(delivery.endpoint_id) if local else "")
+    except Exception as exc:  # noqa: BLE001 - a payload no reader expected must not lose the rest of the delivery
+        logger.exception("engineering events of delivery %s could not be stored", delivery.pk)
+        delivery.signals_error = f"engineering events not stored: {type(exc).__name__}: {exc}"[:2000]
+        return []
     return found
 
 

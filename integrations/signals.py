@@ -41,37 +41,57 @@ class Signal:
     status: str = ""
     at: datetime | None = None  # when it happened (a deployment's finish, an incident's opening)
     data: dict[str, Any] = field(default_factory=dict)  # the kind's own fields (see the constructors)
+    # When the state this signal reports held (the latest time it names): a delivery older than what its row
+    # last took (a replay, a late retry) does not take the row back.
+    observed_at: datetime | None = None
+
+    def __post_init__(self):
+        for name in ("key", "title", "url", "service", "environment", "status"):
+            object.__setattr__(self, name, text(getattr(self, name)))
+
+
+def text(value, limit: int = 1000) -> str:
+    """A payload's value as text: None is empty, anything else str()-ed, cut to `limit`."""
+    return "" if value is None else str(value)[:limit]
 
 
 def _clean(data: dict) -> dict:
     return {name: value for name, value in data.items() if value not in (None, "", [], ())}
 
 
+def _latest(*moments) -> datetime | None:
+    return max((moment for moment in moments if moment is not None), default=None)
+
+
 def change(*, sha: str, repository: str, committed_at=None, authored_at=None, title: str = "", url: str = "",
            pull_request: str = "", merged_at=None, push: str = "", author: str = "") -> Signal:
-    return Signal(CHANGE, key=str(sha), title=title[:300], url=url, at=when(committed_at), data=_clean({
-        "repository": repository, "authored_at": when(authored_at), "committed_at": when(committed_at),
-        "pull_request": str(pull_request or ""), "merged_at": when(merged_at), "push": push, "author": author}))
+    return Signal(CHANGE, key=text(sha), title=text(title, 300), url=url, at=when(committed_at), data=_clean({
+        "repository": text(repository, 200), "authored_at": when(authored_at), "committed_at": when(committed_at),
+        "pull_request": text(pull_request), "merged_at": when(merged_at), "push": text(push), "author": text(author)}))
 
 
 def deployment(*, key: str, service: str, environment: str = PRODUCTION, status: str, sha: str = "",
                shas=(), started_at=None, finished_at=None, repository: str = "", title: str = "",
                url: str = "") -> Signal:
-    finished = when(finished_at)
-    return Signal(DEPLOYMENT, key=str(key), title=title[:300], url=url, service=service,
-                  environment=environment_name(environment), status=status, at=finished or when(started_at),
-                  data=_clean({"sha": sha, "shas": [s for s in dict.fromkeys([sha, *shas]) if s],
-                               "started_at": when(started_at), "finished_at": finished, "repository": repository}))
+    finished, started = when(finished_at), when(started_at)
+    sha = text(sha, 64)
+    return Signal(DEPLOYMENT, key=key, title=text(title, 300), url=url, service=service,
+                  environment=environment_name(environment), status=status, at=finished or started,
+                  observed_at=_latest(started, finished),
+                  data=_clean({"sha": sha, "shas": [s for s in dict.fromkeys([sha, *map(text, shas)]) if s],
+                               "started_at": started, "finished_at": finished, "repository": text(repository)}))
 
 
 def incident(*, key: str, service: str, opened_at=None, acknowledged_at=None, resolved_at=None, severity: str = "",
              status: str = "", title: str = "", url: str = "", root_cause_sha: str = "", deployment_key: str = "",
              environment: str = PRODUCTION) -> Signal:
-    return Signal(INCIDENT, key=str(key), title=title[:300], url=url, service=service,
-                  environment=environment_name(environment), status=status, at=when(opened_at), data=_clean({
-                      "opened_at": when(opened_at), "acknowledged_at": when(acknowledged_at),
-                      "resolved_at": when(resolved_at), "severity": str(severity or ""),
-                      "root_cause_sha": root_cause_sha, "deployment_key": str(deployment_key or "")}))
+    opened, acknowledged, resolved = when(opened_at), when(acknowledged_at), when(resolved_at)
+    return Signal(INCIDENT, key=key, title=text(title, 300), url=url, service=service,
+                  environment=environment_name(environment), status=status, at=opened,
+                  observed_at=_latest(opened, acknowledged, resolved), data=_clean({
+                      "opened_at": opened, "acknowledged_at": acknowledged, "resolved_at": resolved,
+                      "severity": text(severity), "root_cause_sha": text(root_cause_sha),
+                      "deployment_key": text(deployment_key)}))
 
 
 def build(*, key: str, pipeline: str, status: str, duration_seconds: float | None = None, started_at=None,
@@ -79,28 +99,36 @@ def build(*, key: str, pipeline: str, status: str, duration_seconds: float | Non
     started, finished = when(started_at), when(finished_at)
     if duration_seconds is None and started and finished:
         duration_seconds = (finished - started).total_seconds()
-    return Signal(BUILD, key=str(key), title=title[:300], url=url, status=status, at=finished or started, data=_clean({
-        "pipeline": pipeline, "duration_seconds": duration_seconds, "started_at": started, "finished_at": finished,
-        "sha": sha, "repository": repository}))
+    try:
+        duration_seconds = None if duration_seconds is None else float(duration_seconds)
+    except (TypeError, ValueError, OverflowError):
+        duration_seconds = None
+    if duration_seconds is not None and not 0 <= duration_seconds < 1e9:
+        duration_seconds = None
+    return Signal(BUILD, key=key, title=text(title, 300), url=url, status=status, at=finished or started,
+                  observed_at=_latest(started, finished), data=_clean({
+                      "pipeline": text(pipeline), "duration_seconds": duration_seconds, "started_at": started,
+                      "finished_at": finished, "sha": text(sha), "repository": text(repository)}))
 
 
 def alert(*, key: str, title: str, status: str, at=None, service: str = "", severity: str = "",
           url: str = "") -> Signal:
-    return Signal(ALERT, key=str(key), title=title[:300], url=url, service=service, status=status, at=when(at),
-                  data=_clean({"severity": str(severity or "")}))
+    return Signal(ALERT, key=key, title=text(title, 300), url=url, service=service, status=status, at=when(at),
+                  observed_at=when(at), data=_clean({"severity": text(severity)}))
 
 
 def issue(*, key: str, title: str, status: str, at=None, project: str = "", kind: str = "", assignee: str = "",
           url: str = "") -> Signal:
-    return Signal(ISSUE, key=str(key), title=title[:300], url=url, status=status, at=when(at),
-                  data=_clean({"project": project, "type": kind, "assignee": assignee}))
+    return Signal(ISSUE, key=key, title=text(title, 300), url=url, status=status, at=when(at), observed_at=when(at),
+                  data=_clean({"project": text(project), "type": text(kind), "assignee": text(assignee)}))
 
 
 def quality_gate(*, key: str, project: str, status: str, at=None, sha: str = "", branch: str = "",
                  conditions: list | None = None, url: str = "") -> Signal:
-    return Signal(QUALITY_GATE, key=str(key), title=f"{project}: {status}"[:300], url=url, service=project,
-                  status=status, at=when(at), data=_clean({"sha": sha, "branch": branch,
-                                                           "conditions": conditions or []}))
+    return Signal(QUALITY_GATE, key=key, title=f"{text(project)}: {text(status)}"[:300], url=url, service=project,
+                  status=status, at=when(at), observed_at=when(at),
+                  data=_clean({"sha": text(sha), "branch": text(branch),
+                               "conditions": conditions if isinstance(conditions, list) else []}))
 
 
 # --- reading what providers send -------------------------------------------------------------------

@@ -122,6 +122,8 @@ def json_object(raw: bytes | str | None) -> dict:
         data = json.loads(text)
     except ValueError:
         raise Unusable("The body is not JSON.") from None
+    except RecursionError:
+        raise Unusable("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise Unusable("The body is not a JSON object.")
     return data

@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "integrations",
 ]
 
+# Messages live in the session, on the server: the admin shows a new endpoint's secret or an invitation's link
+# once, in a message, which the default storage would put in a (signed, not encrypted) cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.CorrelationIdMiddleware",
@@ -454,6 +457,9 @@ INTEGRATIONS_ENABLED = {name: env.bool(f"INTEGRATIONS_{name.upper()}_ENABLED", d
 # The State of DevOps report whose thresholds rank the DORA metrics (integrations.dora.levels): 2021 or 2023.
 # https://dora.dev/research/
 DORA_REPORT_YEAR = env.int("DORA_REPORT_YEAR", default=2023)
+# /metrics exports at most this many (tenant, service, environment) groups of DORA gauges (service names come
+# from payloads); the rest are counted in emma_dora_series_dropped.
+DORA_METRICS_MAX_SERIES = env.int("DORA_METRICS_MAX_SERIES", default=500)
 INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)
 INTEGRATIONS_BREAKER_COOLDOWN_SECONDS = env.float("INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30)
 INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10)

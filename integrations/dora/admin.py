@@ -3,6 +3,7 @@ figures (levels, twelve weeks of trend, drill-down to the rows behind each figur
 acts in (superusers choose a tenant); read-only lists of the deployments, changes and incidents; and the
 tenant's weekly digest, edited by its admins."""
 
+from datetime import timedelta
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -86,8 +87,16 @@ def _changelist(model, **lookups) -> str:
     return f"{reverse(f'admin:integrations_{model._meta.model_name}_changelist')}?{urlencode(query)}"
 
 
-def _ids(pks) -> str:
-    return ",".join(str(pk) for pk in sorted(pks)) or "0"
+# A drill-down names its rows by id up to this many; more would pass the request-line limits of proxies and
+# gunicorn (4094 bytes), so a larger set links to the window's rows instead.
+MAX_LINKED_IDS = 200
+
+
+def _rows(model, pks, **window) -> str:
+    pks = sorted(set(pks))
+    if len(pks) > MAX_LINKED_IDS:
+        return _changelist(model, **window)
+    return _changelist(model, id__in=",".join(str(pk) for pk in pks) or "0")
 
 
 def dashboard(*, tenant_id: int, service: str = "", environment: str = "") -> dict:
@@ -118,10 +127,13 @@ def dashboard(*, tenant_id: int, service: str = "", environment: str = "") -> di
         "summary": figures, "charts": charts, "services": services, "environments": environments,
         "service": sc.service, "environment": sc.environment, "start": sc.start, "end": sc.end,
         "links": {
-            "deployments": _changelist(Deployment, id__in=_ids(d.pk for d in deployments)),
-            "failed": _changelist(Deployment, id__in=_ids(d.pk for d in deployments if d.pk in failed)),
-            "changes": _changelist(Change, id__in=_ids(Change.objects.filter(
-                tenant_id=tenant_id, sha__in={lt.sha for lt in leads}).values_list("pk", flat=True) if leads else [])),
+            "deployments": _changelist(Deployment, status=s.SUCCESS, finished_at__gte=sc.start,
+                                       finished_at__lt=sc.end, **window),
+            "failed": _rows(Deployment, (d.pk for d in deployments if d.pk in failed), status=s.SUCCESS,
+                            finished_at__gte=sc.start, finished_at__lt=sc.end, **window),
+            "changes": _rows(Change, Change.objects.filter(tenant_id=tenant_id, sha__in={lt.sha for lt in leads})
+                             .values_list("pk", flat=True) if leads else [],
+                             committed_at__gte=sc.start - timedelta(days=30), committed_at__lt=sc.end),
             "incidents": _changelist(Incident, opened_at__gte=sc.start, opened_at__lt=sc.end, **window),
             "resolved": _changelist(Incident, resolved_at__gte=sc.start, resolved_at__lt=sc.end, **window),
         },
@@ -136,6 +148,7 @@ class DoraDigestForm(forms.ModelForm):
     one of its notify routing rules by id in `to`."""
 
     tenant_id: int | None = None  # the acting tenant, for a tenant admin (the form has no tenant field then)
+    operator = False  # a superuser: may point a digest at any Slack channel of Emma's bot
 
     class Meta:
         model = DoraDigest
@@ -153,6 +166,11 @@ class DoraDigestForm(forms.ModelForm):
         to = (data.get("to") or "").strip()
         if data.get("via") == DoraDigest.Via.SLACK and not to:
             self.add_error("to", "A Slack digest needs the channel id.")
+        if data.get("via") == DoraDigest.Via.SLACK and not self.operator and (
+                not self.instance.pk or self.instance.via != DoraDigest.Via.SLACK or self.instance.to != to):
+            # Emma's one Slack bot posts in every tenant's workspace channels: where it posts ungoverned is an
+            # operator's choice; a tenant admin names a notify rule, whose posts governance decides.
+            self.add_error("via", "A Slack channel digest is set up by an operator; choose a notify routing rule.")
         if data.get("via") == DoraDigest.Via.NOTIFY:
             if not (to.isdigit() and RoutingRule.objects.filter(pk=int(to), tenant_id=tenant_id,
                                                                 action=RoutingRule.Action.NOTIFY).exists()):
@@ -189,6 +207,7 @@ class DoraDigestAdmin(TenantScoped, admin.ModelAdmin):
         form = super().get_form(request, obj, **kwargs)
         membership = None if request.user.is_superuser else self.acting_membership(request)
         form.tenant_id = membership.tenant_id if membership else None
+        form.operator = request.user.is_superuser
         return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

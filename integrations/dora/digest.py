@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Invalid
+from core.errors import ApplicationError, Invalid, error_text
 from core.models import Membership
 from emma.services import task_submit
 from integrations import outbound
@@ -59,7 +59,7 @@ def _level(figure: dict) -> str:
 def digest_text(*, digest: DoraDigest, week: date) -> str:
     """The digest's message: the week's four figures, each with its level and its change from the week before."""
     this, before = _figures(digest, week), _figures(digest, week - timedelta(weeks=1))
-    scope = digest.service or "all services"
+    scope = slack_escaped(digest.service) or "all services"
     lines = [f"DORA metrics, week of {week.isoformat()} ({scope}, {this['environment']}):"]
     deployments, previous = this["counts"]["deployments"], before["counts"]["deployments"]
     lines.append(f"• Deployments: {deployments}{_count_change(deployments, previous)}"
@@ -75,6 +75,11 @@ def digest_text(*, digest: DoraDigest, week: date) -> str:
                  f"{_change(restore, restore_before)}{_level(this['time_to_restore'])}")
     lines.append(f"Levels by the {this['report_year']} State of DevOps report.")
     return "\n".join(lines)
+
+
+def slack_escaped(text: str) -> str:
+    """Text a tenant typed, shown as itself in Slack: no <!channel>, no <link|label> (Slack's own escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _count_change(now: int, before: int) -> str:
@@ -129,6 +134,8 @@ def digests_send(*, now: datetime | None = None) -> int:
     for digest_id in list(due):
         try:
             sent += digest_send(digest_id=digest_id, week=week)
-        except Invalid as exc:
-            logger.warning("DORA digest %s not sent: %s", digest_id, exc)
+        except ApplicationError as exc:  # its destination is wrong, or governance refused it
+            logger.warning("DORA digest %s not sent: %s", digest_id, error_text(exc))
+        except Exception:  # noqa: BLE001 - one tenant's digest never stops the others'
+            logger.exception("DORA digest %s not sent", digest_id)
     return sent

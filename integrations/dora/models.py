@@ -9,10 +9,16 @@ from core.models import TenantOwned
 
 class EngineeringRecord(TenantOwned):
     provider = models.CharField(max_length=32)
+    # Where the provider's keys are unique: "" for ids unique across all its accounts (GitHub's), else the
+    # registered endpoint the rows came from (two Jenkins servers both have a build deploy#42).
+    scope = models.CharField(max_length=64, blank=True, default="")
     key = models.CharField(max_length=255)
     title = models.CharField(max_length=300, blank=True)
     url = models.CharField(max_length=1000, blank=True)
     delivery_id = models.BigIntegerField(null=True, blank=True)  # the last delivery that said something about it
+    # When the state the row holds was true, as the latest delivery that changed it said: an older one (a replay,
+    # a late retry) fills in what the row lacks but does not take its state back.
+    observed_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,7 +60,7 @@ class Deployment(EngineeringRecord):
 
     class Meta:
         ordering = ["-finished_at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="deployment_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="deployment_once")]
         indexes = [models.Index(fields=["tenant", "environment", "service", "finished_at"], name="deployment_when")]
 
     def __str__(self):
@@ -85,7 +91,7 @@ class Incident(EngineeringRecord):
 
     class Meta:
         ordering = ["-opened_at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="incident_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="incident_once")]
         indexes = [models.Index(fields=["tenant", "service", "opened_at"], name="incident_when")]
 
     def __str__(self):
@@ -103,7 +109,7 @@ class Build(EngineeringRecord):
 
     class Meta:
         ordering = ["-finished_at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="build_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="build_once")]
 
 
 class Alert(EngineeringRecord):
@@ -114,7 +120,7 @@ class Alert(EngineeringRecord):
 
     class Meta:
         ordering = ["-at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="alert_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="alert_once")]
 
 
 class Issue(EngineeringRecord):
@@ -126,7 +132,7 @@ class Issue(EngineeringRecord):
 
     class Meta:
         ordering = ["-at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="issue_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="issue_once")]
 
 
 class QualityGate(EngineeringRecord):
@@ -139,7 +145,7 @@ class QualityGate(EngineeringRecord):
 
     class Meta:
         ordering = ["-at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "key"], name="qualitygate_once")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider", "scope", "key"], name="qualitygate_once")]
 
 
 class DoraDigest(TenantOwned):

@@ -204,7 +204,7 @@ def incident_links(incidents) -> dict[int, Deployment | None]:
     any number of incidents, of any tenants."""
     fallback = dated_deployments().filter(
         tenant_id=OuterRef("tenant_id"), service=OuterRef("service"), environment=OuterRef("environment"),
-        status=s.SUCCESS, finished_at__lt=OuterRef("opened_at")).order_by("-finished_at").values("pk")[:1]
+        status=s.SUCCESS, deployed_at__lt=OuterRef("opened_at")).order_by("-deployed_at", "-pk").values("pk")[:1]
     ids = incidents.values("pk") if isinstance(incidents, QuerySet) else [i.pk for i in incidents]
     incidents = list(Incident.objects.filter(pk__in=ids).annotate(fallback_id=Subquery(fallback)))
     chosen: dict[int, int | None] = {i.pk: i.fallback_id for i in incidents}

@@ -170,7 +170,7 @@ GITHUB = providers.register(WebhookProvider(
     verify=verify.verify,
     normalise=normalise,
     signals=signals,
-    registration=Registration(check=verify.check, read=REPOSITORY_WEBHOOK,
+    registration=Registration(check=verify.check, read=REPOSITORY_WEBHOOK, global_keys=True,
                               describe=lambda options: "HMAC-SHA256 of the body in X-Hub-Signature-256"),
     endpoints=(REPOSITORY_WEBHOOK, Endpoint(
         path="github/app", url_name="webhook-github-app",

@@ -5,6 +5,7 @@ our clock, as Linear advises, so a captured delivery cannot be replayed later; i
 Linear-Delivery id stores it once."""
 
 import json
+import math
 import time
 
 from integrations.errors import bad, missing, stale
@@ -17,7 +18,7 @@ def check(request, secret: str, options=None) -> None:
     check_hmac(secret=secret, body=request.body, signature=request.headers.get("Linear-Signature"))
     try:
         sent_at = json.loads(request.body).get("webhookTimestamp")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise bad("timestamp") from None
     if sent_at in (None, ""):
         raise missing("timestamp")
@@ -25,5 +26,5 @@ def check(request, secret: str, options=None) -> None:
         sent_at = float(sent_at) / 1000
     except (TypeError, ValueError):
         raise bad("timestamp") from None
-    if abs(time.time() - sent_at) > MAX_AGE_SECONDS:
+    if not math.isfinite(sent_at) or abs(time.time() - sent_at) > MAX_AGE_SECONDS:
         raise stale()

@@ -347,14 +347,32 @@ def test_a_superuser_chooses_the_tenant_of_the_dashboard(month, globex, admin_cl
 
 
 def test_a_tenant_admin_edits_the_digest_of_their_own_tenant(month, globex, client):
+    from integrations.services import routing_rule_create
+
+    rule = routing_rule_create(tenant_id=month.tenant_id, name="dora", provider="github", run_as=month.admin,
+                               channel="slack", to="C0DORA")
     client.force_login(month.admin)
+    # Emma's Slack bot posts ungoverned only where an operator says: a tenant admin names a (governed) notify rule.
+    slack = client.post("/admin/integrations/doradigest/add/", {
+        "enabled": "on", "via": "slack", "to": "C0ANYWHERE", "service": "", "environment": "prod"})
+    assert slack.status_code == 200 and not DoraDigest.objects.exists()
     response = client.post("/admin/integrations/doradigest/add/", {
-        "enabled": "on", "via": "slack", "to": "C0DORA", "service": "", "environment": "prod"})
+        "enabled": "on", "via": "notify", "to": str(rule.pk), "run_as": month.admin.pk, "service": "",
+        "environment": "prod"})
     assert response.status_code == 302, response.content.decode()[-2000:]
     saved = DoraDigest.objects.get()
     assert saved.tenant_id == month.tenant_id and saved.environment == "production"
-    refused = client.post("/admin/integrations/doradigest/add/", {"via": "notify", "to": "C0DORA",
+    refused = client.post("/admin/integrations/doradigest/add/", {"via": "notify", "to": str(rule.pk),
+                                                                  "run_as": month.admin.pk,
                                                                   "environment": "production"})
-    assert refused.status_code == 200 and DoraDigest.objects.count() == 1  # one per tenant; notify needs a rule
+    assert refused.status_code == 200 and DoraDigest.objects.count() == 1  # one per tenant
     client.force_login(month.submitter)
     assert client.get("/admin/integrations/doradigest/").status_code == 403
+
+
+def test_one_digest_that_cannot_be_sent_does_not_stop_the_others(month, globex):
+    DoraDigest.objects.create(tenant_id=month.tenant_id, enabled=True, via="notify", to="999999",
+                              run_as=month.admin)
+    DoraDigest.objects.create(tenant_id=globex.tenant_id, enabled=True, via="slack", to="C0GLOBEX")
+    assert digest.digests_send(now=datetime(2024, 4, 1, 9, tzinfo=UTC)) == 1
+    assert OutboundMessage.objects.filter(purpose="dora_digest", to="C0GLOBEX").count() == 1

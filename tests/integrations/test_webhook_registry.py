@@ -121,7 +121,7 @@ def test_a_delivery_that_keeps_failing_ends_a_dead_letter_and_is_redriven_in_bul
     def broken(**kwargs):
         raise RuntimeError("the tables are down")
 
-    monkeypatch.setattr(services, "signals_store", broken)
+    monkeypatch.setattr(services, "inbound_event_receive", broken)
     for _ in range(services.MAX_PROCESSING_ATTEMPTS):
         process_deliveries()
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"failed"}
@@ -160,3 +160,38 @@ def test_one_tenant_never_sees_or_replays_anothers_deliveries(acme, globex, clie
     assert globex.admin_api.get(f"/api/integrations/deliveries/{delivery.pk}").status_code == 404
     assert globex.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay").status_code == 404
     assert globex.admin_api.get(f"/api/integrations/endpoints/{endpoint.pk}").status_code == 404
+
+
+def test_engineering_events_that_cannot_be_stored_do_not_lose_the_rest_of_the_delivery(acme, client, monkeypatch):
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret)
+
+    def broken(**kwargs):
+        raise RuntimeError("no such column")
+
+    monkeypatch.setattr(services, "signals_store", broken)
+    assert process_deliveries() == ["processed"]
+    delivery = WebhookDelivery.objects.get()
+    assert "engineering events not stored: RuntimeError: no such column" in delivery.error
+    assert EpisodicEvent.objects.filter(metadata__delivery_id=delivery.pk).exists()
+
+
+def test_an_attempt_whose_worker_died_still_counts_so_the_delivery_ends_a_dead_letter(acme, client, monkeypatch):
+    monkeypatch.setattr(services, "_publish", lambda delivery_id, countdown=0: None)
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret)
+    # Each attempt was claimed (counted) and its worker killed before it finished: nothing else was recorded.
+    WebhookDelivery.objects.update(attempts=services.MAX_PROCESSING_ATTEMPTS)
+    assert process_deliveries() == ["failed"]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed" and "never finished" in delivery.error
+
+
+def test_a_pruned_delivery_cannot_be_replayed(acme, client):
+    endpoint, secret = register(acme, "github")
+    github_push(client, endpoint, secret)
+    process_deliveries()
+    WebhookDelivery.objects.update(body="", headers={})
+    delivery = WebhookDelivery.objects.get()
+    answer = acme.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay")
+    assert answer.status_code == 409 and "pruned" in answer.json()["error"]["message"]
