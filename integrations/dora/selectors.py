@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
 
+from django.db import connection
 from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -151,16 +152,6 @@ def _shipping(pairs: set[tuple[int, str]], **filters) -> list[tuple[Deployment, 
     return [(d, shas[d.pk]) for d in candidates if any((d.tenant_id, sha) in pairs for sha in shas[d.pk])]
 
 
-def commit_times(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], datetime]:
-    """When each (tenant, sha) was committed (else authored); a sha in several repositories: its earliest."""
-    times: dict[tuple[int, str], datetime] = {}
-    for t, sha, at in Change.objects.filter(tenant_id__in={t for t, _ in pairs}, sha__in={sha for _, sha in pairs}) \
-            .annotate(at=Coalesce("committed_at", "authored_at")).values_list("tenant_id", "sha", "at"):
-        if at is not None and (t, sha) in pairs and ((t, sha) not in times or at < times[(t, sha)]):
-            times[(t, sha)] = at
-    return times
-
-
 @dataclass(frozen=True)
 class LeadTime:
     deployment: Deployment
@@ -168,35 +159,59 @@ class LeadTime:
     seconds: float
 
 
+# Lead times in one statement (the rule of lead_times), so a year of thousands of deployments is not walked in
+# Python nor sent back as thousands of parameters: the candidates are one array.
+LEAD_TIMES_SQL = """
+WITH cand AS (
+    SELECT d.tenant_id, d.service, d.environment, COALESCE(d.finished_at, d.started_at) AS at
+    FROM integrations_deployment d WHERE d.id = ANY(%(ids)s)
+), groups AS (
+    SELECT tenant_id, service, environment, MAX(at) AS last FROM cand GROUP BY 1, 2, 3
+), dep AS (
+    SELECT d.id, d.tenant_id, d.service, d.environment, COALESCE(d.finished_at, d.started_at) AS at, d.sha
+    FROM integrations_deployment d JOIN groups g
+      ON d.tenant_id = g.tenant_id AND d.service = g.service AND d.environment = g.environment
+    WHERE d.status = %(success)s AND COALESCE(d.finished_at, d.started_at) <= g.last
+), named AS (
+    SELECT dc.deployment_id AS id, dc.sha FROM integrations_deploymentchange dc JOIN dep ON dep.id = dc.deployment_id
+), head_only AS (
+    SELECT dep.id, dep.tenant_id, dep.sha FROM dep
+    WHERE dep.sha <> '' AND NOT EXISTS (SELECT 1 FROM integrations_deploymentchange n
+                                        WHERE n.deployment_id = dep.id AND n.sha <> dep.sha)
+), mates AS (
+    SELECT h.id, m.sha FROM head_only h
+    JOIN integrations_change c ON c.tenant_id = h.tenant_id AND c.sha = h.sha AND c.push <> ''
+    JOIN integrations_change m ON m.tenant_id = h.tenant_id AND m.push = c.push
+), shipped AS (
+    SELECT id, sha FROM named UNION SELECT id, sha FROM dep WHERE sha <> '' UNION SELECT id, sha FROM mates
+), firsts AS (
+    SELECT DISTINCT ON (dep.tenant_id, dep.service, dep.environment, shipped.sha)
+           dep.id, dep.tenant_id, dep.at, shipped.sha
+    FROM shipped JOIN dep ON dep.id = shipped.id
+    ORDER BY dep.tenant_id, dep.service, dep.environment, shipped.sha, dep.at, dep.id
+)
+SELECT firsts.id, firsts.sha, EXTRACT(EPOCH FROM firsts.at - committed.at)
+FROM firsts JOIN LATERAL (
+    SELECT MIN(COALESCE(c.committed_at, c.authored_at)) AS at FROM integrations_change c
+    WHERE c.tenant_id = firsts.tenant_id AND c.sha = firsts.sha
+) committed ON TRUE
+WHERE firsts.id = ANY(%(ids)s) AND firsts.at > committed.at
+ORDER BY firsts.at, firsts.id, firsts.sha
+"""
+
+
 def lead_times(deployments) -> list[LeadTime]:
-    """The positive lead times of the changes these successful deployments shipped first (per tenant, service
-    and environment): a change an earlier deployment of the same service shipped is not counted again."""
-    deployments = sorted(deployments, key=lambda d: d.deployed_at)
-    shas = shipped(deployments)
-    pairs = {(d.tenant_id, sha) for d in deployments for sha in shas[d.pk]}
-    if not pairs:
+    """The positive lead times of the changes these successful deployments shipped first: each change counts
+    once per tenant, service and environment, at the first successful deployment that shipped it (one before
+    these, or between them, takes it), by the time from its commit (its earliest, when it is in several
+    repositories) to that deployment's finish (else start)."""
+    by_id = {d.pk: d for d in deployments}
+    if not by_id:
         return []
-    times = commit_times(pairs)
-    seen: set[tuple] = set()
-    if deployments:  # the changes deployments before these shipped already
-        earliest = deployments[0].deployed_at
-        for d, shipped_shas in _shipping(pairs, deployed_at__lt=earliest,
-                                         service__in={d.service for d in deployments},
-                                         environment__in={d.environment for d in deployments}):
-            seen |= {(d.tenant_id, d.service, d.environment, sha) for sha in shipped_shas}
-    found = []
-    for d in deployments:
-        for sha in sorted(shas[d.pk]):
-            key = (d.tenant_id, d.service, d.environment, sha)
-            if key in seen:
-                continue
-            seen.add(key)
-            committed = times.get((d.tenant_id, sha))
-            if committed is not None and d.deployed_at is not None:
-                seconds = (d.deployed_at - committed).total_seconds()
-                if seconds > 0:  # Four Keys: non-positive lead times are automated changes, ignored
-                    found.append(LeadTime(d, sha, seconds))
-    return found
+    with connection.cursor() as cursor:
+        cursor.execute(LEAD_TIMES_SQL, {"ids": list(by_id), "success": s.SUCCESS})
+        rows = cursor.fetchall()
+    return [LeadTime(by_id[deployment_id], sha, float(seconds)) for deployment_id, sha, seconds in rows]
 
 
 def incident_links(incidents) -> dict[int, Deployment | None]:
@@ -315,7 +330,7 @@ def _rate(failed: int, total: int) -> float | None:
 def summary(sc: Scope, *, report_year: int | None = None) -> dict:
     """The scope's four figures with their levels, the counts behind them, and a series per ISO week."""
     year = levels.report_year(report_year)
-    deployments = list(deployments_in(sc))
+    deployments = list(deployments_in(sc).only("pk", "tenant_id", "service", "environment"))  # what the figures read
     failed = failed_deployment_ids(tenant_ids=[sc.tenant_id], environment=sc.environment, since=sc.start)
     leads = lead_times(deployments)
     resolved = restore_seconds(Incident.objects.filter(
