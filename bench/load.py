@@ -92,50 +92,68 @@ def run_api(report: dict, *, base_url: str, token: str, clients: int, rate: floa
     }
 
 
+def _measure(base_url: str, senders: int, plan, send_one, cpu=None, settle=None) -> dict:
+    """plan(clients, send) -> coroutine; the figures of what it sent: send_one(http) -> status. `settle()`, run
+    after the last answer, waits for what the requests left to do (the worker processing the deliveries): CPU
+    is read over the sending alone (`cpu`) and over sending and settling (`cpu_settled`)."""
+    import httpx
+
+    ack_ms: list[float] = []
+    statuses: dict = {}
+
+    async def send(http) -> None:
+        start = time.perf_counter()
+        try:
+            status = await send_one(http)
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        ack_ms.append((time.perf_counter() - start) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
+                       for _ in range(senders)]
+            await plan(clients, send)
+
+    before = cpu.snapshot() if cpu else None
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    sent = cpu.snapshot() if cpu else None
+    settled_seconds = settle() if settle else None
+    accepted = sum(count for status, count in statuses.items() if isinstance(status, int) and 200 <= status < 300)
+    figures = {"seconds": round(elapsed, 2), "sent": len(ack_ms), "accepted": accepted,
+               "accepted_per_second": round(accepted / elapsed, 1) if elapsed else None, "ack": _stats(ack_ms),
+               "statuses": {str(k): v for k, v in statuses.items()},
+               "cpu": cpu.usage(before, sent, max(accepted, 1)) if cpu else {},
+               "peak_rss_mb": cpu.peak_rss_mb() if cpu else {}}
+    if settle:
+        figures["settled_seconds"] = settled_seconds
+        figures["cpu_settled"] = cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {}
+    return figures
+
+
 def run_github(report: dict, *, base_url: str, tenant: str, secret: str, senders: int, deliveries: int,
                rates: tuple[int, ...] = (), seconds: float = 10, cpu=None) -> None:
     """report["github_load"]: `deliveries` signed `push` deliveries from `senders` concurrent senders, each
     as soon as its previous one was acknowledged (the most Emma takes: its saturation); then, for each of
     `rates`, the same senders offering that many a second in all for `seconds` (the acknowledgement's
     latency at a given load, which a closed loop at saturation cannot show: there it is queueing)."""
-    import httpx
 
     body = json.dumps({"ref": "refs/heads/main", "repository": {"full_name": "acme/shop"},
                        "head_commit": {"id": "0" * 40, "message": "bench"}, "commits": []}).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
+    async def send_one(http):
+        response = await http.post(f"/webhooks/github?tenant={tenant}", content=body, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
+        return response.status_code
+
     def measure(plan) -> dict:
         """plan(senders' clients, send) -> coroutine; the figures of the deliveries it sent."""
-        ack_ms: list[float] = []
-        statuses: dict[int, int] = {}
-
-        async def send(http) -> None:
-            start = time.perf_counter()
-            try:
-                response = await http.post(f"/webhooks/github?tenant={tenant}", content=body, headers={
-                    "Content-Type": "application/json", "X-GitHub-Event": "push",
-                    "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
-                status = response.status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            ack_ms.append((time.perf_counter() - start) * 1000)
-            statuses[status] = statuses.get(status, 0) + 1
-
-        async def main():
-            async with contextlib.AsyncExitStack() as stack:
-                https = [await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
-                         for _ in range(senders)]
-                await plan(https, send)
-
-        before = cpu.snapshot() if cpu else None
-        started = time.perf_counter()
-        asyncio.run(main())
-        elapsed = time.perf_counter() - started
-        accepted = sum(count for status, count in statuses.items() if isinstance(status, int) and 200 <= status < 300)
-        return {"seconds": round(elapsed, 2), "statuses": {str(k): v for k, v in statuses.items()},
-                "sent": len(ack_ms), "accepted_per_second": round(accepted / elapsed, 1), "ack": _stats(ack_ms),
-                "cpu": cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {},
-                "peak_rss_mb": cpu.peak_rss_mb() if cpu else {}}
+        return _measure(base_url, senders, plan, send_one, cpu)
 
     async def closed_loop(https, send):
         remaining = iter(range(deliveries))

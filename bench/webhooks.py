@@ -21,7 +21,6 @@ Timings are reported, never enforced."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -30,7 +29,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from bench.load import _paced, _stats
+from bench.load import _measure, _paced, _stats
 
 GOAL_PER_SECOND = 300
 GOAL_P95_MS = 50.0
@@ -70,47 +69,6 @@ def deployment_status_bodies(count: int, *, secret: str, repo: str = "bench-org/
                            "sender": {"login": "octocat"}}).encode()
         made.append((body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()))
     return made
-
-
-def _measure(base_url: str, senders: int, plan, send_one, cpu=None, settle=None) -> dict:
-    """plan(clients, send) -> coroutine; the figures of what it sent: send_one(http) -> status. `settle()`, run
-    after the last answer, waits for what the requests left to do (the worker processing the deliveries): CPU
-    is read over the sending alone (`cpu`) and over sending and settling (`cpu_settled`)."""
-    import httpx
-
-    ack_ms: list[float] = []
-    statuses: dict = {}
-
-    async def send(http) -> None:
-        start = time.perf_counter()
-        try:
-            status = await send_one(http)
-        except httpx.HTTPError as exc:
-            status = type(exc).__name__
-        ack_ms.append((time.perf_counter() - start) * 1000)
-        statuses[status] = statuses.get(status, 0) + 1
-
-    async def main():
-        async with contextlib.AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
-                       for _ in range(senders)]
-            await plan(clients, send)
-
-    before = cpu.snapshot() if cpu else None
-    started = time.perf_counter()
-    asyncio.run(main())
-    elapsed = time.perf_counter() - started
-    sent = cpu.snapshot() if cpu else None
-    settled_seconds = settle() if settle else None
-    accepted = sum(count for status, count in statuses.items() if isinstance(status, int) and 200 <= status < 300)
-    figures = {"seconds": round(elapsed, 2), "sent": len(ack_ms), "accepted": accepted,
-               "accepted_per_second": round(accepted / elapsed, 1) if elapsed else None, "ack": _stats(ack_ms),
-               "statuses": {str(k): v for k, v in statuses.items()},
-               "cpu": cpu.usage(before, sent, max(accepted, 1)) if cpu else {}}
-    if settle:
-        figures["settled_seconds"] = settled_seconds
-        figures["cpu_settled"] = cpu.usage(before, cpu.snapshot(), max(accepted, 1)) if cpu else {}
-    return figures
 
 
 def processed(endpoint_id, timeout: float = 600) -> float | None:
