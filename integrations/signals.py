@@ -84,11 +84,13 @@ def deployment(*, key: str, service: str, environment: str = PRODUCTION, status:
 
 def incident(*, key: str, service: str, opened_at=None, acknowledged_at=None, resolved_at=None, severity: str = "",
              status: str = "", title: str = "", url: str = "", root_cause_sha: str = "", deployment_key: str = "",
-             environment: str = PRODUCTION) -> Signal:
+             environment: str = PRODUCTION, observed_at=None) -> Signal:
+    """`observed_at`: when the provider says this state held (PagerDuty's occurred_at); else the latest time
+    the incident names."""
     opened, acknowledged, resolved = when(opened_at), when(acknowledged_at), when(resolved_at)
     return Signal(INCIDENT, key=key, title=text(title, 300), url=url, service=service,
                   environment=environment_name(environment), status=status, at=opened,
-                  observed_at=_latest(opened, acknowledged, resolved), data=_clean({
+                  observed_at=when(observed_at) or _latest(opened, acknowledged, resolved), data=_clean({
                       "opened_at": opened, "acknowledged_at": acknowledged, "resolved_at": resolved,
                       "severity": text(severity), "root_cause_sha": text(root_cause_sha),
                       "deployment_key": text(deployment_key)}))
@@ -144,7 +146,7 @@ def when(value) -> datetime | None:
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()):
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         if number > 1e11:  # milliseconds
             number /= 1000

@@ -6,12 +6,13 @@ Dedup key: the payload's `id`; event type: its `type` (workflow-completed, job-c
   (success; failed, error, unauthorized: failure; canceled: cancelled), from workflow.created_at to
   workflow.stopped_at, at pipeline.vcs.revision of project.slug.
 - a workflow (workflow-completed) or a job (job-completed) whose name matches the endpoint's Option
-  "deploy_pattern" (a regular expression, searched case-insensitively; default `deploy`) and that succeeded is
-  also a deployment, keyed by the workflow's or job's id, of project.name to the Option "environment" (default
-  production), at pipeline.vcs.revision."""
+  "deploy_pattern" (a shell-style glob, case-insensitive: `deploy-*`, `*-prod`; one without wildcards is looked
+  for anywhere in the name; default `deploy`) and that succeeded is also a deployment of project.name to the
+  Option "environment" (default production), at pipeline.vcs.revision. It is keyed by the pipeline (pipeline.id,
+  else the revision): a deploy workflow and its deploy jobs are one release, one row, which each of their
+  deliveries updates (started at the earliest start, finished at the last finish seen)."""
 
-import logging
-import re
+import fnmatch
 
 from integrations import providers
 from integrations import signals as s
@@ -19,8 +20,9 @@ from integrations.circleci import verify
 from integrations.providers import Endpoint, Option, Registration, WebhookProvider
 from integrations.webhooks import json_body, new_token, payload_field
 
-logger = logging.getLogger(__name__)
-
+# A glob: printable, without the characters only a regular expression uses (an old regular expression is refused,
+# not read as a glob that means something else).
+GLOB = r"^[^\x00-\x1f^$()|+\\{}]{1,200}$"
 DEPLOY_PATTERN = "deploy"
 
 
@@ -36,42 +38,49 @@ def status_of(value) -> str:
 
 
 def matches(pattern: str, name: str) -> bool:
-    """`pattern` searched in `name`, case-insensitively; one that is not a valid regular expression is searched
-    for as plain text (the endpoint keeps working; the log says why)."""
-    try:
-        return re.search(pattern, name, re.IGNORECASE) is not None
-    except re.error:
-        logger.warning("deploy pattern %r is not a regular expression: matched as text", pattern)
-        return pattern.lower() in name.lower()
+    """Whether a workflow or job named `name` deploys: `pattern` a shell-style glob (* ? [seq]) matching the whole
+    name, case-insensitively; a pattern without wildcards matches a name that contains it (`deploy`:
+    build-and-deploy). A glob, not a regular expression: a tenant's pattern runs on the shared worker and must not
+    be able to stall it (fnmatch's translation has no catastrophic backtracking)."""
+    pattern, name = pattern.lower(), name.lower()
+    if not any(wildcard in pattern for wildcard in "*?["):
+        return pattern in name
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def signals(delivery, payload) -> list[s.Signal]:
-    """Finished workflows as builds; successful deploy workflows and jobs as deployments."""
+    """Finished workflows as builds; successful deploy workflows and jobs as the deployment of their pipeline."""
     kind = payload.get("type")
-    project, workflow = part(payload, "project"), part(payload, "workflow")
-    sha = str(part(payload, "pipeline", "vcs").get("revision") or "")
-    repository, service = str(project.get("slug") or ""), str(project.get("name") or "")
+    project, workflow, pipeline = part(payload, "project"), part(payload, "workflow"), part(payload, "pipeline")
+    sha = text(part(payload, "pipeline", "vcs").get("revision"))
+    repository, service = text(project.get("slug")), text(project.get("name"))
+    release = text(pipeline.get("id")) or sha or text(workflow.get("id"))  # one deployment per pipeline
     options = providers.endpoint_options(delivery)
     pattern, environment = options.get("deploy_pattern") or DEPLOY_PATTERN, options.get("environment") or s.PRODUCTION
     found = []
-    if kind == "workflow-completed" and workflow.get("id"):
-        status = status_of(workflow.get("status"))
-        title, url = f"{service} {workflow.get('name', '')}".strip(), str(workflow.get("url") or "")
-        found.append(s.build(key=workflow["id"], pipeline=str(workflow.get("name") or ""), status=status,
+    if kind == "workflow-completed" and text(workflow.get("id")):
+        status, name = status_of(text(workflow.get("status"))), text(workflow.get("name"))
+        title, url = f"{service} {name}".strip(), text(workflow.get("url"))
+        found.append(s.build(key=text(workflow["id"]), pipeline=name, status=status,
                              started_at=workflow.get("created_at"), finished_at=workflow.get("stopped_at"), sha=sha,
                              repository=repository, title=title, url=url))
-        if status == s.SUCCESS and matches(pattern, str(workflow.get("name") or "")):
-            found.append(s.deployment(key=workflow["id"], service=service, environment=environment, status=status,
+        if status == s.SUCCESS and matches(pattern, name):
+            found.append(s.deployment(key=release, service=service, environment=environment, status=status,
                                       sha=sha, started_at=workflow.get("created_at"),
                                       finished_at=workflow.get("stopped_at"), repository=repository, title=title,
                                       url=url))
     job = part(payload, "job")
-    if kind == "job-completed" and job.get("id") and status_of(job.get("status")) == s.SUCCESS \
-            and matches(pattern, str(job.get("name") or "")):
-        found.append(s.deployment(key=job["id"], service=service, environment=environment, status=s.SUCCESS,
-                                  sha=sha, started_at=job.get("started_at"), finished_at=job.get("stopped_at"),
-                                  repository=repository, title=f"{service} {job.get('name', '')}".strip(),
-                                  url=str(workflow.get("url") or "")))
+    if kind == "job-completed" and text(job.get("id")) and status_of(text(job.get("status"))) == s.SUCCESS \
+            and matches(pattern, text(job.get("name"))):
+        found.append(s.deployment(key=release or text(job["id"]), service=service, environment=environment,
+                                  status=s.SUCCESS, sha=sha, started_at=job.get("started_at"),
+                                  finished_at=job.get("stopped_at"), repository=repository,
+                                  title=f"{service} {text(job.get('name'))}".strip(), url=text(workflow.get("url"))))
     return found
 
 
@@ -87,9 +96,10 @@ CIRCLECI = providers.register(WebhookProvider(
         describe=lambda options: "HMAC-SHA256 of the body in circleci-signature (v1=…)",
         new_secret=new_token,
         options=(
-            Option("deploy_pattern", "A regular expression: workflows and jobs whose name it matches are "
-                                     "deployments when they succeed.",
-                   default=DEPLOY_PATTERN, pattern=r"^[^\x00-\x1f]{1,200}$"),
+            Option("deploy_pattern", "A glob, case-insensitive (* any text, ? one character, [abc] one of them): "
+                                     "workflows and jobs whose name it matches are deployments when they "
+                                     "succeed; without wildcards, those whose name contains it.",
+                   default=DEPLOY_PATTERN, pattern=GLOB),
             Option("environment", "The environment the deploy workflows and jobs deploy to (letters, digits, "
                                   ". _ : / -).", default=s.PRODUCTION),
         ),

@@ -19,6 +19,16 @@ from integrations.providers import Endpoint, Option, Registration, WebhookProvid
 from integrations.webhooks import body_hash, json_body
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def coverage_of(head: dict) -> Decimal | None:
     totals = head.get("totals") if isinstance(head.get("totals"), dict) else {}
     try:
@@ -28,32 +38,31 @@ def coverage_of(head: dict) -> Decimal | None:
 
 
 def gate_status(payload: dict, head: dict, min_coverage: str) -> str:
-    if payload.get("state"):
-        return s.outcome(payload["state"])
+    if text(payload.get("state")):
+        return s.outcome(text(payload["state"]))
     coverage = coverage_of(head)
     if min_coverage and coverage is not None:
         return s.SUCCESS if coverage >= Decimal(min_coverage) else s.FAILURE
-    compare = payload.get("compare") if isinstance(payload.get("compare"), dict) else {}
-    return s.FAILURE if compare.get("message") == "decreased" else s.SUCCESS
+    return s.FAILURE if obj(payload.get("compare")).get("message") == "decreased" else s.SUCCESS
 
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
-    """The head commit's coverage as a quality gate."""
-    head = payload.get("head") if isinstance(payload.get("head"), dict) else {}
-    repo = payload.get("repo") if isinstance(payload.get("repo"), dict) else {}
-    owner = payload.get("owner") if isinstance(payload.get("owner"), dict) else {}
-    if not head.get("commitid") or not repo.get("name"):
+    """The head commit's coverage as a quality gate. Any JSON is read without error: a field of the wrong type is
+    as if missing."""
+    head, repo, owner = obj(payload.get("head")), obj(payload.get("repo")), obj(payload.get("owner"))
+    sha, name, username = text(head.get("commitid")), text(repo.get("name")), text(owner.get("username"))
+    if not sha or not name:
         return []
-    project = f"{owner['username']}/{repo['name']}" if owner.get("username") else str(repo["name"])
+    project = f"{username}/{name}" if username else name
     options = providers.endpoint_options(delivery)
     coverage = coverage_of(head)
     condition = {"metric": "coverage", "value": str(coverage) if coverage is not None else "",
                  "errorThreshold": options.get("min_coverage", ""),
-                 "compare": (payload.get("compare") or {}).get("message", "")}
-    return [s.quality_gate(key=f"{project}@{head['commitid']}", project=project,
+                 "compare": text(obj(payload.get("compare")).get("message"))}
+    return [s.quality_gate(key=f"{project}@{sha}", project=project,
                            status=gate_status(payload, head, options.get("min_coverage", "")), at=head.get("timestamp"),
-                           sha=head["commitid"], branch=head.get("branch") or "",
-                           conditions=[{k: v for k, v in condition.items() if v}], url=head.get("url") or "")]
+                           sha=sha, branch=text(head.get("branch")),
+                           conditions=[{k: v for k, v in condition.items() if v}], url=text(head.get("url")))]
 
 
 CODECOV = providers.register(WebhookProvider(

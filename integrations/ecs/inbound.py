@@ -20,6 +20,16 @@ DEPLOYMENT_STATES = {"SERVICE_DEPLOYMENT_IN_PROGRESS": s.IN_PROGRESS, "SERVICE_D
                      "SERVICE_DEPLOYMENT_FAILED": s.FAILURE}
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def service_name(arn: str) -> str:
     """arn:aws:ecs:<region>:<account>:service/<cluster>/<service> (or the older service/<service>): the service."""
     return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if ":service/" in arn else ""
@@ -28,17 +38,18 @@ def service_name(arn: str) -> str:
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """A service deployment's state change is a deployment."""
     detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
-    status = DEPLOYMENT_STATES.get(detail.get("eventName", ""))
-    if payload.get("source") != "aws.ecs" or status is None or not detail.get("deploymentId"):
+    status = DEPLOYMENT_STATES.get(text(detail.get("eventName")))
+    if payload.get("source") != "aws.ecs" or status is None or not text(detail.get("deploymentId")):
         return []
-    arns = [arn for arn in payload.get("resources") or [] if isinstance(arn, str) and ":service/" in arn]
+    resources = payload.get("resources") if isinstance(payload.get("resources"), list) else []
+    arns = [arn for arn in resources if isinstance(arn, str) and ":service/" in arn]
     changed_at = detail.get("updatedAt") or payload.get("time")
     options = providers.endpoint_options(delivery)
-    return [s.deployment(key=detail["deploymentId"], service=service_name(arns[0]) if arns else "",
+    return [s.deployment(key=text(detail["deploymentId"]), service=service_name(arns[0]) if arns else "",
                          environment=options.get("environment") or s.PRODUCTION, status=status,
                          started_at=changed_at if status == s.IN_PROGRESS else None,
                          finished_at=None if status == s.IN_PROGRESS else changed_at,
-                         title=str(detail.get("reason", "")))]
+                         title=text(detail.get("reason")))]
 
 
 ECS = providers.register(WebhookProvider(

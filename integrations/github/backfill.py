@@ -2,7 +2,7 @@
 metrics start with the past instead of the day the webhook was registered.
 
 What is read (integrations.github.client): the deployments created since a date, each with its statuses (the
-latest decides the outcome and the finish time), the pull requests merged since then, and the default branch's
+latest that is not `inactive` decides the outcome and the finish time), the pull requests merged since then, and the default branch's
 commits since then. Each becomes the engineering event the webhook of the same thing makes
 (integrations.github.inbound.signals): deployments and pull requests are given to that very function, shaped as
 the `deployment`/`deployment_status` and `pull_request` deliveries GitHub would have sent (the REST objects are
@@ -24,6 +24,7 @@ from core.errors import Forbidden, Invalid, NotFound
 from integrations import signals as s
 from integrations.dora.services import signals_store
 from integrations.github import client
+from integrations.github.inbound import INACTIVE
 from integrations.github.inbound import signals as webhook_signals
 from integrations.models import WebhookDelivery
 
@@ -39,11 +40,15 @@ def _as_delivered(event: str, payload: dict) -> list[s.Signal]:
 
 
 def deployment_signals(deployment: dict, statuses: list[dict], repository: dict) -> list[s.Signal]:
-    """A deployment as its latest status's `deployment_status` delivery says it (no status yet: as the
-    `deployment` delivery, in progress)."""
-    if statuses:
+    """A deployment as its latest status that is not `inactive` says it, as that status's `deployment_status`
+    delivery would (GitHub lists the newest first, and marks a deployment inactive when a newer one of its
+    environment is made: that says nothing about how it went). No such status: as the `deployment` delivery, in
+    progress."""
+    latest = next((status for status in statuses
+                   if str(status.get("state") or "").lower() != INACTIVE), None)
+    if latest:
         return _as_delivered("deployment_status", {"action": "created", "deployment": deployment,
-                                                   "deployment_status": statuses[0], "repository": repository})
+                                                   "deployment_status": latest, "repository": repository})
     return _as_delivered("deployment", {"action": "created", "deployment": deployment, "repository": repository})
 
 

@@ -25,31 +25,46 @@ logger = logging.getLogger(__name__)
 APP_EVENTS = ("installation", "installation_repositories", "github_app_authorization")
 
 
+INACTIVE = "inactive"  # GitHub's status for an older deployment of an environment it retired (auto_inactive)
+
+
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def summarize(event: str, payload: dict) -> tuple[str, str]:
-    """A line a person reads in a chat notification, and the link to the thing."""
-    repo = (payload.get("repository") or {}).get("full_name", "")
+    """A line a person reads in a chat notification, and the link to the thing (any JSON: a field of the wrong
+    type is as if missing)."""
+    repository = obj(payload.get("repository"))
+    repo = text(repository.get("full_name"))
     where = f" in {repo}" if repo else ""
-    action = payload.get("action", "")
+    action = text(payload.get("action"))
     if event == "workflow_run" and isinstance(payload.get("workflow_run"), dict):
         run = payload["workflow_run"]
-        outcome = run.get("conclusion") or run.get("status") or action
-        return (f"GitHub: workflow “{run.get('name', '?')}” {outcome} on {run.get('head_branch', '?')}{where} "
-                f"(run #{run.get('run_number', '?')})", run.get("html_url", ""))
+        outcome = text(run.get("conclusion")) or text(run.get("status")) or action
+        return (f"GitHub: workflow “{text(run.get('name')) or '?'}” {outcome} on "
+                f"{text(run.get('head_branch')) or '?'}{where} (run #{text(run.get('run_number')) or '?'})",
+                text(run.get("html_url")))
     if event in ("issues", "pull_request"):
-        item = payload.get("issue") or payload.get("pull_request") or {}
+        item = obj(payload.get("issue") or payload.get("pull_request"))
         kind = "issue" if event == "issues" else "pull request"
-        return f"GitHub: {kind} #{item.get('number', '?')} {action}{where}: {item.get('title', '')}", \
-            item.get("html_url", "")
+        return (f"GitHub: {kind} #{text(item.get('number')) or '?'} {action}{where}: {text(item.get('title'))}",
+                text(item.get("html_url")))
     if event == "push":
-        branch = str(payload.get("ref", "")).removeprefix("refs/heads/")
-        count = len(payload.get("commits") or [])
-        who = (payload.get("pusher") or {}).get("name", "")
-        return f"GitHub: {count} commit(s) pushed to {branch}{where} by {who}", payload.get("compare", "")
+        branch = text(payload.get("ref")).removeprefix("refs/heads/")
+        count = len(payload["commits"]) if isinstance(payload.get("commits"), list) else 0
+        who = text(obj(payload.get("pusher")).get("name"))
+        return f"GitHub: {count} commit(s) pushed to {branch}{where} by {who}", text(payload.get("compare"))
     if event == "release":
-        release = payload.get("release") or {}
-        return f"GitHub: release {release.get('tag_name', '')} {action}{where}", release.get("html_url", "")
-    return f"GitHub: {event}{' ' + action if action else ''}{where}", (payload.get("repository") or {}).get(
-        "html_url", "")
+        release = obj(payload.get("release"))
+        return f"GitHub: release {text(release.get('tag_name'))} {action}{where}", text(release.get("html_url"))
+    return f"GitHub: {event}{' ' + action if action else ''}{where}", text(repository.get("html_url"))
 
 
 # What must hold however the request that stored it fared: an uninstall and a revoked authorisation only ever
@@ -61,57 +76,64 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     if delivery.event_type == "ping":
         return [providers.ignored("ping (GitHub checking the hook)")]
     payload = json_object(delivery.body)
-    if (delivery.event_type, payload.get("action")) in FOR_GOOD and delivery.headers.get(APP_ENDPOINT_HEADER):
+    if (delivery.event_type, text(payload.get("action"))) in FOR_GOOD and delivery.headers.get(APP_ENDPOINT_HEADER):
         from integrations.github.services import installation_event_apply
 
         installation_event_apply(event=delivery.event_type, payload=payload)
     summary, url = summarize(delivery.event_type, payload)
     return [providers.tool_event(payload=payload, summary=summary, url=url,
-                                 actor=(payload.get("sender") or {}).get("login", ""))]
+                                 actor=text(obj(payload.get("sender")).get("login")))]
 
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """What GitHub says about delivering software: pushes' commits and merged pull requests (changes),
-    deployments and their statuses, finished workflow runs (builds), issues."""
-    event, repo = delivery.event_type, payload.get("repository") or {}
-    repository = repo.get("full_name", "") if isinstance(repo, dict) else ""
+    deployments and their statuses (an `inactive` status says nothing: GitHub marks an environment's older
+    deployments so when a newer one is made, and how the older one went stands), finished workflow runs (builds),
+    issues. Any JSON is read without error: a field of the wrong type is as if missing."""
+    event, repo = delivery.event_type, obj(payload.get("repository"))
+    repository = text(repo.get("full_name"))
     if event == "push":
-        return [s.change(sha=commit["id"], repository=repository, committed_at=commit.get("timestamp"),
-                         title=str(commit.get("message", "")).split("\n")[0], url=commit.get("url", ""),
-                         push=str(payload.get("after") or delivery.dedup_key),
-                         author=(commit.get("author") or {}).get("username", "") or "")
-                for commit in payload.get("commits") or [] if isinstance(commit, dict) and commit.get("id")]
+        commits = payload.get("commits") if isinstance(payload.get("commits"), list) else []
+        return [s.change(sha=text(commit["id"]), repository=repository, committed_at=commit.get("timestamp"),
+                         title=text(commit.get("message")).split("\n")[0], url=text(commit.get("url")),
+                         push=text(payload.get("after")) or delivery.dedup_key,
+                         author=text(obj(commit.get("author")).get("username")))
+                for commit in commits if isinstance(commit, dict) and text(commit.get("id"))]
     if event == "pull_request" and isinstance(payload.get("pull_request"), dict):
         pull = payload["pull_request"]
-        if payload.get("action") == "closed" and pull.get("merged") and pull.get("merge_commit_sha"):
-            return [s.change(sha=pull["merge_commit_sha"], repository=repository, pull_request=pull.get("number", ""),
-                             merged_at=pull.get("merged_at"), committed_at=pull.get("merged_at"),
-                             title=pull.get("title", ""), url=pull.get("html_url", ""))]
+        if payload.get("action") == "closed" and pull.get("merged") and text(pull.get("merge_commit_sha")):
+            return [s.change(sha=text(pull["merge_commit_sha"]), repository=repository,
+                             pull_request=text(pull.get("number")), merged_at=pull.get("merged_at"),
+                             committed_at=pull.get("merged_at"), title=text(pull.get("title")),
+                             url=text(pull.get("html_url")))]
         return []
     if event in ("deployment", "deployment_status") and isinstance(payload.get("deployment"), dict):
         deployment = payload["deployment"]
-        status = payload.get("deployment_status") if event == "deployment_status" else None
-        state = s.outcome((status or {}).get("state", "pending"))
-        extra = deployment.get("payload") if isinstance(deployment.get("payload"), dict) else {}
-        return [s.deployment(key=deployment.get("id", ""), service=str(extra.get("service") or repo.get("name", "")),
-                             environment=deployment.get("environment", ""), status=state, sha=deployment.get("sha", ""),
-                             started_at=deployment.get("created_at"),
-                             finished_at=(status or {}).get("created_at") if state != s.IN_PROGRESS else None,
-                             repository=repository, title=deployment.get("description") or "",
-                             url=(status or {}).get("target_url") or (status or {}).get("log_url") or "")]
+        status = obj(payload.get("deployment_status")) if event == "deployment_status" else {}
+        if text(status.get("state")).lower() == INACTIVE:
+            return []
+        state = s.outcome(text(status.get("state")) or "pending")
+        extra = obj(deployment.get("payload"))
+        return [s.deployment(key=text(deployment.get("id")), service=text(extra.get("service") or repo.get("name")),
+                             environment=text(deployment.get("environment")), status=state,
+                             sha=text(deployment.get("sha")), started_at=deployment.get("created_at"),
+                             finished_at=status.get("created_at") if state != s.IN_PROGRESS else None,
+                             repository=repository, title=text(deployment.get("description")),
+                             url=text(status.get("target_url")) or text(status.get("log_url")))]
     if event == "workflow_run" and isinstance(payload.get("workflow_run"), dict):
         run = payload["workflow_run"]
         if payload.get("action") != "completed":
             return []
-        return [s.build(key=run.get("id", ""), pipeline=run.get("name", ""), status=s.outcome(run.get("conclusion")),
+        name = text(run.get("name"))
+        return [s.build(key=text(run.get("id")), pipeline=name, status=s.outcome(text(run.get("conclusion"))),
                         started_at=run.get("run_started_at") or run.get("created_at"),
-                        finished_at=run.get("updated_at"), sha=run.get("head_sha", ""), repository=repository,
-                        title=f"{run.get('name', '')} #{run.get('run_number', '')}", url=run.get("html_url", ""))]
+                        finished_at=run.get("updated_at"), sha=text(run.get("head_sha")), repository=repository,
+                        title=f"{name} #{text(run.get('run_number'))}", url=text(run.get("html_url")))]
     if event == "issues" and isinstance(payload.get("issue"), dict):
         issue = payload["issue"]
-        return [s.issue(key=f"{repository}#{issue.get('number', '')}", title=issue.get("title", ""),
-                        status=issue.get("state", ""), at=issue.get("updated_at"), project=repository,
-                        assignee=(issue.get("assignee") or {}).get("login", "") or "", url=issue.get("html_url", ""))]
+        return [s.issue(key=f"{repository}#{text(issue.get('number'))}", title=text(issue.get("title")),
+                        status=text(issue.get("state")), at=issue.get("updated_at"), project=repository,
+                        assignee=text(obj(issue.get("assignee")).get("login")), url=text(issue.get("html_url")))]
     return []
 
 

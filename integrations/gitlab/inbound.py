@@ -1,8 +1,9 @@
 """GitLab project, group and system webhooks, at a tenant's endpoint /webhooks/gitlab/<id>.
 https://docs.gitlab.com/user/project/integrations/webhook_events/
 
-Dedup key: Idempotency-Key (GitLab 17.4+, the same on every retry of one delivery; webhook-id carries the same
-value), else X-Gitlab-Event-UUID, else the body's hash. Event type: X-Gitlab-Event (Push Hook, Merge Request Hook,
+Dedup key: webhook-id when the delivery is signed (Standard Webhooks headers: the id is part of what is signed, so
+a replay under a new id fails the check), else Idempotency-Key (GitLab 17.4+, the same on every retry of one
+delivery; webhook-id carries the same value; unsigned), else X-Gitlab-Event-UUID, else the body's hash. Event type: X-Gitlab-Event (Push Hook, Merge Request Hook,
 Deployment Hook, Pipeline Hook, Issue Hook, ...), else the payload's object_kind.
 
 What it says about delivering software (read from object_kind, which names the same thing as the header):
@@ -20,91 +21,112 @@ from integrations import signals as s
 from integrations.gitlab import verify
 from integrations.models import WebhookDelivery
 from integrations.providers import Endpoint, Registration, WebhookProvider
+from integrations.standardwebhooks import verify as standard
 from integrations.standardwebhooks.verify import new_secret
 from integrations.webhooks import body_hash, first_of, header, json_body
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def _project(payload: dict) -> tuple[str, str]:
     """The project's path (acme/shop, the repository) and its last part (shop, the service)."""
-    project = payload.get("project") if isinstance(payload.get("project"), dict) else {}
-    path = str(project.get("path_with_namespace") or "")
-    return path, path.rsplit("/", 1)[-1] or str(project.get("name") or "")
+    project = obj(payload.get("project"))
+    path = text(project.get("path_with_namespace"))
+    return path, path.rsplit("/", 1)[-1] or text(project.get("name"))
 
 
-def _first_line(text) -> str:
-    return str(text or "").split("\n")[0]
+def _first_line(value) -> str:
+    return text(value).split("\n")[0]
 
 
 def _push(delivery: WebhookDelivery, payload: dict, repository: str) -> list[s.Signal]:
-    push = str(payload.get("checkout_sha") or payload.get("after") or delivery.dedup_key)
-    return [s.change(sha=commit["id"], repository=repository, committed_at=commit.get("timestamp"),
-                     title=str(commit.get("title") or _first_line(commit.get("message"))), url=commit.get("url") or "",
-                     push=push, author=str((commit.get("author") or {}).get("name") or ""))
-            for commit in payload.get("commits") or [] if isinstance(commit, dict) and commit.get("id")]
+    push = text(payload.get("checkout_sha")) or text(payload.get("after")) or delivery.dedup_key
+    commits = payload.get("commits") if isinstance(payload.get("commits"), list) else []
+    return [s.change(sha=text(commit["id"]), repository=repository, committed_at=commit.get("timestamp"),
+                     title=text(commit.get("title")) or _first_line(commit.get("message")),
+                     url=text(commit.get("url")), push=push, author=text(obj(commit.get("author")).get("name")))
+            for commit in commits if isinstance(commit, dict) and text(commit.get("id"))]
 
 
 def _merged(attributes: dict, repository: str) -> list[s.Signal]:
-    if attributes.get("action") != "merge" or not attributes.get("merge_commit_sha"):
+    if attributes.get("action") != "merge" or not text(attributes.get("merge_commit_sha")):
         return []
     merged_at = attributes.get("merged_at") or attributes.get("updated_at")
-    return [s.change(sha=attributes["merge_commit_sha"], repository=repository,
-                     pull_request=str(attributes.get("iid") or ""), merged_at=merged_at, committed_at=merged_at,
-                     title=str(attributes.get("title") or ""), url=str(attributes.get("url") or ""))]
+    return [s.change(sha=text(attributes["merge_commit_sha"]), repository=repository,
+                     pull_request=text(attributes.get("iid")), merged_at=merged_at, committed_at=merged_at,
+                     title=text(attributes.get("title")), url=text(attributes.get("url")))]
 
 
 def _deployment(payload: dict, repository: str, service: str) -> list[s.Signal]:
-    if not payload.get("deployment_id"):
+    if not text(payload.get("deployment_id")):
         return []
-    status = s.outcome(payload.get("status"))
+    status = s.outcome(text(payload.get("status")))
     changed_at = payload.get("status_changed_at")
     # The hook sends short_sha; the full one ends commit_url (…/-/commit/<sha>).
-    commit = str(payload.get("commit_url") or "").rstrip("/").rsplit("/", 1)[-1]
-    sha = commit if SHA.match(commit) else str(payload.get("short_sha") or "")
-    tier = str(payload.get("environment_tier") or "")
-    return [s.deployment(key=payload["deployment_id"], service=service,
-                         environment=s.PRODUCTION if tier == s.PRODUCTION else str(payload.get("environment") or ""),
+    commit = text(payload.get("commit_url")).rstrip("/").rsplit("/", 1)[-1]
+    sha = commit if SHA.match(commit) else text(payload.get("short_sha"))
+    tier = text(payload.get("environment_tier"))
+    return [s.deployment(key=text(payload["deployment_id"]), service=service,
+                         environment=s.PRODUCTION if tier == s.PRODUCTION else text(payload.get("environment")),
                          status=status, sha=sha, started_at=changed_at if status == s.IN_PROGRESS else None,
                          finished_at=changed_at if status != s.IN_PROGRESS else None, repository=repository,
-                         title=str(payload.get("commit_title") or ""), url=str(payload.get("deployable_url") or ""))]
+                         title=text(payload.get("commit_title")), url=text(payload.get("deployable_url")))]
+
+
+def _seconds(value) -> float | None:
+    """A duration in seconds, or None when it is not a number a float can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _pipeline(attributes: dict, repository: str) -> list[s.Signal]:
-    if not attributes.get("id"):
+    if not text(attributes.get("id")):
         return []
-    duration = attributes.get("duration")
-    return [s.build(key=attributes["id"], pipeline=str(attributes.get("name") or attributes.get("ref") or ""),
-                    status=s.outcome(attributes.get("status")),
-                    duration_seconds=float(duration) if isinstance(duration, (int, float)) else None,
+    key = text(attributes["id"])
+    return [s.build(key=key, pipeline=text(attributes.get("name")) or text(attributes.get("ref")),
+                    status=s.outcome(text(attributes.get("status"))),
+                    duration_seconds=_seconds(attributes.get("duration")),
                     started_at=attributes.get("created_at"), finished_at=attributes.get("finished_at"),
-                    sha=str(attributes.get("sha") or ""), repository=repository,
-                    title=f"{repository} pipeline #{attributes.get('iid') or attributes['id']}",
-                    url=str(attributes.get("url") or ""))]
+                    sha=text(attributes.get("sha")), repository=repository,
+                    title=f"{repository} pipeline #{text(attributes.get('iid')) or key}",
+                    url=text(attributes.get("url")))]
 
 
 def _issue(payload: dict, attributes: dict, repository: str, service: str) -> list[s.Signal]:
-    if not attributes.get("iid"):
+    if not text(attributes.get("iid")):
         return []
-    key, state = f"{repository}#{attributes['iid']}", str(attributes.get("state") or "")
+    key, state = f"{repository}#{text(attributes['iid'])}", text(attributes.get("state"))
     assignees = payload.get("assignees") if isinstance(payload.get("assignees"), list) else []
-    found = [s.issue(key=key, title=str(attributes.get("title") or ""), status=state,
-                     at=attributes.get("updated_at"), project=repository, kind=str(attributes.get("issue_type") or ""),
-                     assignee=str((assignees[0] if assignees and isinstance(assignees[0], dict) else {}).get(
-                         "username") or ""), url=str(attributes.get("url") or ""))]
-    if attributes.get("issue_type") == "incident":
+    kind, title, url = text(attributes.get("issue_type")), text(attributes.get("title")), text(attributes.get("url"))
+    found = [s.issue(key=key, title=title, status=state, at=attributes.get("updated_at"), project=repository,
+                     kind=kind, assignee=text(obj(assignees[0] if assignees else None).get("username")), url=url)]
+    if kind == "incident":
         found.append(s.incident(key=key, service=service, opened_at=attributes.get("created_at"),
                                 resolved_at=attributes.get("closed_at") if state == "closed" else None,
-                                severity=str(attributes.get("severity") or ""), status=state,
-                                title=str(attributes.get("title") or ""), url=str(attributes.get("url") or "")))
+                                severity=text(attributes.get("severity")), status=state, title=title, url=url))
     return found
 
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """What GitLab says about delivering software: pushes' commits and merged merge requests (changes),
-    deployments, pipelines (builds), issues and incidents."""
+    deployments, pipelines (builds), issues and incidents. Any JSON is read without error: a field of the wrong type
+    is as if missing."""
     kind = payload.get("object_kind")
-    attributes = payload.get("object_attributes") if isinstance(payload.get("object_attributes"), dict) else {}
+    attributes = obj(payload.get("object_attributes"))
     repository, service = _project(payload)
     if kind == "push":
         return _push(delivery, payload, repository)
@@ -119,6 +141,11 @@ def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     return []
 
 
+def signed_id(request, payload) -> str:
+    """webhook-id, when the request carries a Standard Webhooks signature (which covers it); else nothing."""
+    return request.headers.get(standard.ID, "") if standard.signed(request) else ""
+
+
 def event_type(request, payload) -> str:
     return str(request.headers.get("X-Gitlab-Event") or payload.get("object_kind") or "")[:100]
 
@@ -131,11 +158,11 @@ GITLAB = providers.register(WebhookProvider(
     registration=Registration(
         check=verify.check,
         read=Endpoint(parse=json_body,
-                      dedup_key=first_of(header("Idempotency-Key"), header("webhook-id"),
+                      dedup_key=first_of(signed_id, header("Idempotency-Key"), header("webhook-id"),
                                          header("X-Gitlab-Event-UUID"), body_hash),
                       event_type=event_type,
                       keep_headers=("X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID",
-                                    "Idempotency-Key", "X-Gitlab-Instance")),
+                                    "Idempotency-Key", "webhook-id", "X-Gitlab-Instance")),
         describe=lambda options: "the secret as GitLab's signing token (webhook-signature, Standard Webhooks, "
                                  "timestamp within 5 minutes) or as its secret token (X-Gitlab-Token)",
         new_secret=new_secret),

@@ -15,12 +15,11 @@ timestamp as ISO text; both are read.
 Dedup key: name + build number + phase; event type: the phase, lower-cased. Each build is one build row (keyed
 by job name and number): in progress once STARTED, then its status from build.status on COMPLETED and
 FINALIZED (SUCCESS: success; FAILURE and UNSTABLE: failure; ABORTED: cancelled). A job whose name matches the
-endpoint's Option "deploy_job_pattern" (a regular expression, searched case-insensitively; default `deploy`) is
-also a deployment, of the Option "service" (default: the job's name) to the Option "environment" (default
+endpoint's Option "deploy_job_pattern" (a shell-style glob, case-insensitive: `*-deploy`, `deploy-?`; one
+without wildcards is looked for anywhere in the name; default `deploy`) is also a deployment, of the Option "service" (default: the job's name) to the Option "environment" (default
 production), at the commit it built."""
 
-import logging
-import re
+import fnmatch
 from datetime import timedelta
 
 from integrations import providers
@@ -29,8 +28,9 @@ from integrations.jenkins import verify
 from integrations.providers import Endpoint, Option, Registration, WebhookProvider
 from integrations.webhooks import Unusable, json_body
 
-logger = logging.getLogger(__name__)
-
+# A glob: printable, without the characters only a regular expression uses (an old regular expression is refused,
+# not read as a glob that means something else).
+GLOB = r"^[^\x00-\x1f^$()|+\\{}]{1,200}$"
 DEPLOY_JOB_PATTERN = "deploy"
 FINISHED_PHASES = ("COMPLETED", "FINALIZED")
 
@@ -53,32 +53,58 @@ def event_type(request, payload) -> str:
 
 
 def matches(pattern: str, name: str) -> bool:
-    """`pattern` searched in `name`, case-insensitively; a pattern that is not a valid regular expression is
-    searched for as plain text (the endpoint keeps working; the log says why)."""
+    """Whether a job named `name` deploys: `pattern` a shell-style glob (* ? [seq]) matching the whole name,
+    case-insensitively; a pattern without wildcards matches a name that contains it (`deploy`: shop-deploy). A
+    glob, not a regular expression: a tenant's pattern runs on the shared worker and must not be able to stall it
+    (fnmatch's translation has no catastrophic backtracking)."""
+    pattern, name = pattern.lower(), name.lower()
+    if not any(wildcard in pattern for wildcard in "*?["):
+        return pattern in name
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def seconds(milliseconds) -> float | None:
+    """A duration in milliseconds as seconds; None for nothing, zero, or what is not a number a float can hold."""
+    if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) or not milliseconds:
+        return None
     try:
-        return re.search(pattern, name, re.IGNORECASE) is not None
-    except re.error:
-        logger.warning("deploy job pattern %r is not a regular expression: matched as text", pattern)
-        return pattern.lower() in name.lower()
+        return milliseconds / 1000
+    except OverflowError:
+        return None
+
+
+def before(at, duration: float | None):
+    """When a build that ended at `at` after `duration` seconds began (None when either is missing or absurd)."""
+    if not at or not duration:
+        return None
+    try:
+        return at - timedelta(seconds=duration)
+    except (OverflowError, ValueError):
+        return None
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def signals(delivery, payload) -> list[s.Signal]:
-    """The build, and the deployment when the job deploys."""
-    build, name = build_of(payload), str(payload.get("name") or "")
-    phase = str(build.get("phase") or "").upper()
-    if not name or build.get("number") in (None, "") or phase not in ("STARTED", *FINISHED_PHASES):
+    """The build, and the deployment when the job deploys. Any JSON is read without error: a field of the wrong
+    type is as if missing."""
+    build, name = build_of(payload), text(payload.get("name"))
+    phase, number = text(build.get("phase")).upper(), text(build.get("number"))
+    if not name or not number or phase not in ("STARTED", *FINISHED_PHASES):
         return []
     finished = phase in FINISHED_PHASES
-    status = s.outcome(build.get("status")) if finished and build.get("status") else s.IN_PROGRESS
+    status = s.outcome(text(build.get("status"))) if finished and text(build.get("status")) else s.IN_PROGRESS
     at = s.when(build.get("timestamp"))
-    duration_ms = build.get("duration") if isinstance(build.get("duration"), (int, float)) else None
-    duration = duration_ms / 1000 if finished and duration_ms else None
-    started = at if phase == "STARTED" else (at - timedelta(seconds=duration) if at and duration else None)
+    duration = seconds(build.get("duration")) if finished else None
+    started = at if phase == "STARTED" else before(at, duration)
     finished_at = at if finished else None
     scm = build.get("scm") if isinstance(build.get("scm"), dict) else {}
-    sha, repository = str(scm.get("commit") or ""), str(scm.get("url") or "")
-    key, url = f"{name}#{build['number']}", str(build.get("full_url") or "")
-    title = f"{name} #{build['number']}"
+    sha, repository = text(scm.get("commit")), text(scm.get("url"))
+    key, url = f"{name}#{number}", text(build.get("full_url"))
+    title = f"{name} #{number}"
     found = [s.build(key=key, pipeline=name, status=status, duration_seconds=duration, started_at=started,
                      finished_at=finished_at, sha=sha, repository=repository, title=title, url=url)]
     options = providers.endpoint_options(delivery)
@@ -101,8 +127,10 @@ JENKINS = providers.register(WebhookProvider(
         describe=verify.describe,
         signs=False,
         options=(
-            Option("deploy_job_pattern", "A regular expression: jobs whose name it matches are deployments.",
-                   default=DEPLOY_JOB_PATTERN, pattern=r"^[^\x00-\x1f]{1,200}$"),
+            Option("deploy_job_pattern", "A glob, case-insensitive (* any text, ? one character, [abc] one of "
+                                         "them): jobs whose name it matches are deployments; without wildcards, "
+                                         "jobs whose name contains it.",
+                   default=DEPLOY_JOB_PATTERN, pattern=GLOB),
             Option("environment", "The environment the deploy jobs deploy to (letters, digits, . _ : / -).",
                    default=s.PRODUCTION),
             Option("service", "The service the deploy jobs deploy (empty: the job's name)."),

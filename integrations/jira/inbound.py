@@ -19,28 +19,43 @@ VERBS = {"jira:issue_created": "created", "jira:issue_updated": "updated", "jira
          "comment_created": "commented on", "comment_updated": "comment edited on"}
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def summarize(event: str, payload: dict) -> tuple[str, str]:
-    issue = payload.get("issue") or {}
-    fields = issue.get("fields") or {}
-    key = issue.get("key", "")
-    status = (fields.get("status") or {}).get("name", "")
-    who = (payload.get("user") or {}).get("displayName", "")
+    """A line a person reads, and the link to the issue; any JSON is read (a field of the wrong type is as if
+    missing)."""
+    issue = obj(payload.get("issue"))
+    fields = obj(issue.get("fields"))
+    key = text(issue.get("key"))
+    status = text(obj(fields.get("status")).get("name"))
+    who = text(obj(payload.get("user")).get("displayName"))
     verb = VERBS.get(event, event.removeprefix("jira:").replace("_", " "))
-    self_url = urlsplit(issue.get("self", ""))
+    try:
+        self_url = urlsplit(text(issue.get("self")))
+    except ValueError:  # not a URL at all (an unbalanced IPv6 bracket)
+        self_url = urlsplit("")
     url = f"{self_url.scheme}://{self_url.netloc}/browse/{key}" if self_url.netloc and key else ""
-    text = f"Jira: {key} {verb}: {fields.get('summary', '')}".rstrip(": ")
+    line = f"Jira: {key} {verb}: {text(fields.get('summary'))}".rstrip(": ")
     if status:
-        text += f" ({status})"
+        line += f" ({status})"
     if who:
-        text += f" by {who}"
-    return text, url
+        line += f" by {who}"
+    return line, url
 
 
 def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     payload = json_object(delivery.body)
     summary, url = summarize(delivery.event_type, payload)
     return [providers.tool_event(payload=payload, summary=summary, url=url,
-                                 actor=(payload.get("user") or {}).get("displayName", ""))]
+                                 actor=text(obj(payload.get("user")).get("displayName")))]
 
 
 DEFAULT_INCIDENT_TYPES = "Incident"
@@ -55,26 +70,27 @@ def incident_types(delivery: WebhookDelivery) -> set[str]:
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """An issue event is an issue (its status, type, project and assignee); one of an incident type is also an
-    incident (service: its first component, else its project)."""
-    event, issue = str(payload.get("webhookEvent", "")), payload.get("issue")
-    if not event.startswith("jira:issue_") or not isinstance(issue, dict) or not issue.get("key"):
+    incident (service: its first component, else its project). Any JSON is read without error: a field of the
+    wrong type is as if missing."""
+    event, issue = text(payload.get("webhookEvent")), obj(payload.get("issue"))
+    key = text(issue.get("key"))
+    if not event.startswith("jira:issue_") or not key:
         return []
-    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-    key, project = str(issue["key"]), (fields.get("project") or {}).get("key", "") or str(issue["key"]).split("-")[0]
-    kind = (fields.get("issuetype") or {}).get("name", "") or ""
-    status = "deleted" if event == "jira:issue_deleted" else (fields.get("status") or {}).get("name", "") or ""
+    fields = obj(issue.get("fields"))
+    project = text(obj(fields.get("project")).get("key")) or key.split("-")[0]
+    kind, summary = text(obj(fields.get("issuetype")).get("name")), text(fields.get("summary"))
+    status = "deleted" if event == "jira:issue_deleted" else text(obj(fields.get("status")).get("name"))
     _, url = summarize(event, payload)
-    found = [s.issue(key=key, title=fields.get("summary", "") or "", status=status, at=fields.get("updated"),
-                     project=project, kind=kind, assignee=(fields.get("assignee") or {}).get("displayName", "") or "",
-                     url=url)]
+    found = [s.issue(key=key, title=summary, status=status, at=fields.get("updated"), project=project, kind=kind,
+                     assignee=text(obj(fields.get("assignee")).get("displayName")), url=url)]
     if kind.strip().lower() in incident_types(delivery):
-        components = [c.get("name") for c in fields.get("components") or [] if isinstance(c, dict) and c.get("name")]
-        resolved = fields.get("resolutiondate")
+        listed = fields.get("components") if isinstance(fields.get("components"), list) else []
+        components = [text(c.get("name")) for c in listed if isinstance(c, dict) and text(c.get("name"))]
+        resolved = fields.get("resolutiondate") if text(fields.get("resolutiondate")) else None
         found.append(s.incident(key=key, service=components[0] if components else project,
                                 opened_at=fields.get("created"), resolved_at=resolved,
-                                severity=(fields.get("priority") or {}).get("name", "") or "",
-                                status="resolved" if resolved else "open", title=fields.get("summary", "") or "",
-                                url=url))
+                                severity=text(obj(fields.get("priority")).get("name")),
+                                status="resolved" if resolved else "open", title=summary, url=url))
     return found
 
 

@@ -8,7 +8,10 @@ redelivery of one is not; else the body's hash. Event type: `<involvedObject.kin
 
 Engineering events, kept modest:
     Deployment ScalingReplicaSet "Scaled up replica set <rs> ..."   a deployment, keyed by the replica set (one per
-                                                                   pod template, so a rollout is one row), success
+                                                                   pod template, so a rollout is one row), success,
+                                                                   started at firstTimestamp and no finish: every
+                                                                   later scale-up of that replica set (an
+                                                                   autoscaler's) says the same and moves nothing
     Rollout (Argo Rollouts) RolloutUpdated / Completed / Aborted   a deployment keyed by the rollout's revision:
                                                                    in progress, success, failure
     a Warning event with a reason in ALERT_REASONS                 an alert keyed by object and reason, firing
@@ -31,6 +34,16 @@ ROLLOUT_REASONS = {"RolloutUpdated": s.IN_PROGRESS, "RolloutCompleted": s.SUCCES
 ALERT_REASONS = {"BackOff", "Failed", "Unhealthy", "FailedScheduling", "FailedMount", "FailedAttachVolume",
                  "FailedCreate", "FailedCreatePodSandBox", "OOMKilling", "Evicted", "NodeNotReady",
                  "ProgressDeadlineExceeded"}
+
+
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def event_of(payload) -> dict:
@@ -75,12 +88,13 @@ def environment_of(delivery: WebhookDelivery, namespace: str) -> str:
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """A Deployment scaling up a new replica set or an Argo Rollout changing state is a deployment; a Warning
-    event with a known failure reason is an alert."""
+    event with a known failure reason is an alert. Any JSON is read without error: a field of the wrong type is as
+    if missing."""
     event = event_of(payload)
-    involved = event.get("involvedObject") or {}
-    kind, name, namespace = involved.get("kind", ""), involved.get("name", ""), involved.get("namespace", "")
-    reason, message = str(event.get("reason", "")), str(event.get("message", ""))
-    first = event.get("firstTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get(
+    involved = obj(event.get("involvedObject"))
+    kind, name, namespace = text(involved.get("kind")), text(involved.get("name")), text(involved.get("namespace"))
+    reason, message = text(event.get("reason")), text(event.get("message"))
+    first = event.get("firstTimestamp") or event.get("eventTime") or obj(event.get("metadata")).get(
         "creationTimestamp")
     last = event.get("lastTimestamp") or first
     environment = environment_of(delivery, namespace)
@@ -88,8 +102,10 @@ def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
         scaled = SCALED_UP.search(message)
         if not scaled:  # scaling an old replica set down is the same rollout ending, not a new one
             return []
+        # Only when it began: an autoscaler scaling the same replica set up again later is the same rollout, and
+        # the store keeps the earliest start, so the rollout's time stays when it happened.
         return [s.deployment(key=f"{namespace}/{name}/{scaled.group(1)}", service=name, environment=environment,
-                             status=s.SUCCESS, started_at=first, finished_at=first, title=message)]
+                             status=s.SUCCESS, started_at=first, title=message)]
     if kind == "Rollout" and reason in ROLLOUT_REASONS:
         revision = REVISION.search(message)
         if not revision:
@@ -100,10 +116,10 @@ def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
                              started_at=last if status == s.IN_PROGRESS else None,
                              finished_at=None if status == s.IN_PROGRESS else last)]
     if event.get("type") == "Warning" and reason in ALERT_REASONS:
-        labels = involved.get("labels") if isinstance(involved.get("labels"), dict) else {}
-        service = labels.get("app.kubernetes.io/name") or labels.get("app") or name
+        labels = obj(involved.get("labels"))
+        service = text(labels.get("app.kubernetes.io/name")) or text(labels.get("app")) or name
         return [s.alert(key=f"{namespace}/{kind}/{name}/{reason}", title=f"{reason}: {message}", status="firing",
-                        at=last, service=str(service), severity="warning")]
+                        at=last, service=service, severity="warning")]
     return []
 
 

@@ -6,8 +6,9 @@ https://developer.pagerduty.com/docs/webhooks/v3-overview/
 Every event whose data is the incident itself (data.type "incident") updates one incident row, keyed by the
 incident's id: service from data.service.summary, opened at data.created_at, acknowledged at the event's
 occurred_at on incident.acknowledged, resolved at occurred_at on incident.resolved, severity from the incident's
-priority (P1...) or else its urgency (high, low). Annotations, responder requests and status updates carry other
-data and say nothing new about the incident's times.
+priority (P1...) or else its urgency (high, low); its status the incident's, except on incident.reopened:
+triggered (open again; the store then drops the earlier resolution). Annotations, responder requests and status
+updates carry other data and say nothing new about the incident's times.
 
 The secret: PagerDuty makes the subscription's signing secret itself and shows it once, when the subscription is
 created; it cannot be given one. The endpoint's secret (new_secret) is a random token until the registry can
@@ -18,6 +19,8 @@ from integrations import signals as s
 from integrations.pagerduty import verify
 from integrations.providers import Endpoint, Registration, WebhookProvider
 from integrations.webhooks import Unusable, json_body, new_token, payload_field
+
+REOPENED_STATUS = "triggered"  # PagerDuty's status of an open, unacknowledged incident
 
 
 def event_of(payload) -> dict:
@@ -32,22 +35,30 @@ def event_id(request, payload) -> str:
     return str(value)[:255]
 
 
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def signals(delivery, payload) -> list[s.Signal]:
-    """What PagerDuty says about an incident: opened, acknowledged, resolved, and how severe."""
+    """What PagerDuty says about an incident: opened, acknowledged, resolved (and reopened: triggered again, open),
+    and how severe."""
     event = event_of(payload)
     data = event.get("data")
-    if not isinstance(data, dict) or data.get("type") != "incident" or not data.get("id"):
+    if not isinstance(data, dict) or data.get("type") != "incident" or not text(data.get("id")):
         return []
-    event_type, occurred_at = str(event.get("event_type", "")), event.get("occurred_at")
+    event_type, occurred_at = text(event.get("event_type")), event.get("occurred_at")
     priority = data.get("priority") if isinstance(data.get("priority"), dict) else {}
     service = data.get("service") if isinstance(data.get("service"), dict) else {}
-    return [s.incident(key=data["id"], service=str(service.get("summary") or ""),
+    # A reopened incident is open again whatever status the event's copy of it shows: triggered.
+    status = REOPENED_STATUS if event_type == "incident.reopened" else text(data.get("status"))
+    return [s.incident(key=text(data["id"]), service=text(service.get("summary")),
                        opened_at=data.get("created_at"),
                        acknowledged_at=occurred_at if event_type == "incident.acknowledged" else None,
                        resolved_at=occurred_at if event_type == "incident.resolved" else None,
-                       severity=priority.get("summary") or data.get("urgency") or "",
-                       status=str(data.get("status") or ""), title=str(data.get("title") or ""),
-                       url=str(data.get("html_url") or ""))]
+                       severity=text(priority.get("summary")) or text(data.get("urgency")),
+                       status=status, title=text(data.get("title")), url=text(data.get("html_url")),
+                       observed_at=occurred_at)]
 
 
 PAGERDUTY = providers.register(WebhookProvider(

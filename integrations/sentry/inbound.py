@@ -1,5 +1,7 @@
-"""/webhooks/sentry: a Sentry internal integration's webhooks. Dedup key: Request-ID; event type: the
-Sentry-Hook-Resource (event_alert, issue, metric_alert, error, ...).
+"""/webhooks/sentry: a Sentry internal integration's webhooks. Dedup key: the body's SHA-256 (Request-ID and
+Sentry-Hook-Timestamp are not signed, so a captured request resent with new ones must still be a duplicate; the
+signed body is what identifies a delivery; Request-ID is kept with it); event type: the Sentry-Hook-Resource
+(event_alert, issue, metric_alert, error, ...).
 
 A tenant may also register its own Sentry endpoints (/webhooks/sentry/<endpoint id>), whose secret is the internal
 integration's client secret (checked the same way, integrations.sentry.verify.check). Engineering events, from
@@ -12,26 +14,36 @@ from integrations import signals as s
 from integrations.models import WebhookDelivery
 from integrations.providers import Endpoint, Registration, WebhookProvider
 from integrations.sentry import verify
-from integrations.webhooks import header, json_body, json_object, tenant_from_url
+from integrations.webhooks import body_hash, header, json_body, json_object, tenant_from_url
+
+
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def summarize(resource: str, payload: dict) -> tuple[str, str]:
-    data = payload.get("data") or {}
-    action = payload.get("action", "")
+    """A line a person reads, and the link; any JSON is read (a field of the wrong type is as if missing)."""
+    data, action = obj(payload.get("data")), text(payload.get("action"))
     if resource == "event_alert":
-        event = data.get("event") or {}
-        rule = data.get("triggered_rule", "")
-        return f"Sentry alert “{rule}”: {event.get('title', '')}", event.get("web_url", "")
+        event = obj(data.get("event"))
+        return (f"Sentry alert “{text(data.get('triggered_rule'))}”: {text(event.get('title'))}",
+                text(event.get("web_url")))
     if resource == "issue":
-        issue = data.get("issue") or {}
-        short = f" ({issue['shortId']})" if issue.get("shortId") else ""
-        return f"Sentry issue {action}: {issue.get('title', '')}{short}", issue.get("web_url") or issue.get(
-            "permalink", "")
+        issue = obj(data.get("issue"))
+        short = f" ({text(issue.get('shortId'))})" if text(issue.get("shortId")) else ""
+        return (f"Sentry issue {action}: {text(issue.get('title'))}{short}",
+                text(issue.get("web_url")) or text(issue.get("permalink")))
     if resource == "metric_alert":
-        return f"Sentry metric alert {action}: {data.get('description_title', '')}", data.get("web_url", "")
+        return f"Sentry metric alert {action}: {text(data.get('description_title'))}", text(data.get("web_url"))
     if resource == "error":
-        error = data.get("error") or {}
-        return f"Sentry error: {error.get('title', '')}", error.get("web_url", "")
+        error = obj(data.get("error"))
+        return f"Sentry error: {text(error.get('title'))}", text(error.get("web_url"))
     return f"Sentry: {resource} {action}".strip(), ""
 
 
@@ -41,7 +53,7 @@ def normalise(delivery: WebhookDelivery) -> list[providers.InboundEvent]:
     payload = json_object(delivery.body)
     summary, url = summarize(delivery.event_type, payload)
     return [providers.tool_event(payload=payload, summary=summary, url=url,
-                                 actor=(payload.get("actor") or {}).get("name", ""))]
+                                 actor=text(obj(payload.get("actor")).get("name")))]
 
 
 # An issue's action (or, for other actions such as `assigned`, its status) as an alert's state.
@@ -52,36 +64,37 @@ METRIC_ALERT_STATES = {"critical": "firing", "warning": "firing", "resolved": "r
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
     """An issue is an alert keyed by the issue's id, firing when created and resolved or ignored when it is; a
-    metric alert is an alert keyed by its incident's id, firing at critical or warning, else resolved."""
-    data, action = payload.get("data") if isinstance(payload.get("data"), dict) else {}, payload.get("action", "")
-    if delivery.event_type == "issue" and isinstance(data.get("issue"), dict) and data["issue"].get("id"):
+    metric alert is an alert keyed by its incident's id, firing at critical or warning, else resolved. Any JSON is
+    read without error: a field of the wrong type is as if missing."""
+    data, action = obj(payload.get("data")), text(payload.get("action"))
+    if delivery.event_type == "issue" and text(obj(data.get("issue")).get("id")):
         issue = data["issue"]
-        state = ISSUE_STATES.get(action) or ISSUE_STATES.get(str(issue.get("status", "")), str(issue.get("status", "")))
+        status = text(issue.get("status"))
+        state = ISSUE_STATES.get(action) or ISSUE_STATES.get(status, status)
         # Only the creation carries its own time (firstSeen); a later action happened when Sentry told us.
         at = issue.get("firstSeen") if action == "created" else delivery.received_at
-        return [s.alert(key=f"issue:{issue['id']}", title=issue.get("title", "") or "", status=state, at=at,
-                        service=(issue.get("project") or {}).get("slug", "") or "", severity=issue.get("level", ""),
-                        url=issue.get("web_url") or issue.get("permalink") or "")]
-    if delivery.event_type == "metric_alert" and isinstance(data.get("metric_alert"), dict):
+        return [s.alert(key=f"issue:{text(issue['id'])}", title=text(issue.get("title")), status=state, at=at,
+                        service=text(obj(issue.get("project")).get("slug")), severity=text(issue.get("level")),
+                        url=text(issue.get("web_url")) or text(issue.get("permalink")))]
+    if delivery.event_type == "metric_alert" and text(obj(data.get("metric_alert")).get("id")):
         incident = data["metric_alert"]
-        if not incident.get("id"):
-            return []
-        rule = incident.get("alert_rule") if isinstance(incident.get("alert_rule"), dict) else {}
+        rule = obj(incident.get("alert_rule"))
         state = METRIC_ALERT_STATES.get(action, action)
         at = incident.get("date_closed") if state == "resolved" else (
             incident.get("date_detected") or incident.get("date_started"))
-        projects = rule.get("projects") or []
-        return [s.alert(key=f"metric_alert:{incident['id']}",
-                        title=data.get("description_title") or rule.get("name") or incident.get("title") or "",
-                        status=state, at=at or delivery.received_at, service=str(projects[0]) if projects else "",
-                        severity=action if state == "firing" else "", url=data.get("web_url", "") or "")]
+        projects = rule.get("projects") if isinstance(rule.get("projects"), list) else []
+        return [s.alert(key=f"metric_alert:{text(incident['id'])}",
+                        title=text(data.get("description_title")) or text(rule.get("name"))
+                        or text(incident.get("title")),
+                        status=state, at=at or delivery.received_at, service=text(projects[0]) if projects else "",
+                        severity=action if state == "firing" else "", url=text(data.get("web_url")))]
     return []
 
 
 WEBHOOK = Endpoint(
     path="sentry", url_name="webhook-sentry",
     parse=json_body,
-    dedup_key=header("Request-ID"),
+    dedup_key=body_hash,
     event_type=header("Sentry-Hook-Resource"),
     tenant=tenant_from_url,
     keep_headers=("Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp"),

@@ -2,7 +2,8 @@
 body as sent); Sentry-Hook-Timestamp (Unix seconds) within 5 minutes. The secret is SENTRY_WEBHOOK_SECRET for the
 global endpoint, the endpoint's own secret (the internal integration's client secret) for a registered one.
 https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#verifying-the-signature
-The signature does not cover the timestamp, so a replay inside the window is caught by Request-ID."""
+The signature covers neither the timestamp nor Request-ID, so a replay may carry new ones of both: a replay inside
+the window is caught by the dedup key, the body's SHA-256 (integrations.sentry.inbound)."""
 
 import time
 

@@ -12,6 +12,16 @@ from integrations.shortcut import verify
 from integrations.webhooks import body_hash, first_of, json_body, payload_field
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def _actions(payload: dict) -> list[dict]:
     actions = payload.get("actions")
     return [action for action in actions if isinstance(action, dict)] if isinstance(actions, list) else []
@@ -25,14 +35,16 @@ def _state_id(action: dict):
 
 
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
-    """Each story created, updated or deleted, as an issue."""
-    states = {ref.get("id"): ref.get("name") for ref in payload.get("references") or []
+    """Each story created, updated or deleted, as an issue. Any JSON is read without error: a field of the wrong
+    type is as if missing."""
+    references = payload.get("references") if isinstance(payload.get("references"), list) else []
+    states = {text(ref.get("id")): text(ref.get("name")) for ref in references
               if isinstance(ref, dict) and ref.get("entity_type") == "workflow-state"}
     found = []
     for action in _actions(payload):
         if action.get("entity_type") != "story" or not action.get("id"):
             continue
-        status = "deleted" if action.get("action") == "delete" else str(states.get(_state_id(action)) or "")
+        status = "deleted" if action.get("action") == "delete" else states.get(text(_state_id(action)), "")
         found.append(s.issue(key=action["id"], title=str(action.get("name") or ""), status=status,
                              at=payload.get("changed_at"), kind=str(action.get("story_type") or ""),
                              url=str(action.get("app_url") or "")))

@@ -17,20 +17,30 @@ from integrations.sonarqube import verify
 from integrations.webhooks import body_hash, first_of, json_body, payload_field
 
 
+def obj(value) -> dict:
+    """A payload's object, or {} for anything else a sender put there (null, a list, a number)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text(value) -> str:
+    """A payload's scalar as text; null, an object or a list is empty."""
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
 def signals(delivery: WebhookDelivery, payload: dict) -> list[s.Signal]:
-    """The analysis's quality gate verdict."""
-    project = payload.get("project") if isinstance(payload.get("project"), dict) else {}
-    gate = payload.get("qualityGate") if isinstance(payload.get("qualityGate"), dict) else {}
-    if not project.get("key") or not gate.get("status"):
+    """The analysis's quality gate verdict. Any JSON is read without error: a field of the wrong type is as if
+    missing."""
+    project, gate, branch = obj(payload.get("project")), obj(payload.get("qualityGate")), obj(payload.get("branch"))
+    key, status = text(project.get("key")), text(gate.get("status"))
+    if not key or not status:
         return []  # a failed background task has no verdict
-    branch = payload.get("branch") if isinstance(payload.get("branch"), dict) else {}
-    revision = str(payload.get("revision") or "")
-    analysis = revision or str(payload.get("analysedAt") or delivery.dedup_key)
-    conditions = [condition for condition in gate.get("conditions") or [] if isinstance(condition, dict)]
-    return [s.quality_gate(key=f"{project['key']}@{branch.get('name', '')}@{analysis}", project=project["key"],
-                           status=s.outcome(gate["status"]), at=payload.get("changedAt") or payload.get("analysedAt"),
-                           sha=revision, branch=branch.get("name", "") or "", conditions=conditions,
-                           url=branch.get("url") or project.get("url") or "")]
+    revision, branch_name = text(payload.get("revision")), text(branch.get("name"))
+    analysis = revision or text(payload.get("analysedAt")) or delivery.dedup_key
+    listed = gate.get("conditions") if isinstance(gate.get("conditions"), list) else []
+    conditions = [condition for condition in listed if isinstance(condition, dict)]
+    return [s.quality_gate(key=f"{key}@{branch_name}@{analysis}", project=key, status=s.outcome(status),
+                           at=payload.get("changedAt") or payload.get("analysedAt"), sha=revision, branch=branch_name,
+                           conditions=conditions, url=text(branch.get("url")) or text(project.get("url")))]
 
 
 SONARQUBE = providers.register(WebhookProvider(

@@ -41,7 +41,7 @@ def _text(data: dict, name: str) -> str:
 def _number(value) -> float | None:
     try:
         return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

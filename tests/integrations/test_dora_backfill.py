@@ -122,6 +122,18 @@ def test_the_webhooks_and_a_backfill_of_the_same_things_share_their_rows(acme, h
     assert (change.push, change.author, Change.objects.count()) == (COMMIT_SHA, "dana", 2)
 
 
+def test_an_inactive_status_leaves_how_the_deployment_went_to_the_status_before_it(acme, history):
+    """GitHub marks an environment's older deployments inactive (auto_inactive) when a newer one is made: the newest
+    status that is not inactive decides; a deployment with only inactive ones is as without any, in progress."""
+    history.deployment_status(REPO, 7001, "inactive", created_at="2026-03-04T09:00:00Z")  # retired by 7003
+    history.deployment(REPO, 7004, sha="f" * 40, created_at="2026-03-05T09:00:00Z")
+    history.deployment_status(REPO, 7004, "inactive", created_at="2026-03-05T09:30:00Z")
+    backfill("--token", TOKEN)
+    checkout, retired = Deployment.objects.get(key="7001"), Deployment.objects.get(key="7004")
+    assert (checkout.status, checkout.finished_at) == ("success", at("2026-03-02T10:05:00Z"))
+    assert (retired.status, retired.finished_at) == ("in_progress", None)
+
+
 def test_since_bounds_every_list_and_pages_are_followed(acme, fake_github, settings):
     settings.GITHUB_BACKFILL_TOKEN = ""
     fake_github.personal_token(TOKEN, repositories=[REPO])

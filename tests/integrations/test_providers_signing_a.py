@@ -304,6 +304,17 @@ def test_a_forged_gitlab_signing_token_is_refused_even_with_the_right_token_besi
     assert not WebhookDelivery.objects.exists()
 
 
+def test_a_signed_gitlab_replay_with_a_new_idempotency_key_is_still_a_duplicate(acme, client):
+    """Idempotency-Key is not signed; webhook-id is: a captured signed delivery resent inside the window with a new
+    Idempotency-Key is the same delivery."""
+    endpoint, secret = register(acme, "gitlab")
+    raw, headers = gitlab_signing(secret, GITLAB_PUSH, "msg-1")
+    assert send(client, endpoint, body=raw, headers=headers).json() == {"status": "accepted"}
+    replay = send(client, endpoint, body=raw, headers={**headers, "Idempotency-Key": "msg-2"})
+    assert replay.json() == {"status": "duplicate"}
+    assert list(WebhookDelivery.objects.values_list("dedup_key", flat=True)) == ["msg-1"]
+
+
 @pytest.mark.parametrize("provider,sign,payload", [
     ("gitlab", gitlab_signing, GITLAB_PUSH), ("linear", linear, LINEAR_ISSUE),
     ("standardwebhooks", standard, STANDARD_DEPLOYMENT)])

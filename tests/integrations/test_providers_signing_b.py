@@ -220,6 +220,19 @@ def test_pagerduty_incident_is_opened_acknowledged_and_resolved_from_its_events(
     assert incident.url == "https://acme.pagerduty.com/incidents/PGR0VU2"
 
 
+def test_pagerduty_incident_reopened_is_open_again(acme, client):
+    """incident.reopened: the incident is triggered again, whatever status the event's copy of it shows."""
+    endpoint, secret = register(acme, "pagerduty")
+    for event_type, event_id, occurred_at, status in (
+            ("incident.resolved", "ev-1", "2026-11-02T10:45:00Z", "resolved"),
+            ("incident.reopened", "ev-2", "2026-11-02T11:00:00Z", "")):
+        body = raw(pagerduty_event(event_type, event_id=event_id, occurred_at=occurred_at, status=status))
+        assert send(client, endpoint, body=body, headers=pagerduty_signed(secret, body)).status_code == 200
+    assert process_deliveries() == ["processed", "processed"]
+    [incident] = signals_of(acme)["incident"]
+    assert incident.status == "triggered"
+
+
 # --- Datadog -------------------------------------------------------------------------------------------------
 
 
@@ -293,11 +306,13 @@ def test_jenkins_deploy_job_is_a_build_and_a_deployment_other_jobs_only_builds(a
 # --- CircleCI ------------------------------------------------------------------------------------------------
 
 
-def test_circleci_deploy_workflow_and_job_that_succeed_are_deployments(acme, client):
-    endpoint, secret = register(acme, "circleci", options={"deploy_pattern": "^(build-test-)?deploy"})
+def test_circleci_a_deploy_workflow_and_its_deploy_job_are_one_deployment_of_their_pipeline(acme, client):
+    """The job finishes, then its workflow: both name the deploy, one release, so one row keyed by the pipeline;
+    started at the earlier start, finished when the workflow, delivered last, finished."""
+    endpoint, secret = register(acme, "circleci", options={"deploy_pattern": "*deploy*"})
     failed = circleci_workflow(event_id="e-failed", name="deploy-canary", status="failed")
-    failed["workflow"]["id"] = "wf-failed"
-    for payload in (circleci_workflow(), circleci_job(name="deploy-prod"), circleci_job(name="lint"), failed):
+    failed["workflow"]["id"], failed["pipeline"]["id"] = "wf-failed", "pipeline-failed"
+    for payload in (circleci_job(name="deploy-prod"), circleci_job(name="lint"), circleci_workflow(), failed):
         body = raw(payload)
         assert send(client, endpoint, body=body, headers=circleci_signed(secret, body)).status_code == 200
     process_deliveries()
@@ -307,11 +322,49 @@ def test_circleci_deploy_workflow_and_job_that_succeed_are_deployments(acme, cli
     assert (build.pipeline, build.status, build.sha, build.repository, build.duration_seconds) == (
         "build-test-deploy", "success", SHA, "github/acme/shop", 300.0)
     assert builds["wf-failed"].status == "failure"
-    deployments = {row.key: row for row in signals_of(acme)["deployment"]}
-    assert set(deployments) == {"fda08377-fe7e-46b1-8992-3a7aaecac9c3", "3e8b7f3b-2a3a-4b5e-9e0e-6a7b7c1d2e3f"}
-    job = deployments["3e8b7f3b-2a3a-4b5e-9e0e-6a7b7c1d2e3f"]
-    assert (job.service, job.environment, job.status, job.sha, job.started_at, job.finished_at) == (
-        "shop", "production", "success", SHA, at("2026-11-02T12:03:00Z"), at("2026-11-02T12:04:30Z"))
+    [deployment] = signals_of(acme)["deployment"]
+    assert (deployment.key, deployment.service, deployment.environment, deployment.status, deployment.sha) == (
+        "1285fe1d-d3a6-44fc-8886-8979558254c4", "shop", "production", "success", SHA)
+    assert (deployment.started_at, deployment.finished_at) == (at("2026-11-02T12:00:00Z"), at("2026-11-02T12:05:00Z"))
+
+
+def test_circleci_without_a_pipeline_id_keys_the_deployment_by_its_revision(acme, client):
+    endpoint, secret = register(acme, "circleci")
+    for payload in (circleci_job(name="deploy"), circleci_workflow(name="build-and-deploy")):
+        del payload["pipeline"]["id"]
+        body = raw(payload)
+        assert send(client, endpoint, body=body, headers=circleci_signed(secret, body)).status_code == 200
+    process_deliveries()
+    assert [row.key for row in signals_of(acme)["deployment"]] == [SHA]
+
+
+@pytest.mark.parametrize("provider, option, payload, name", [
+    ("jenkins", "deploy_job_pattern", lambda name: jenkins_build("COMPLETED", name=name), "name"),
+    ("circleci", "deploy_pattern", lambda name: circleci_workflow(name=name), "workflow"),
+])
+def test_a_deploy_pattern_is_a_case_insensitive_glob_never_a_regular_expression(acme, provider, option, payload,
+                                                                               name):
+    """A tenant's pattern runs on the shared worker: a glob (fnmatch), so no pattern can make it backtrack for
+    ever; one in a regular expression's syntax is refused when the endpoint is registered."""
+    from core.errors import Invalid
+    from integrations import providers
+
+    for number, catastrophic in enumerate(("(a+)+$", "^deploy", "deploy|release")):
+        with pytest.raises(Invalid) as refused:
+            register(acme, provider, name=f"refused {number}", options={option: catastrophic})
+        assert refused.value.details["options"][0].startswith(f"{option}: A glob")
+    names = iter(range(100))
+
+    def deploys(pattern: str, job: str) -> bool:
+        endpoint, _ = register(acme, provider, name=f"glob {next(names)}", options={option: pattern} if pattern else {})
+        found = providers.provider(provider).signals(WebhookDelivery(provider=provider, endpoint=endpoint),
+                                                     payload(job))
+        return any(signal.kind == "deployment" for signal in found)
+
+    assert deploys("", "shop-Deploy-eu")  # the default, `deploy`, without wildcards: anywhere in the name
+    assert deploys("DEPLOY-?", "deploy-1") and deploys("*-prod", "shop-deploy-PROD")
+    assert not deploys("deploy-?", "deploy-eu")  # `?` is one character, not "the one before, or not"
+    assert not deploys("*-prod", "shop-prod-tests") and not deploys("deploy.*", "deploy-eu")
 
 
 def test_circleci_a_late_retry_is_accepted_because_happened_at_is_no_delivery_time(acme, client):

@@ -2,12 +2,15 @@
 endpoint's secret the way the tool sends it is stored and becomes the engineering events it describes; a forged
 one (403), one without its secret (401) and a stale Sentry one (403) store nothing; a redelivery is a duplicate."""
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
 
 import pytest
 
+from integrations import providers
+from integrations import signals as s
 from integrations.models import WebhookDelivery
 from tests.integrations.conftest import hub_signature, jira_issue_created, process_deliveries, sentry_signature
 from tests.integrations.registered import register, send, signals_of
@@ -149,7 +152,7 @@ def check_kubernetes(found):
     [deployment] = found["deployment"]
     assert (deployment.key, deployment.service, deployment.environment, deployment.status) == (
         "shop-prod/web/web-5d8b9c7f6", "web", "production", "success")
-    assert deployment.started_at == deployment.finished_at == at("2026-11-02T09:00:00Z")
+    assert (deployment.started_at, deployment.finished_at) == (at("2026-11-02T09:00:00Z"), None)
 
 
 def check_ecs(found):
@@ -244,6 +247,23 @@ def test_a_sentry_delivery_older_than_five_minutes_is_refused(acme, client):
     assert not WebhookDelivery.objects.exists()
 
 
+def test_a_sentry_replay_with_a_new_request_id_and_timestamp_is_still_a_duplicate(acme, client, webhooks):
+    """Neither Request-ID nor Sentry-Hook-Timestamp is signed: a captured body resent with new ones is the same
+    delivery, at a registered endpoint and at the global /webhooks/sentry alike (the dedup key: the body's hash)."""
+    endpoint, secret = register(acme, "sentry")
+    assert [deliver(client, endpoint, "sentry", secret, routing={"Sentry-Hook-Resource": "issue", "Request-ID": rid},
+                    carry=lambda secret, raw, n=n: sentry_hmac(secret, raw, timestamp=int(time.time()) - n)
+                    ).json()["status"] for n, rid in enumerate(("sentry-request-1", "sentry-request-2"))] == [
+        "accepted", "duplicate"]
+    assert [webhooks.sentry("issue", SENTRY_ISSUE_RESOLVED, request_id=request_id, timestamp=int(time.time()) - n
+                            ).json()["status"] for n, request_id in enumerate(("g-1", "g-2"))] == [
+        "accepted", "duplicate"]
+    deliveries = WebhookDelivery.objects.order_by("pk")
+    assert deliveries.count() == 2 and {d.dedup_key for d in deliveries} == {
+        "sha256:" + hashlib.sha256(json.dumps(SENTRY_ISSUE_RESOLVED).encode()).hexdigest()}
+    assert [d.headers["Request-ID"] for d in deliveries] == ["sentry-request-1", "g-1"]
+
+
 # --- what each one reads, beyond the common case -----------------------------------------------------------------
 
 
@@ -262,6 +282,21 @@ def test_kubernetes_warnings_are_alerts_and_namespaces_name_their_environment(ac
     [alert] = found["alert"]  # the same warning seen twice is one alert
     assert (alert.key, alert.service, alert.status, alert.at) == (
         "shop-stg/Pod/web-5d8b9c7f6-x2x7q/BackOff", "web", "firing", at("2026-11-02T09:04:00Z"))
+
+
+def test_an_autoscaler_scaling_the_same_replica_set_up_again_does_not_move_its_deployment(acme, client):
+    """The rollout's scale-up at 09:00, then the autoscaler's scale-ups of that replica set at 11:00 and 12:00
+    (later events, as the exporter posts them): one deployment, at 09:00."""
+    endpoint, secret = register(acme, "kubernetes")
+    rollout = k8s_event()
+    later = [{**k8s_event(uid=f"hpa-{hour}", message=f"Scaled up replica set web-5d8b9c7f6 to {hour - 6}"),
+              "firstTimestamp": f"2026-11-02T{hour}:00:00Z", "lastTimestamp": f"2026-11-02T{hour}:00:00Z"}
+             for hour in (11, 12)]
+    for body in (rollout, *later):
+        assert deliver(client, endpoint, "kubernetes", secret, body=body).json() == {"status": "accepted"}
+    assert process_deliveries() == ["processed"] * 3
+    [deployment] = signals_of(acme)["deployment"]
+    assert (deployment.started_at, deployment.finished_at) == (at("2026-11-02T09:00:00Z"), None)
 
 
 def test_an_ecs_deployment_started_then_completed_is_one_row_with_both_times(acme, client):
@@ -306,3 +341,168 @@ def test_the_global_jira_endpoint_still_verifies_with_its_setting_and_now_record
     found = signals_of(acme)
     assert [(issue.key, issue.status) for issue in found["issue"]] == [("SHOP-7", "To Do")]
     assert found["incident"] == []  # no issue type: not an incident
+
+
+# --- every provider's signals() reads any JSON without raising ---------------------------------------------------
+
+NOW = "2026-11-02T09:00:00Z"
+REPO = {"full_name": "acme/shop", "name": "shop"}
+# provider: [(event type, a payload shaped as the vendor sends it)], one per branch its signals() reads
+SHAPES = {
+    "github": [
+        ("push", {"after": SHA, "repository": REPO, "commits": [
+            {"id": SHA, "timestamp": NOW, "message": "Fix\n\nbody", "url": "u", "author": {"username": "dana"}}]}),
+        ("pull_request", {"action": "closed", "repository": REPO, "pull_request": {
+            "merged": True, "merge_commit_sha": SHA, "number": 7, "merged_at": NOW, "title": "t", "html_url": "u"}}),
+        ("deployment_status", {"repository": REPO, "deployment": {
+            "id": 1, "environment": "production", "sha": SHA, "created_at": NOW, "description": "d",
+            "payload": {"service": "shop"}}, "deployment_status": {"state": "success", "created_at": NOW,
+                                                                   "target_url": "u", "log_url": "u"}}),
+        ("deployment", {"repository": REPO, "deployment": {"id": 1, "environment": "staging", "sha": SHA}}),
+        ("workflow_run", {"action": "completed", "repository": REPO, "workflow_run": {
+            "id": 9, "name": "CI", "conclusion": "success", "run_started_at": NOW, "updated_at": NOW,
+            "head_sha": SHA, "run_number": 4, "html_url": "u"}}),
+        ("issues", {"repository": REPO, "issue": {"number": 3, "title": "t", "state": "open", "updated_at": NOW,
+                                                  "assignee": {"login": "dana"}, "html_url": "u"}}),
+    ],
+    "gitlab": [
+        ("Push Hook", {"object_kind": "push", "checkout_sha": SHA, "project": {"path_with_namespace": "acme/shop"},
+                       "commits": [{"id": SHA, "timestamp": NOW, "message": "m", "url": "u",
+                                    "author": {"name": "Dana"}}]}),
+        ("Merge Request Hook", {"object_kind": "merge_request", "project": {"name": "shop"}, "object_attributes": {
+            "action": "merge", "merge_commit_sha": SHA, "iid": 7, "merged_at": NOW, "title": "t", "url": "u"}}),
+        ("Deployment Hook", {"object_kind": "deployment", "deployment_id": 15, "status": "success",
+                             "status_changed_at": NOW, "commit_url": f"https://gitlab.com/-/commit/{SHA}",
+                             "short_sha": SHA[:8], "environment": "prod", "environment_tier": "production",
+                             "commit_title": "t", "deployable_url": "u", "project": {"name": "shop"}}),
+        ("Pipeline Hook", {"object_kind": "pipeline", "object_attributes": {
+            "id": 31, "iid": 3, "name": "CI", "ref": "main", "sha": SHA, "status": "failed", "created_at": NOW,
+            "finished_at": NOW, "duration": 290, "url": "u"}}),
+        ("Issue Hook", {"object_kind": "issue", "assignees": [{"username": "dana"}], "object_attributes": {
+            "iid": 23, "title": "t", "state": "closed", "issue_type": "incident", "severity": "critical",
+            "created_at": NOW, "updated_at": NOW, "closed_at": NOW, "url": "u"}}),
+    ],
+    "sentry": [("issue", SENTRY_ISSUE_RESOLVED), ("issue", {**SENTRY_ISSUE_RESOLVED, "action": "created"}),
+               ("metric_alert", sentry_metric_alert("critical")), ("metric_alert", sentry_metric_alert("resolved"))],
+    "jira": [("jira:issue_updated", {**JIRA_INCIDENT, "issue": {**JIRA_INCIDENT["issue"], "fields": {
+        **JIRA_INCIDENT["issue"]["fields"], "issuetype": {"name": "Incident"}}}})],
+    "circleci": [
+        ("workflow-completed", {"type": "workflow-completed", "id": "e-1", "pipeline": {
+            "id": "p-1", "vcs": {"revision": SHA}}, "project": {"name": "shop", "slug": "gh/acme/shop"},
+            "workflow": {"id": "w-1", "name": "deploy", "status": "success", "created_at": NOW, "stopped_at": NOW,
+                         "url": "u"}}),
+        ("job-completed", {"type": "job-completed", "id": "e-2", "pipeline": {"id": "p-1", "vcs": {"revision": SHA}},
+                           "project": {"name": "shop", "slug": "gh/acme/shop"}, "workflow": {"id": "w-1", "url": "u"},
+                           "job": {"id": "j-1", "name": "deploy-prod", "status": "success", "started_at": NOW,
+                                   "stopped_at": NOW}}),
+    ],
+    "jenkins": [("completed", {"name": "shop-deploy", "build": {
+        "number": 42, "phase": "COMPLETED", "status": "SUCCESS", "timestamp": 1793527200000, "duration": 95000,
+        "full_url": "u", "scm": {"url": "u", "commit": SHA}}}),
+                ("started", {"name": "shop-deploy", "build": {"number": 42, "phase": "STARTED",
+                                                              "timestamp": "2026-11-02T09:00:00Z"}})],
+    "kubernetes": [
+        ("Deployment/ScalingReplicaSet", k8s_event()),
+        ("Rollout/RolloutCompleted", k8s_event(kind="Rollout", reason="RolloutCompleted",
+                                               message="Rollout completed update to revision 4")),
+        ("Pod/BackOff", k8s_event(kind="Pod", reason="BackOff", type_="Warning", message="Back-off",
+                                  labels={"app": "shop"})),
+        ("Deployment/ScalingReplicaSet", {"event": k8s_event()}),
+    ],
+    "pagerduty": [("incident.resolved", {"event": {
+        "id": "e-1", "event_type": "incident.resolved", "occurred_at": NOW, "data": {
+            "id": "P1", "type": "incident", "status": "resolved", "created_at": NOW, "title": "t", "html_url": "u",
+            "service": {"summary": "shop"}, "priority": {"summary": "P1"}, "urgency": "high"}}})],
+    "datadog": [
+        ("query_alert_monitor", {"id": "1", "event_type": "query_alert_monitor", "date": "1793527200000",
+                                 "tags": "service:shop, env:prod, incident:true", "title": "t", "link": "u",
+                                 "alert": {"cycle_key": "7", "transition": "Triggered", "priority": "P2",
+                                           "title": "t"}}),
+        ("incident", {"id": "2", "date": NOW, "incident": {"public_id": "IR-3", "status": "resolved",
+                                                           "severity": "SEV-1", "title": "t", "url": "u"}}),
+    ],
+    "argocd": [("sync.succeeded", {"app": "shop", "revision": SHA, "environment": "prod", "repoURL": "u",
+                                   "url": "u", "operationState": {"phase": "Succeeded", "startedAt": NOW,
+                                                                  "finishedAt": NOW},
+                                   "destination": {"namespace": "shop"}, "health": {"status": "Healthy"}})],
+    "ecs": [("SERVICE_DEPLOYMENT_COMPLETED", ecs_event())],
+    "heroku": [
+        ("release.update", {"resource": "release", "action": "update", "data": {
+            "id": "r-1", "version": 42, "status": "succeeded", "description": "d", "app": {"name": "shop"},
+            "slug": {"commit": SHA}, "created_at": NOW, "updated_at": NOW}}),
+        ("build.update", {"resource": "build", "action": "update", "data": {
+            "id": "b-1", "status": "failed", "app": {"name": "shop"}, "created_at": NOW, "updated_at": NOW,
+            "source_blob": {"version": SHA, "version_description": "fix"}}}),
+    ],
+    "codecov": [("coverage", CODECOV)],
+    "sonarqube": [("analysis", sonar_payload())],
+    "linear": [("Issue", {"type": "Issue", "action": "update", "url": "u", "data": {
+        "id": "i-1", "identifier": "ENG-42", "title": "t", "updatedAt": NOW, "state": {"name": "Done"},
+        "team": {"key": "ENG"}, "assignee": {"name": "Dana"}, "url": "u"}})],
+    "shortcut": [("story.update", {"changed_at": NOW, "primary_id": 1, "actions": [
+        {"id": 1, "entity_type": "story", "action": "update", "name": "n", "story_type": "bug", "app_url": "u",
+         "changes": {"workflow_state_id": {"new": 8, "old": 7}}}],
+        "references": [{"id": 8, "entity_type": "workflow-state", "name": "In Progress"}]})],
+    "standardwebhooks": [
+        (f"{kind}.succeeded", {"type": f"{kind}.succeeded", "data": {
+            "id": "x-1", "sha": SHA, "shas": [SHA], "service": "shop", "environment": "prod", "status": "success",
+            "started_at": NOW, "finished_at": 1793707500, "duration_seconds": "12.5", "opened_at": NOW,
+            "resolved_at": NOW, "committed_at": NOW, "repository": "acme/shop", "title": "t", "url": "u"}})
+        for kind in ("deployment", "incident", "change", "build")],
+}
+# What a sender may put anywhere: nothing, the wrong container, the wrong scalar, numbers too big for their field.
+WRONG = [None, [], {}, [None], [{}], {"x": []}, "", "x", 0, -1, 1.5, True, 10 ** 30, 1e308]
+MALFORMED = [{}, {"x": []}, {"data": None}, {"data": [], "event": [], "object_attributes": []},
+             {"build": {"number": None, "phase": []}}, {"type": ["workflow-completed"], "id": {}}]
+TEXT = ("key", "title", "url", "service", "environment", "status")
+
+
+def mutations(value):
+    """`value` with one of its parts (a key's value or a list's item, at any depth) replaced by a wrong one."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        for changed in [*WRONG, *mutations(child)]:
+            copy = dict(value) if isinstance(value, dict) else list(value)
+            copy[name] = changed
+            yield copy
+
+
+def storable(name: str, value) -> bool:
+    """Whether a signal's data field is what its column takes (text, a time, seconds, shas, conditions)."""
+    if name == "duration_seconds":
+        return isinstance(value, float)
+    if name in ("shas", "conditions"):
+        return all(isinstance(item, str if name == "shas" else dict) for item in value)
+    return isinstance(value, (str, datetime))
+
+
+def test_every_provider_with_signals_has_shapes_here():
+    assert {p.name for p in providers.registered() if p.signals} == set(SHAPES)
+
+
+@pytest.mark.parametrize("provider", sorted(SHAPES))
+def test_signals_never_raise_on_malformed_json(provider):
+    """A body that is JSON but not what the vendor documents (a list for an object, null, a number for a text, a
+    number too big for a float) yields fewer engineering events, never an error, and what it yields fits the
+    tables; a provider's own summary (normalise) reads it too."""
+    found_provider = providers.provider(provider)
+    for event_type, shape in SHAPES[provider]:
+        delivery = WebhookDelivery(provider=provider, event_type=event_type, dedup_key="d-1", body=json.dumps(shape))
+        assert found_provider.signals(delivery, shape), (event_type, "the shape itself says something")
+        for payload in [*MALFORMED, *mutations(shape)]:
+            delivery = WebhookDelivery(provider=provider, event_type=event_type, dedup_key="d-1",
+                                       body=json.dumps(payload))
+            try:
+                found = found_provider.signals(delivery, payload)
+                if found_provider.normalise:
+                    found_provider.normalise(delivery)
+            except Exception as exc:  # noqa: BLE001 - the assertion names the payload that broke it
+                raise AssertionError(f"{provider} {event_type} {payload!r}: {exc!r}") from exc
+            assert isinstance(found, list)
+            for signal in found:
+                assert all(isinstance(getattr(signal, name), str) for name in TEXT), (payload, signal)
+                assert all(storable(name, value) for name, value in signal.data.items()), (payload, signal)
+
+
+def test_a_time_beyond_a_floats_range_is_no_time():
+    assert s.when(10 ** 400) is None

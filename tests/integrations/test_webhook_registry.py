@@ -195,3 +195,25 @@ def test_a_pruned_delivery_cannot_be_replayed(acme, client):
     delivery = WebhookDelivery.objects.get()
     answer = acme.admin_api.post(f"/api/integrations/deliveries/{delivery.pk}/replay")
     assert answer.status_code == 409 and "pruned" in answer.json()["error"]["message"]
+
+
+def test_an_inactive_deployment_status_leaves_a_finished_deployment_as_it_ended(acme, client):
+    """GitHub marks an environment's older deployment inactive when a newer one is made (auto_inactive): the
+    older one stays a success, finished when it finished."""
+    endpoint, secret = register(acme, "github")
+    deployment = {"id": 7001, "sha": "a" * 40, "environment": "production", "created_at": "2026-11-02T10:00:00Z",
+                  "payload": {}, "description": "Deploy"}
+
+    def status(state: str, created_at: str, delivery: str):
+        raw = __import__("json").dumps({
+            "action": "created", "deployment": deployment, "repository": PUSH["repository"],
+            "deployment_status": {"id": 1, "state": state, "created_at": created_at, "target_url": ""}}).encode()
+        assert send(client, endpoint, body=raw, headers={
+            "X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": hub_signature(secret, raw)}).status_code == 200
+
+    status("success", "2026-11-02T10:05:00Z", "d-success")
+    status("inactive", "2026-11-03T09:00:00Z", "d-inactive")
+    assert process_deliveries() == ["processed", "processed"]
+    [row] = signals_of(acme)["deployment"]
+    assert (row.status, row.finished_at.isoformat()) == ("success", "2026-11-02T10:05:00+00:00")
