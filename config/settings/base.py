@@ -225,6 +225,7 @@ SPECTACULAR_SETTINGS = {
         "ToolCallStatusEnum": "emma.models.AgentRunStep.ToolStatus",
         "InvitationStatusEnum": "core.models.Invitation.Status",
         "APIKeyStatusEnum": "core.models.APIKey.STATUSES",
+        "WebhookDeliveryStatusEnum": "integrations.models.WebhookDelivery.Status",
     },
 }
 

@@ -238,8 +238,9 @@ def test_the_command_re_encrypts_every_value_under_the_newest_key_in_batches_and
 
     with CaptureQueriesContext(connection) as queries:
         report = rotate_keys("--batch-size", "2")
-    locked = [query["sql"] for query in queries if query["sql"].endswith("FOR UPDATE")]
-    # access: 2 + 2 + none; refresh: 2 + none; user access: none
+    locked = [query["sql"] for query in queries
+              if query["sql"].endswith("FOR UPDATE") and GitHubInstallation._meta.db_table in query["sql"]]
+    # access: 2 + 2 + none; refresh: 2 + none; user access: none (other tables' columns: their own batches)
     assert len(locked) == 6 and all("LIMIT 2" in sql for sql in locked)
     assert report[ACCESS] == "3 re-encrypted, 1 under the newest key"
     assert report[REFRESH] == "2 re-encrypted, 0 under the newest key"
@@ -252,9 +253,9 @@ def test_the_command_re_encrypts_every_value_under_the_newest_key_in_batches_and
         **{key: "ghs_new" for key in after if key[0] not in {row.pk for row in old}}}
     assert {row.pk: row.updated_at for row in GitHubInstallation.objects.all()} == updated_at
 
-    assert rotate_keys("--check") == {ACCESS: "0 not under the newest key, 4 under the newest key",
-                                      REFRESH: "0 not under the newest key, 2 under the newest key",
-                                      USER: "0 not under the newest key, 0 under the newest key"}
+    assert rotate_keys("--check").items() >= {ACCESS: "0 not under the newest key, 4 under the newest key",
+                                              REFRESH: "0 not under the newest key, 2 under the newest key",
+                                              USER: "0 not under the newest key, 0 under the newest key"}.items()
     assert rotate_keys()[ACCESS] == "0 re-encrypted, 4 under the newest key"
     assert raw_tokens() == after  # a second run writes nothing
     settings.EMMA_ENCRYPTION_KEYS = [NEW_KEY]  # the old key dropped
