@@ -185,18 +185,18 @@ class Bench:
 
     # --- the run --------------------------------------------------------------------------------
 
-    def run(self) -> dict:
+    def start(self, *users: tuple[str, str]) -> tuple[float, dict, object]:
+        """What every run starts with: migrations, the bench users (username, role), Django in this process, and
+        the report's machine facts; answers the start time, the report and the CPU meter."""
         started = time.monotonic()
         loadavg = " ".join(_read("/proc/loadavg").split()[:3])
         report: dict = {"settings": dict(SETTINGS)}
         self.env = self.environment()
         say("applying migrations")
         self.manage("migrate", "--noinput")
-        self.manage("emma_user", "--username", USERNAME, "--password", PASSWORD, "--tenant", TENANT,
-                    "--role", "admin")
-        self.manage("emma_user", "--username", APPROVER, "--password", PASSWORD, "--tenant", TENANT,
-                    "--role", "approver")
-
+        for username, role in users:
+            self.manage("emma_user", "--username", username, "--password", PASSWORD, "--tenant", TENANT,
+                        "--role", role)
         import logging
 
         import django
@@ -208,7 +208,11 @@ class Bench:
 
         report["meta"] = machine_facts(self.env, self.services.started if self.services else [])
         report["meta"]["loadavg"] = loadavg  # before this run added its own
-        cpu = task_bench.CpuMeter(self.classifier())
+        return started, report, task_bench.CpuMeter(self.classifier())
+
+    def run(self) -> dict:
+        started, report, cpu = self.start((USERNAME, "admin"), (APPROVER, "approver"))
+        from bench import tasks as task_bench
 
         # 1. raw Celery on the same broker, the same Celery settings, its own queue.
         say("baseline: raw Celery no-op, worker -c "
@@ -311,26 +315,7 @@ class Bench:
     def run_webhooks(self) -> dict:
         """`python -m bench webhooks`: bench/webhooks.py alone, on gunicorn and a worker as the full run starts
         them."""
-        started = time.monotonic()
-        loadavg = " ".join(_read("/proc/loadavg").split()[:3])
-        report: dict = {"settings": dict(SETTINGS)}
-        self.env = self.environment()
-        say("applying migrations")
-        self.manage("migrate", "--noinput")
-        self.manage("emma_user", "--username", USERNAME, "--password", PASSWORD, "--tenant", TENANT,
-                    "--role", "admin")
-        import logging
-
-        import django
-
-        django.setup()
-        for noisy in ("httpx", "httpcore"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        from bench import tasks as task_bench
-
-        report["meta"] = machine_facts(self.env, self.services.started if self.services else [])
-        report["meta"]["loadavg"] = loadavg
-        cpu = task_bench.CpuMeter(self.classifier())
+        started, report, cpu = self.start((USERNAME, "admin"))
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         web_env = {**self.env, "EMMA_WEB_BIND": f"127.0.0.1:{port}"}

@@ -64,6 +64,13 @@ def _options(registration: providers.Registration, options) -> dict:
     return checked
 
 
+def _name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME.fullmatch(name):
+        raise Invalid.field("name", "A name of 1 to 100 characters.")
+    return name
+
+
 def _facts(endpoint: WebhookEndpoint) -> dict:
     return {"provider": endpoint.provider, "name": endpoint.name, "options": endpoint.options,
             "enabled": endpoint.enabled}
@@ -75,9 +82,7 @@ def endpoint_create(*, tenant_id: int, user, provider: str, name: str, options=N
     """A tenant's new endpoint of a provider, and its secret: returned this once, stored only encrypted. The
     secret is made here unless the vendor issued one (`secret`: PagerDuty, Linear and Sentry make their own)."""
     registration = _registration(provider)
-    name = (name or "").strip()
-    if not NAME.fullmatch(name):
-        raise Invalid.field("name", "A name of 1 to 100 characters.")
+    name = _name(name)
     secret = _secret(registration, secret)
     endpoint = WebhookEndpoint(tenant_id=tenant_id, provider=provider, name=name,
                                options=_options(registration, options), secret=secret,
@@ -106,9 +111,7 @@ def endpoint_update(*, tenant_id: int, endpoint_id, user, name: str | None = Non
     endpoint = _locked(tenant_id=tenant_id, endpoint_id=endpoint_id)
     before = _facts(endpoint)
     if name is not None:
-        name = name.strip()
-        if not NAME.fullmatch(name):
-            raise Invalid.field("name", "A name of 1 to 100 characters.")
+        name = _name(name)
         if WebhookEndpoint.objects.filter(tenant_id=tenant_id, provider=endpoint.provider, name=name).exclude(
                 pk=endpoint.pk).exists():
             raise Conflict(f"This tenant has a {endpoint.provider} endpoint named {name!r} already.")

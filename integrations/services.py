@@ -153,12 +153,6 @@ def deliveries_republish(*, limit: int = 500) -> int:
 
 
 @transaction.atomic
-def delivery_reprocess(*, delivery_id: int) -> bool:
-    """A failed delivery is tried again from the start (the admin's action)."""
-    return deliveries_redrive(ids=[delivery_id]) == 1
-
-
-@transaction.atomic
 def deliveries_redrive(*, ids=None, tenant_id: int | None = None, provider: str = "", limit: int = 1000) -> int:
     """Dead letters (`failed`) tried again from the start, in bulk: those named, or all of a tenant's (of one
     provider), at most `limit`. Answers how many; redriving one that is not failed changes nothing."""

@@ -15,6 +15,7 @@ what an earlier one said.
     issue         a ticket created, moved or closed
     quality_gate  a code-quality verdict on a commit or branch"""
 
+import fnmatch
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -189,3 +190,14 @@ def outcome(value, *, success=("success", "succeeded", "successful", "passed", "
         if text in words:
             return name
     return text[:32]
+
+
+def name_matches(pattern: str, name: str) -> bool:
+    """Whether `name` (a job, a workflow) matches a tenant's `pattern`: a shell-style glob (* ? [seq]) matching the
+    whole name, case-insensitively; a pattern without wildcards matches a name that contains it (`deploy`:
+    build-and-deploy). A glob, not a regular expression: a tenant's pattern runs on the shared worker and must not
+    be able to stall it (fnmatch's translation has no catastrophic backtracking)."""
+    pattern, name = pattern.lower(), name.lower()
+    if not any(wildcard in pattern for wildcard in "*?["):
+        return pattern in name
+    return fnmatch.fnmatchcase(name, pattern)

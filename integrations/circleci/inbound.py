@@ -12,7 +12,6 @@ Dedup key: the payload's `id`; event type: its `type` (workflow-completed, job-c
   else the revision): a deploy workflow and its deploy jobs are one release, one row, which each of their
   deliveries updates (started at the earliest start, finished at the last finish seen)."""
 
-import fnmatch
 
 from integrations import providers
 from integrations import signals as s
@@ -37,17 +36,6 @@ def status_of(value) -> str:
     return s.FAILURE if str(value or "").lower() == "unauthorized" else s.outcome(value)
 
 
-def matches(pattern: str, name: str) -> bool:
-    """Whether a workflow or job named `name` deploys: `pattern` a shell-style glob (* ? [seq]) matching the whole
-    name, case-insensitively; a pattern without wildcards matches a name that contains it (`deploy`:
-    build-and-deploy). A glob, not a regular expression: a tenant's pattern runs on the shared worker and must not
-    be able to stall it (fnmatch's translation has no catastrophic backtracking)."""
-    pattern, name = pattern.lower(), name.lower()
-    if not any(wildcard in pattern for wildcard in "*?["):
-        return pattern in name
-    return fnmatch.fnmatchcase(name, pattern)
-
-
 def text(value) -> str:
     """A payload's scalar as text; null, an object or a list is empty."""
     return "" if value is None or isinstance(value, (dict, list)) else str(value)
@@ -69,14 +57,14 @@ def signals(delivery, payload) -> list[s.Signal]:
         found.append(s.build(key=text(workflow["id"]), pipeline=name, status=status,
                              started_at=workflow.get("created_at"), finished_at=workflow.get("stopped_at"), sha=sha,
                              repository=repository, title=title, url=url))
-        if status == s.SUCCESS and matches(pattern, name):
+        if status == s.SUCCESS and s.name_matches(pattern, name):
             found.append(s.deployment(key=release, service=service, environment=environment, status=status,
                                       sha=sha, started_at=workflow.get("created_at"),
                                       finished_at=workflow.get("stopped_at"), repository=repository, title=title,
                                       url=url))
     job = part(payload, "job")
     if kind == "job-completed" and text(job.get("id")) and status_of(text(job.get("status"))) == s.SUCCESS \
-            and matches(pattern, text(job.get("name"))):
+            and s.name_matches(pattern, text(job.get("name"))):
         found.append(s.deployment(key=release or text(job["id"]), service=service, environment=environment,
                                   status=s.SUCCESS, sha=sha, started_at=job.get("started_at"),
                                   finished_at=job.get("stopped_at"), repository=repository,

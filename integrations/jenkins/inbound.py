@@ -19,7 +19,6 @@ endpoint's Option "deploy_job_pattern" (a shell-style glob, case-insensitive: `*
 without wildcards is looked for anywhere in the name; default `deploy`) is also a deployment, of the Option "service" (default: the job's name) to the Option "environment" (default
 production), at the commit it built."""
 
-import fnmatch
 from datetime import timedelta
 
 from integrations import providers
@@ -50,17 +49,6 @@ def dedup_key(request, payload) -> str:
 
 def event_type(request, payload) -> str:
     return str(build_of(payload).get("phase") or "").lower()[:100]
-
-
-def matches(pattern: str, name: str) -> bool:
-    """Whether a job named `name` deploys: `pattern` a shell-style glob (* ? [seq]) matching the whole name,
-    case-insensitively; a pattern without wildcards matches a name that contains it (`deploy`: shop-deploy). A
-    glob, not a regular expression: a tenant's pattern runs on the shared worker and must not be able to stall it
-    (fnmatch's translation has no catastrophic backtracking)."""
-    pattern, name = pattern.lower(), name.lower()
-    if not any(wildcard in pattern for wildcard in "*?["):
-        return pattern in name
-    return fnmatch.fnmatchcase(name, pattern)
 
 
 def seconds(milliseconds) -> float | None:
@@ -108,7 +96,7 @@ def signals(delivery, payload) -> list[s.Signal]:
     found = [s.build(key=key, pipeline=name, status=status, duration_seconds=duration, started_at=started,
                      finished_at=finished_at, sha=sha, repository=repository, title=title, url=url)]
     options = providers.endpoint_options(delivery)
-    if matches(options.get("deploy_job_pattern") or DEPLOY_JOB_PATTERN, name):
+    if s.name_matches(options.get("deploy_job_pattern") or DEPLOY_JOB_PATTERN, name):
         found.append(s.deployment(key=key, service=options.get("service") or name,
                                   environment=options.get("environment") or s.PRODUCTION, status=status, sha=sha,
                                   started_at=started, finished_at=finished_at, repository=repository,
