@@ -57,7 +57,10 @@ class DeploymentFilterSerializer(_ListFilter):
 
 @extend_schema_serializer(component_name="DoraChangeFilter")
 class ChangeFilterSerializer(_WindowFields, ListFilterSerializer):
-    """A change names no service or environment until a deployment ships it: the window only."""
+    """A change names no service or environment until a deployment ships it: the window and its repository."""
+
+    repository = serializers.CharField(max_length=300, required=False, allow_blank=True,
+                                       help_text="Only this repository (as the provider names it, e.g. owner/name).")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -246,7 +249,7 @@ class DoraChangesApi(APIView):
     def get(self, request):
         data = _checked(ChangeFilterSerializer, request)
         sc = ChangeFilterSerializer.scope(request, membership_for_user(request.user).tenant_id, data)
-        paginator, page = _page(request, self, selectors.changes_listed(sc))
+        paginator, page = _page(request, self, selectors.changes_listed(sc, repository=data.get("repository", "")))
         return paginator.get_paginated_response(ChangeSerializer(page, many=True).data)
 
 

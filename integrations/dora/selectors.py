@@ -409,9 +409,10 @@ def deployments_annotated(page) -> list[dict]:
              "median_lead_time_seconds": _median(leads[d.pk])} for d in page]
 
 
-def changes_listed(sc: Scope):
-    """The changes committed in the scope's window, newest first."""
-    return changes_in(sc).order_by("-at", "-pk")
+def changes_listed(sc: Scope, *, repository: str = ""):
+    """The changes committed in the scope's window, newest first; of one repository when named."""
+    rows = changes_in(sc)
+    return (rows.filter(repository=repository) if repository else rows).order_by("-at", "-pk")
 
 
 def incidents_listed(sc: Scope, *, status: str = ""):

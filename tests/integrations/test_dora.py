@@ -255,6 +255,13 @@ def test_the_changes_list_is_the_tenants_own(month, globex):
     assert {row["sha"] for row in theirs["results"]} == {"a11"}
 
 
+def test_the_changes_list_filters_by_repository(month):
+    def count(repository):
+        return month.submitter_api.get("/api/dora/changes", {**WINDOW, "repository": repository}).json()["count"]
+
+    assert (count("acme/app"), count("acme/other"), count("")) == (21, 0, 21)
+
+
 # --- /metrics ---------------------------------------------------------------------------------------
 
 
