@@ -110,8 +110,10 @@ def test_reaper_requeues_a_task_whose_worker_died_and_it_runs_once(acme, celery_
     assert AgentTask.objects.get(pk=task_id).attempts == 2
 
 
-def test_reaper_fails_a_stuck_task_with_no_attempts_left(acme):
-    task_id = acme.submit(task_type="test.counted")["task_id"]
+def test_reaper_fails_a_stuck_task_with_no_attempts_left(acme, celery_worker_process):
+    task_id = acme.submit(task_type="test.counted", parameters={"seconds": 0})["task_id"]
+    # The worker runs it first, so it cannot finish the task between the staging below and the reaper.
+    wait_for_status(task_id, "succeeded")
     AgentTask.objects.filter(pk=task_id).update(status="running", claimed_by="gone-host:1", attempts=3,
                                                 lease_until=timezone.now() - timedelta(seconds=1))
     assert services.tasks_reap_stuck() == 1
