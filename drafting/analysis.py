@@ -152,7 +152,7 @@ def analyse(content: str, *, document_type: str = "free", style_guide: dict | No
     characters = sum(len("".join(block.text).strip()) for block in blocks)
     words = textstat.lexicon_count(text) if text else 0
     guide, guide_errors = _usable_style_guide(style_guide)
-    line_starts = _line_starts(content)
+    line_starts = _line_starts(analysed)  # every finding lies in the analysed part
 
     findings = []
     for rule, severity, phrase, message, suggestion in _phrase_rules(guide):
@@ -176,7 +176,7 @@ def analyse(content: str, *, document_type: str = "free", style_guide: dict | No
             if _heading_key(section) not in present:
                 findings.append(_finding(
                     content, line_starts, "required_section", "error", 0, 0,
-                    f"A {document_type.replace('_', ' ')} needs a \"{section}\" section.",
+                    f"The required section \"{section}\" is missing ({document_type.replace('_', ' ')}).",
                     f"Add a heading \"## {section}\"."))
     findings.sort(key=lambda f: (f["start"], f["end"], f["rule"], f["message"]))
 

@@ -119,8 +119,8 @@ def test_a_section_named_only_in_prose_is_still_missing():
     result = analyse(content, document_type="incident_report", style_guide=GUIDE)
 
     assert sorted(f["message"] for f in findings_of(result, "required_section")) == [
-        'A incident report needs a "Impact" section.', 'A incident report needs a "Root cause" section.',
-        'A incident report needs a "Timeline" section.']
+        f'The required section "{section}" is missing (incident report).'
+        for section in ("Impact", "Root cause", "Timeline")]
 
 
 def test_long_sentences_are_flagged_with_their_span():
