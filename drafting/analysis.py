@@ -7,37 +7,12 @@ the text a reader sees (no `#`, `**`, link targets or code blocks).
 """
 
 import bisect
-import importlib
 import re
 from dataclasses import dataclass, field
 
 import jsonschema
-import nltk
 import textstat
 from markdown_it import MarkdownIt
-
-
-def _syllables_offline() -> None:
-    """Keep textstat from downloading NLTK's CMU pronouncing dictionary in the middle of an analysis.
-
-    textstat 0.7.13 counts English syllables with that corpus and, when it is not installed, calls
-    nltk.download on first use (and on every later call: the failure is not cached). Analysis is offline,
-    so without the corpus syllables come from Pyphen's hyphenation dictionary, which ships inside the
-    pyphen package and which textstat already uses for words the CMU dictionary lacks.
-    """
-    try:
-        nltk.data.find("corpora/cmudict")
-        return
-    except LookupError:
-        pass
-    syllables = importlib.import_module("textstat.backend.counts._count_syllables")
-    if not hasattr(syllables, "get_cmudict"):
-        raise ImportError("textstat no longer looks the CMU dictionary up where drafting.analysis expects;"
-                          " check that syllable counting still works offline before upgrading it")
-    syllables.get_cmudict = lambda lang: None
-
-
-_syllables_offline()
 
 # Only the first MAX_ANALYSED_CHARACTERS are parsed and scored, so a 10 MB paste costs what ~16,000
 # words cost (well under a second) instead of minutes; the result says when it was cut.
