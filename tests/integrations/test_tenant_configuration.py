@@ -3,8 +3,6 @@ row fails, saying why; nothing is sent, nothing lost silently) and its webhooks 
 daily cap holds messages like the deployment's; and a running worker refuses the very next message after the
 change, within a second of the commit, without a restart."""
 
-import time
-
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -93,3 +91,17 @@ def test_a_running_worker_refuses_the_next_slack_message_within_a_second_of_the_
     print(f"\nconfiguration change to the worker's refusal: {latency * 1000:.0f} ms")
     assert latency < 1.0, f"refused {latency:.3f}s after the change"
     assert len(fake_vendors.slack.delivered("chat.postMessage")) == 4
+
+
+@pytest.mark.django_db
+def test_a_tenants_memory_search_cap_answers_429_once_reached(acme, globex):
+    from core.clients import redis_client
+
+    for key in redis_client().scan_iter("emma:memory:searches:*"):
+        redis_client().delete(key)
+    configure(acme, {"daily_caps": {"memory_searches": 2}})
+    answers = [acme.submitter_api.get("/api/memory/search", {"query": "office"}).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    refused = acme.submitter_api.get("/api/memory/search", {"query": "office"})
+    assert "memory_searches" in refused.json()["error"]["message"] and int(refused["Retry-After"]) > 0
+    assert globex.submitter_api.get("/api/memory/search", {"query": "office"}).status_code == 200
