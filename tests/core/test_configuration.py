@@ -273,3 +273,26 @@ def _redis_url():
     from django.conf import settings
 
     return settings.REDIS_URL
+
+
+# --- the admin --------------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_versions_and_a_tenant_admin_rolls_back_from_there(acme, globex, client):
+    put(acme, "llm", {"model": "first"})
+    put(acme, "llm", {"model": "second"})
+    put(globex, "llm", {"model": "globex-only"})
+    client.force_login(acme.admin)
+    listed = client.get("/admin/core/configversion/")
+    assert listed.status_code == 200
+    assert {(v.document, v.version) for v in listed.context["cl"].result_list} == {("llm", 1), ("llm", 2)}
+    first = ConfigVersion.objects.get(tenant_id=acme.tenant_id, document="llm", version=1)
+    response = client.post("/admin/core/configversion/", {"action": "rollback_to_selected",
+                                                          "_selected_action": [first.pk]})
+    assert response.status_code == 302
+    assert config_current(tenant_id=acme.tenant_id, document="llm") == (
+        {"model": "first", "prices": {}, "max_cost_per_run": None}, 3)
+    client.force_login(acme.approver)  # approvers read the versions; only admins roll back
+    assert client.get("/admin/core/configversion/").status_code == 200
+    client.post("/admin/core/configversion/", {"action": "rollback_to_selected", "_selected_action": [first.pk]})
+    assert versions_of(acme, "llm") == 3
