@@ -8,8 +8,8 @@ tenant's daily cap may be lower than the deployment's (MAX_DAILY_<CHANNEL>_MESSA
                       its webhooks for this tenant answer 404 and store nothing
     daily_caps        {slack, sms, whatsapp: messages a UTC day; memory_searches: searches a UTC day}; null: none
                       of the tenant's own
-    default_channels  {slack: "#channel" or a member id; sms, whatsapp: "+15551234567"}: where message.send goes
-                      when it names no `to`"""
+    default_channels  {slack: "#channel" or a member id; sms, whatsapp: "+15551234567"}: the tenant's default
+                      destinations (`default_channel()`); stored and served, not yet used by a task type"""
 
 from django.conf import settings
 
