@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from core import api as core_api
 from core import metrics as core_metrics
 from core import views as core_views
+from core.configuration import api as config_api
 from emma import api as emma_api
 from governance import api as governance_api
 from integrations import api as integrations_api
@@ -71,6 +72,12 @@ urlpatterns = [
     path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
+    path("api/config", config_api.ConfigListApi.as_view(), name="config"),
+    path("api/config/import", config_api.ConfigImportApi.as_view(), name="config-import"),
+    path("api/config/<slug:document>", config_api.ConfigDocumentApi.as_view(), name="config-document"),
+    path("api/config/<slug:document>/versions", config_api.ConfigVersionsApi.as_view(), name="config-versions"),
+    path("api/config/<slug:document>/rollback", config_api.ConfigRollbackApi.as_view(), name="config-rollback"),
+    path("api/config/<slug:document>/export", config_api.ConfigExportApi.as_view(), name="config-export"),
     path("api/dora/summary", dora_api.DoraSummaryApi.as_view(), name="dora-summary"),
     path("api/dora/deployments", dora_api.DoraDeploymentsApi.as_view(), name="dora-deployments"),
     path("api/dora/changes", dora_api.DoraChangesApi.as_view(), name="dora-changes"),

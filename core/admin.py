@@ -268,3 +268,5 @@ class InvitationAdmin(TenantScoped, admin.ModelAdmin):
                 self.message_user(request, f"{invitation.email}: {error_text(exc)}", messages.WARNING)
         if revoked:
             self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+
+from core.configuration import admin as configuration_admin  # noqa: E402,F401 - registers the configuration screens

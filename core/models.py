@@ -202,3 +202,30 @@ class APIKey(AbstractAPIKey):
 
     def __str__(self):
         return f"{self.name} ({API_KEY_MARK}{self.prefix}…)"
+
+
+# --- per-tenant configuration ------------------------------------------------------------------------
+
+
+class ConfigVersion(TenantOwned):
+    """One version of one of a tenant's configuration documents (core.configuration): the newest is in force,
+    versions are never edited, and a rollback is a new version holding an old one's content. `content` is what
+    the tenant set; the deployment's settings fill in the rest (each document's defaults)."""
+
+    document = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    diff = models.JSONField(default=dict)  # {key: {"from", "to"}} against the version before
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "-version"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "document", "version"],
+                                               name="configversion_unique_version")]
+        verbose_name = "configuration version"
+
+    def __str__(self):
+        return f"{self.tenant} {self.document} v{self.version}"

@@ -29,7 +29,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
-from emma import llm, registry
+from emma import configuration, llm, registry
 from emma.models import AgentRunStep, AgentTask
 from governance import selectors as governance_selectors
 from governance import services as governance
@@ -134,8 +134,9 @@ def agent_run(ctx, parameters: dict) -> dict:
             return _answer(run, last, steps)
         if any(step.kind == Step.Kind.TOOL and (step.result or {}).get("stop_run") for step in steps):
             raise registry.TaskStopped("an approver rejected a tool call and stopped the run")
-        _check_limits(run, parameters, steps, max_steps, ctx.actual_cost)
-        _model_turn(ctx, run, parameters, tools, steps)
+        settings_of_tenant = configuration.current(run.tenant_id)  # read each turn: a change applies at once
+        _check_limits(run, parameters, steps, max_steps, ctx.actual_cost, settings_of_tenant)
+        _model_turn(ctx, run, parameters, tools, steps, settings_of_tenant)
 
 
 def _answer(run, last: AgentRunStep, steps) -> dict:
@@ -146,28 +147,32 @@ def _answer(run, last: AgentRunStep, steps) -> dict:
             "output_tokens": sum(s.output_tokens for s in model_steps), "cost": str(_spent(steps))}
 
 
-def _check_limits(run, parameters, steps, max_steps: int, spent: Decimal) -> None:
+def _check_limits(run, parameters, steps, max_steps: int, spent: Decimal, llm_settings: dict) -> None:
     turns = sum(1 for step in steps if step.kind == Step.Kind.MODEL)
     if turns >= max_steps:
         raise registry.TaskStopped(f"max_steps reached: {turns} model turns of {max_steps} allowed")
     max_cost = parameters.get("max_cost")
     if max_cost is not None and spent >= Decimal(str(max_cost)):
         raise registry.TaskStopped(f"max_cost reached: {spent} spent of {max_cost} allowed")
+    per_run = llm_settings.get("max_cost_per_run")
+    if per_run is not None and spent >= Decimal(str(per_run)):
+        raise registry.TaskStopped(f"the tenant's max_cost_per_run of {per_run} is reached: {spent} spent "
+                                   "(its llm configuration)")
     policy, _ = governance_selectors.policy_current(tenant_id=run.tenant_id)
     hard_limit = policy.get("hard_cost_limit")
     if hard_limit is not None and spent >= Decimal(str(hard_limit)):
         raise registry.TaskStopped(f"the tenant's hard cost limit of {hard_limit} is reached: {spent} spent")
 
 
-def _model_turn(ctx, run, parameters, tools, steps) -> None:
+def _model_turn(ctx, run, parameters, tools, steps, llm_settings: dict) -> None:
     """Ask the model for the next turn and record it with its tool calls, in one commit."""
     seq = (steps[-1].seq + 1) if steps else 1
     # One model call, retries included, must end well inside the run's time limit: past the deadline it
     # is LLMUnavailable, and the run is retried from this step rather than killed mid-step.
     turn = llm.complete(messages=transcript(run, steps), tools=tool_specs(tools), system=SYSTEM_PROMPT,
-                        model=parameters.get("model"), idempotency_key=f"{run.pk}:{seq}",
+                        model=parameters.get("model") or llm_settings.get("model"), idempotency_key=f"{run.pk}:{seq}",
                         deadline=time.monotonic() + MODEL_CALL_SECONDS)
-    cost = llm.cost(turn.usage, turn.model)
+    cost = llm.cost(turn.usage, turn.model, llm_settings.get("prices"))
     with transaction.atomic():
         Step.objects.create(task=run, seq=seq, turn=seq, kind=Step.Kind.MODEL, text=turn.text, model=turn.model,
                             input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens,

@@ -7,8 +7,9 @@ class EmmaConfig(AppConfig):
 
     def ready(self):
         from core import registries
+        from core.configuration import register_document
         from core.metrics import register_scrape_time_collector
-        from emma import callbacks, home, registry, task_types  # noqa: F401  (task_types registers the built-in types)
+        from emma import callbacks, configuration, home, registry, task_types  # noqa: F401  (task_types registers the built-in types)
         from emma import hooks as task_hooks
         from emma.metrics import tasks_in_status_collector
         from emma.models import AgentTask, CallbackAttempt, CallbackDelivery, TaskEvent
@@ -16,6 +17,7 @@ class EmmaConfig(AppConfig):
         from emma.tasks import PERIODIC_JOBS
         from governance import hooks
 
+        register_document(configuration.document())
         hooks.register_on_escalation_closed(task_on_escalation_closed)
         task_hooks.register_on_task_finished(callbacks.on_task_finished)
         hooks.register_task_history(task_history)

@@ -1,5 +1,5 @@
 """Admin screens for approvers: the pending queue, decisions through the governance services, and
-read-only policy versions and audit log. The admin only presents; every decision is a service call."""
+read-only audit log (policy versions are core's configuration versions: core.configuration.admin). The admin only presents; every decision is a service call."""
 
 import json
 
@@ -19,7 +19,7 @@ from core.errors import ApplicationError, Invalid, error_text
 from core.parsers import strict_json
 from core.models import Membership
 from governance import hooks, selectors, services, summaries
-from governance.models import AuditEvent, Escalation, PolicyVersion
+from governance.models import AuditEvent, Escalation
 
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
 DONE = {"approve": "approved", "reject": "rejected"}
@@ -281,23 +281,6 @@ class EscalationAdmin(TenantReadOnlyAdmin):
             **self.admin_site.each_context(request), "opts": self.opts, "queryset": queryset, "decision": decision,
             "action": f"{decision}_selected", "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "missing_reason": "confirm" in request.POST, "title": f"{decision.capitalize()} selected escalations"})
-
-
-@admin.register(PolicyVersion)
-class PolicyVersionAdmin(TenantReadOnlyAdmin):
-    list_display = ["version", "tenant", "author", "note", "created_at"]
-    list_select_related = ["tenant", "author"]
-    search_fields = ["note", "author__username"]
-    fields = readonly_fields = [as_text("tenant"), "version", as_text("author"), "note", "created_at", "document_json",
-                                "diff_json"]
-
-    @admin.display(description="document")
-    def document_json(self, version):
-        return pretty_json(version.document)
-
-    @admin.display(description="diff")
-    def diff_json(self, version):
-        return pretty_json(version.diff)
 
 
 @admin.register(AuditEvent)

@@ -11,7 +11,8 @@ from core.selectors import membership_for_user
 from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
                               paginated_response)
 from governance import selectors, services, summaries
-from governance.models import AuditEvent, Escalation, PolicyVersion
+from core.models import ConfigVersion
+from governance.models import AuditEvent, Escalation
 from governance.policy import AUTONOMY_LEVELS, RULES
 
 
@@ -160,14 +161,20 @@ class PolicyApi(APIView):
         tenant_id = membership_for_user(request.user).tenant_id
         created = services.policy_update(tenant_id=tenant_id, user=request.user,
                                          document=payload.validated_data, correlation_id=request.correlation_id)
-        return Response({"version": created.version, "policy": created.document})
+        return Response({"version": created.version, "policy": selectors.policy_current(
+            tenant_id=created.tenant_id)[0]})
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
+    """A policy version as this endpoint always showed it (core.ConfigVersion's content is its `document`, its
+    reason its `note`)."""
+
+    document = serializers.JSONField(source="content")
     author = serializers.CharField(source="author.username", default=None, allow_null=True)
+    note = serializers.CharField(source="reason")
 
     class Meta:
-        model = PolicyVersion
+        model = ConfigVersion
         fields = ["version", "document", "diff", "author", "note", "created_at"]
 
 
@@ -195,7 +202,8 @@ class PolicyRollbackApi(APIView):
         created = services.policy_rollback(tenant_id=membership_for_user(request.user).tenant_id, user=request.user,
                                            version=payload.validated_data["version"],
                                            correlation_id=request.correlation_id)
-        return Response({"version": created.version, "policy": created.document})
+        return Response({"version": created.version, "policy": selectors.policy_current(
+            tenant_id=created.tenant_id)[0]})
 
 
 # --- audit --------------------------------------------------------------------------------------

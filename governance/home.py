@@ -116,5 +116,5 @@ def register():
         HomePanel("decisions", "admin/governance/home/decisions.html", decisions_over_time, DECIDING, order=70),
     ):
         register_home_panel(panel)
-    register_home_link(HomeLink("Policy", "admin:governance_policyversion_changelist", ADMIN, order=10))
+    register_home_link(HomeLink("Configuration", "admin:core_configversion_changelist", ADMIN, order=10))
     register_home_link(HomeLink("Audit log", "admin:governance_auditevent_changelist", ADMIN, order=40))

@@ -6,25 +6,6 @@ from django.db import models
 from core.models import TenantOwned
 
 
-class PolicyVersion(TenantOwned):
-    """One version of a tenant's policy. The newest version is in force; versions are never edited."""
-
-    version = models.PositiveIntegerField()
-    document = models.JSONField()
-    diff = models.JSONField(default=dict)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="+")
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-version"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="policyversion_unique_version")]
-
-    def __str__(self):
-        return f"{self.tenant} policy v{self.version}"
-
-
 class DailyUsage(TenantOwned):
     """Estimated cost of the tasks a tenant accepted on one UTC day; the row is locked to decide."""
 

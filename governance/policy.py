@@ -105,3 +105,26 @@ def _level_default(level: str, task: TaskFacts, cost: Decimal, threshold: Decima
     if reasons:
         return ESCALATE, reasons
     return ALLOW, [f"{level}: {task.risk} risk within the cost threshold runs without approval"]
+
+
+# The policy as a configuration document (core.configuration): what PUT /api/governance/policy and
+# PUT /api/config/policy accept, the same rules as governance.api.PolicyDocumentSerializer.
+POLICY_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "autonomy_level": {"enum": list(AUTONOMY_LEVELS)},
+        "rules": {"type": "object", "additionalProperties": {"enum": list(RULES)}},
+        "cost_threshold": {"type": "number", "minimum": 0},
+        "hard_cost_limit": {"type": ["number", "null"], "minimum": 0},
+        "daily_budget": {"type": ["number", "null"], "minimum": 0},
+        "over_budget": {"enum": [ESCALATE, DENY]},
+        "allow_self_approval": {"type": "boolean"},
+        "ladder": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["timeout_seconds"],
+            "properties": {"group": {"type": "string", "maxLength": 150},
+                           "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 30 * 24 * 3600}}}},
+        "final_outcome": {"enum": ["reject", "approve"]},
+        "http_allowed_hosts": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}},
+    },
+}

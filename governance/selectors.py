@@ -3,23 +3,22 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.models import Membership
+from core.configuration import selectors as configuration
+from core.models import ConfigVersion, Membership
 from core.selectors import membership_for_user
 from governance.hooks import EscalationOutcome
-from governance.models import AuditEvent, DailyUsage, Escalation, PolicyVersion
-from governance.policy import default_policy
+from governance.models import AuditEvent, DailyUsage, Escalation
+
+POLICY = "policy"  # the policy's configuration document (core.configuration; registered in GovernanceConfig.ready)
 
 
 def policy_current(*, tenant_id: int) -> tuple[dict, int]:
     """The policy in force and its version (0: the defaults, never saved)."""
-    latest = PolicyVersion.objects.filter(tenant_id=tenant_id).order_by("-version").first()
-    if latest is None:
-        return default_policy(), 0
-    return {**default_policy(), **latest.document}, latest.version
+    return configuration.config_current(tenant_id=tenant_id, document=POLICY)
 
 
-def policy_versions(*, tenant_id: int) -> QuerySet[PolicyVersion]:
-    return PolicyVersion.objects.filter(tenant_id=tenant_id).select_related("author").order_by("-version")
+def policy_versions(*, tenant_id: int) -> QuerySet[ConfigVersion]:
+    return configuration.config_versions(tenant_id=tenant_id, document=POLICY)
 
 
 def escalations_active(*, tenant_id: int) -> QuerySet[Escalation]:

@@ -8,16 +8,17 @@ import jsonschema
 from django.db import transaction
 from django.utils import timezone
 
+from core.configuration import services as configuration
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.models import Membership, Tenant
+from core.models import ConfigVersion, Membership, Tenant
 from core.selectors import active_membership
 from governance import hooks
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
 from governance.metrics import APPROVAL_DECISIONS
-from governance.models import DailyUsage, Escalation, PolicyVersion
-from governance.policy import ALLOW, Decision, TaskFacts, decide
-from governance.selectors import policy_current
+from governance.models import DailyUsage, Escalation
+from governance.policy import ALLOW, POLICY_SCHEMA, Decision, TaskFacts, decide
+from governance.selectors import POLICY, policy_current
 
 # --- decisions and budget -----------------------------------------------------------------------
 
@@ -77,34 +78,22 @@ def budget_settle(*, tenant_id: int, reserved, actual) -> None:
 # --- policies -----------------------------------------------------------------------------------
 
 
-def _diff(old: dict, new: dict) -> dict:
-    return {key: {"from": old.get(key), "to": new.get(key)}
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
-
-
 @transaction.atomic
-def policy_update(*, tenant_id: int, user, document: dict, note: str = "", correlation_id: str = "",
-                  action: str = "policy.updated") -> PolicyVersion:
-    """Save a new version of the tenant's policy (the document is already validated)."""
+def policy_update(*, tenant_id: int, user, document: dict, note: str = "", correlation_id: str = "") -> ConfigVersion:
+    """Save a new version of the tenant's policy: `document` (validated) over the policy in force, which is
+    stored whole (a version says the whole policy it put in force, as it always has)."""
     Tenant.objects.select_for_update().get(pk=tenant_id)  # one policy writer per tenant at a time
-    current, version = policy_current(tenant_id=tenant_id)
-    new = {**current, **document}
-    created = PolicyVersion.objects.create(tenant_id=tenant_id, version=version + 1, document=new,
-                                           diff=_diff(current, new), author=user, note=note[:500])
-    audit_record(tenant_id=tenant_id, actor=user.get_username(), action=action, object_type="policy",
-                 object_id=created.version, before=current, after=new, correlation_id=correlation_id)
-    return created
+    current, _ = policy_current(tenant_id=tenant_id)
+    known = {key: value for key, value in current.items() if key in POLICY_SCHEMA["properties"]}
+    return configuration.config_update(tenant_id=tenant_id, document=POLICY, content={**known, **document}, user=user,
+                                       reason=note, correlation_id=correlation_id)
 
 
 @transaction.atomic
-def policy_rollback(*, tenant_id: int, user, version: int, correlation_id: str = "") -> PolicyVersion:
+def policy_rollback(*, tenant_id: int, user, version: int, correlation_id: str = "") -> ConfigVersion:
     """A new version whose document is that of an earlier one (history is never rewritten)."""
-    target = PolicyVersion.objects.filter(tenant_id=tenant_id, version=version).first()
-    if target is None:
-        raise Invalid(details={"version": [f"version {version} does not exist"]})
-    return policy_update(tenant_id=tenant_id, user=user, document=target.document,
-                         note=f"rollback to version {version}", correlation_id=correlation_id,
-                         action="policy.rolled_back")
+    return configuration.config_rollback(tenant_id=tenant_id, document=POLICY, version=version, user=user,
+                                         correlation_id=correlation_id)
 
 
 # --- escalations --------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from core import health
+        from core.configuration import register_document
         from core.metrics import register_scrape_time_collector
         from core.registries import register_periodic_job
         from emma import hooks as emma_hooks
         from governance import hooks
-        from integrations import approvals, chat_runs, home, retention
+        from integrations import approvals, chat_runs, configuration, home, retention
         from integrations import task_types  # noqa: F401  (registers its own)
         from integrations.github import tools  # noqa: F401  (registers the github.* tools)
         from integrations.github import runs as github_runs
@@ -29,6 +30,7 @@ class IntegrationsConfig(AppConfig):
         from integrations.dora.metrics import dora_collector
         from integrations.dora.tasks import PERIODIC_JOBS as DORA_PERIODIC_JOBS
 
+        register_document(configuration.document())
         for folder in PROVIDER_FOLDERS:
             importlib.import_module(f"integrations.{folder}.inbound")
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import queueing
-from integrations import breaker, limits, providers
+from integrations import breaker, configuration, limits, providers
 from integrations.errors import NotConfigured, ProviderError, SendResult
 from integrations.metrics import OUTBOUND_MESSAGES
 from integrations.models import Channel, OutboundMessage
@@ -119,10 +119,11 @@ def _call_provider(message: OutboundMessage) -> SendResult:
     return waba.send_text(to=message.to, text=message.text, idempotency_key=key)
 
 
-def _sent_today(channel: str):
+def _sent_today(channel: str, tenant_id: int | None = None):
     def count() -> int:
         midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        return OutboundMessage.objects.filter(channel=channel, status=Status.SENT, sent_at__gte=midnight).count()
+        sent = OutboundMessage.objects.filter(channel=channel, status=Status.SENT, sent_at__gte=midnight)
+        return (sent if tenant_id is None else sent.filter(tenant_id=tenant_id)).count()
 
     return count
 
@@ -141,6 +142,10 @@ def message_send(*, message_id: int) -> str:
     if not providers.enabled(provider):
         return _fail(message_id, f"the {provider} integration is disabled (INTEGRATIONS_{provider.upper()}_ENABLED)",
                      channel)
+    if not configuration.provider_enabled(provider, message.tenant_id):
+        # Refused, not held: a person turned it off. The row stays, failed with why; Retry sends it once it is on.
+        return _fail(message_id, f"the {provider} integration is turned off for this tenant (providers.{provider} of "
+                                 "its integrations configuration, /api/config/integrations)", channel)
 
     if message.operation == OutboundMessage.Operation.UPDATE:
         original = message.original
@@ -165,12 +170,13 @@ def message_send(*, message_id: int) -> str:
                         outcome="rate-limited", reason=f"waiting: over {limits.rate_per_second(provider):g} "
                                                        f"{provider} sends a second")
     counted = message.operation == OutboundMessage.Operation.POST  # edits do not count against the cap
-    if counted and not limits.daily_reserve(channel, sent_today=_sent_today(channel)):
+    capped = counted and limits.daily_reserve(channel, sent_today=_sent_today(channel), tenant_id=message.tenant_id,
+                                              tenant_sent_today=_sent_today(channel, message.tenant_id))
+    if capped:
         if gate.probe:
             breaker.release_probe(provider)
         return _release(message_id, until=limits.next_utc_midnight(now), channel=channel, outcome="daily-cap",
-                        reason=f"waiting until 00:00 UTC: today's cap of {limits.daily_cap(channel)} {channel} "
-                               f"messages (MAX_DAILY_{channel.upper()}_MESSAGES) is reached")
+                        reason=f"waiting until 00:00 UTC: {capped}")
 
     OutboundMessage.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     attempt = message.attempts + 1
@@ -180,11 +186,11 @@ def message_send(*, message_id: int) -> str:
         if gate.probe:
             breaker.release_probe(provider)
         if counted:
-            limits.daily_release(channel)
+            limits.daily_release(channel, message.tenant_id)
         return _fail(message_id, f"{channel} is not configured: {exc}", channel)
     except ProviderError as exc:
         if counted:
-            limits.daily_release(channel)
+            limits.daily_release(channel, message.tenant_id)
         if not exc.retryable:
             breaker.record_success(provider)  # it answered: the provider is up, this request is wrong
             return _fail(message_id, str(exc), channel)
@@ -203,7 +209,7 @@ def message_send(*, message_id: int) -> str:
         if gate.probe:
             breaker.release_probe(provider)
         if counted:
-            limits.daily_release(channel)
+            limits.daily_release(channel, message.tenant_id)
         return _fail(message_id, f"{type(exc).__name__}: {exc}", channel)
     breaker.record_success(provider)
     sent_at = timezone.now()

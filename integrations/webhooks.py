@@ -2,6 +2,9 @@
 Every endpoint goes the same way: enabled? → verified? → stored once → processed later.
 
     disabled (INTEGRATIONS_<NAME>_ENABLED=false)  404
+    disabled for the tenant it is for             404, nothing stored (providers.<name> of the tenant's
+                                                  integrations configuration; a registered endpoint's tenant
+                                                  is known before verifying, a global one's after)
     no secret configured                          503 (the endpoint exists but cannot trust anyone)
     no signature / bad or stale signature         401 / 403, counted, logged without the body, not stored
     not something we understand, once verified    400, not stored
@@ -31,7 +34,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import json_error
-from integrations import providers, selectors, services
+from integrations import configuration, providers, selectors, services
 from integrations.errors import NotConfigured, Refused, bad, missing
 from integrations.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from integrations.providers import Endpoint, WebhookProvider
@@ -247,11 +250,13 @@ class WebhookView(View):
             return json_error(400, "bad_request", str(exc))
         if not dedup_key:
             return json_error(400, "bad_request", "The request carries no delivery id.")
+        tenant_id = registered.tenant_id if registered else (tenant(request) if tenant else None)
+        if not configuration.provider_enabled(self.provider.switch, tenant_id):
+            return json_error(404, "not_found", f"Nothing is found at {request.path}.")
         delivery, created = services.delivery_store(
             provider=self.provider.name, dedup_key=dedup_key, event_type=event_type,
             headers=header_subset(request, read.keep_headers), body=request.body.decode("utf-8", errors="replace"),
-            tenant_id=registered.tenant_id if registered else (tenant(request) if tenant else None),
-            endpoint=registered, verification=verification)
+            tenant_id=tenant_id, endpoint=registered, verification=verification)
         if created and read.received:
             read.received(delivery, payload)
         WEBHOOKS_RECEIVED.labels(provider=self.provider.name, outcome="accepted" if created else "duplicate").inc()
@@ -288,7 +293,7 @@ class RegisteredWebhookView(WebhookView):
             self.provider = None
         registered = selectors.endpoint_receiving(provider=provider, endpoint_id=endpoint_id) \
             if self.provider and self.provider.registration and providers.enabled(self.provider.switch) else None
-        if registered is None:
+        if registered is None or not configuration.provider_enabled(self.provider.switch, registered.tenant_id):
             return json_error(404, "not_found", f"Nothing is found at {request.path}.")
         self.registered = registered
         return View.dispatch(self, request, *args, **kwargs)

@@ -5,6 +5,7 @@ Every view works in the caller's tenant (`membership_for_user`); another tenant'
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,7 +13,7 @@ from core.parsers import StrictJSONParser, unstorable
 from core.schema import error_response
 from core.selectors import membership_for_user
 from core.serializers import ListFilterSerializer, Pagination, StrictSerializer, paginated_response
-from memory import selectors, services, working
+from memory import quota, selectors, services, working
 from memory.models import EMBEDDING_DIMENSIONS, EpisodicEvent, MemoryBulkJob, MemoryItem
 from memory.selectors import MAX_LIMIT
 from memory.services import FLOAT32_MAX, MAX_BULK_ITEMS, MAX_CONTENT_CHARS, MAX_SOURCE_CHARS
@@ -159,6 +160,10 @@ class MemorySearchApi(APIView):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
+        over = quota.search_take(_tenant_id(request))
+        if over is not None:
+            raise Throttled(wait=over[1], detail=f"Today's cap of {over[0]} memory searches for this tenant is reached "
+                                                 "(daily_caps.memory_searches of its integrations configuration).")
         hits = selectors.memory_search(tenant_id=_tenant_id(request), **filters.validated_data)
         return Response(self.OutputSerializer({"query": filters.validated_data["query"], "count": len(hits),
                                                "results": hits}).data)

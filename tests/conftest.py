@@ -65,6 +65,16 @@ def _fresh_rate_limits():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_configuration_kept_from_earlier_tests():
+    """This process's cache of tenants' configuration (core.configuration.cache) starts empty in each test."""
+    from core.configuration import cache
+
+    cache.drop()
+    yield
+    cache.drop()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username="alice", tenant="acme", role="submitter", password="correct-horse-battery"):

@@ -277,6 +277,20 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     # globex has no version 1 to go back to: a 400 naming it, in globex's own policy.
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
+    # -- configuration documents: every member reads the tenant's own, admins change them ---------------
+    "config": {"GET": Api(everyone(200), other_tenant=200)},
+    "config-document": {
+        "GET": Api(everyone(200), other_tenant=200, args=lambda world: {"document": "policy"}),
+        "PUT": Api(admins(200), other_tenant=200, args=lambda world: {"document": "llm"},
+                   data=lambda world: {"content": {"model": "matrix-model"}, "reason": "matrix"}),
+    },
+    "config-versions": {"GET": Api(everyone(200), other_tenant=200, args=lambda world: {"document": "policy"})},
+    "config-export": {"GET": Api(everyone(200), other_tenant=200, args=lambda world: {"document": "policy"})},
+    # globex has no version 1 of its policy to go back to: a 400 naming it, in globex's own configuration.
+    "config-rollback": {"POST": Api(admins(200), other_tenant=400, args=lambda world: {"document": "policy"},
+                                    data=lambda world: {"version": 1, "reason": "matrix"})},
+    "config-import": {"POST": Api(admins(200), other_tenant=200, data=lambda world: {
+        "documents": {"llm": {"content": {"model": "matrix-model"}}}, "reason": "matrix"})},
     # -- people ------------------------------------------------------------------------------------
     # People only: an admin key inviting an account would make itself a person with a password.
     "invitations": {

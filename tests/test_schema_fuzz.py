@@ -59,6 +59,11 @@ MOSTLY_REFUSED = {
     "POST /api/escalations/{escalation_id}/reply",
     # `version` must be one of the tenant's own policy versions (else a 400 naming it).
     "POST /api/governance/policy/rollback",
+    "POST /api/config/{document}/rollback",
+    # `content` must satisfy the JSON Schema of the document the path names (each has its own, served by
+    # GET /api/config/{document}), and an import's documents must be registered ones: no one schema can say.
+    "PUT /api/config/{document}",
+    "POST /api/config/import",
     # An event id must be one this task's stream sent; a well-formed one that names nothing is a 400.
     "GET /api/tasks/{task_id}/events",
     # `tenant` must be one the caller belongs to (else a 400 listing theirs).

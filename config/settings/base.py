@@ -306,6 +306,17 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 # prometheus_client's multiprocess mode (gunicorn and Celery processes write here; /metrics sums them).
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 
+# --- Per-tenant configuration (README: "Configuration"; core/configuration/) ------------------------
+# How long a process keeps a tenant's document without hearing of a change (a change is announced on Redis
+# and seen everywhere at once; this bounds how late a process that missed the announcement sees it).
+CONFIG_CACHE_SECONDS = env.float("CONFIG_CACHE_SECONDS", default=60)
+if not 0 <= CONFIG_CACHE_SECONDS <= 300:
+    raise ImproperlyConfigured("CONFIG_CACHE_SECONDS must be between 0 and 300 (five minutes).")
+# The versions of each tenant's document that are kept: the last N (0: every version).
+CONFIG_VERSIONS_KEPT = env.int("CONFIG_VERSIONS_KEPT", default=0)
+if CONFIG_VERSIONS_KEPT < 0:
+    raise ImproperlyConfigured("CONFIG_VERSIONS_KEPT must be 0 (keep every version) or more.")
+
 # --- Accounts: sign-up, invitations, email (README: "Accounts") -----------------------------------
 # "invite" (the default): only an invitation from a tenant admin makes an account; "open": anyone may
 # POST /api/auth/register, which creates a tenant and its first admin (active once their email is verified).

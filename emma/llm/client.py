@@ -116,18 +116,19 @@ def complete(*, messages: list[dict], tools: list[ToolSpec] = (), system: str = 
     raise LLMUnavailable(f"{where} {last} (gave up after {made} attempt{'s' * (made > 1)})") from last
 
 
-def price_of(model: str) -> dict:
-    """The model's prices: its own entry, else the longest entry its name starts with, else "*"."""
-    prices = settings.LLM_PRICES
+def price_of(model: str, overrides: dict | None = None) -> dict:
+    """The model's prices: its own entry, else the longest entry its name starts with, else "*"; a tenant's
+    `overrides` (its llm configuration's prices) over the deployment's LLM_PRICES."""
+    prices = {**settings.LLM_PRICES, **(overrides or {})}
     if model in prices:
         return prices[model]
     names = [name for name in prices if name != "*" and model.startswith(name)]
     return prices[max(names, key=len)] if names else prices.get("*", {})
 
 
-def cost(usage: Usage, model: str) -> Decimal:
-    """USD for the usage, unrounded (round the total, not each turn)."""
-    price = price_of(model)
+def cost(usage: Usage, model: str, prices: dict | None = None) -> Decimal:
+    """USD for the usage, unrounded (round the total, not each turn); `prices` override LLM_PRICES."""
+    price = price_of(model, prices)
     input_price = Decimal(str(price.get("input", 0)))
     cached_price = Decimal(str(price.get("cached", price.get("input", 0))))
     output_price = Decimal(str(price.get("output", 0)))
