@@ -52,6 +52,10 @@ class PayloadLimitMiddleware:
         if too_big:
             limit = max(limit, self._view_limit(request))
             too_big = int(length) > limit
+            if not too_big:
+                # Read here, within the view's own limit: Django's DATA_UPLOAD_MAX_MEMORY_SIZE (the general
+                # limit) would refuse the body when DRF's parser reads request.body.
+                request._body = request.read()
         if too_big:
             return json_error(413, "payload_too_large", f"The request body exceeds {limit} bytes.",
                               {"max_bytes": limit})

@@ -43,9 +43,9 @@ def content_check(content: str) -> None:
         raise ContentTooLarge(f"The content is larger than {limit} bytes.", details={"max_bytes": limit})
 
 
-def event_record(draft_id, kind: str, **data) -> None:
+def event_record(draft_id, event: str, **data) -> None:
     """An event for the draft's open streams; call it while the draft's row is held (see DraftEvent)."""
-    DraftEvent.objects.create(draft_id=draft_id, kind=kind, data=data)
+    DraftEvent.objects.create(draft_id=draft_id, kind=event, data=data)
 
 
 def revision_event_data(revision: Revision, *, draft: Draft, coalesced: bool = False) -> dict:
@@ -111,7 +111,9 @@ def draft_create(*, user, title: str = "", doc_type: str | None = None, content:
     draft = Draft.objects.create(tenant_id=membership.tenant_id, title=title, doc_type=doc_type or "free",
                                  content=content, revision=1, revision_saves=1, tags=list(dict.fromkeys(tags)),
                                  tone=tone, audience=audience, owner=user, template_version=version)
-    revision = Revision.objects.create(draft=draft, number=1, content=content, author=user, kind=kind)
+    # The draft as it was made is kept: the owner's first save does not coalesce into it.
+    revision = Revision.objects.create(draft=draft, number=1, content=content, author=user, kind=kind,
+                                       checkpoint=True)
     if collaborators:
         _collaborators_write(draft, list(collaborators))
     event_record(draft.pk, DraftEvent.Kind.REVISION, **revision_event_data(revision, draft=draft))

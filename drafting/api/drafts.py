@@ -143,8 +143,8 @@ class DraftTransitionApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         draft = services.draft_transition(user=request.user, draft_id=draft_id, **payload.validated_data)
-        draft, access = selectors.draft_for(request.user, draft.pk)
-        return _with_etag(Response(draft_body(draft, access)), draft)
+        # What the caller may do now (an approver who sent it back may no longer see it after this answer).
+        return _with_etag(Response(draft_body(draft, selectors.draft_access(request.user, draft))), draft)
 
 
 # --- revisions ---------------------------------------------------------------------------------------
