@@ -207,9 +207,9 @@ def revision_save(*, user, draft_id, content: str, if_match: str | None, checkpo
     since into a new revision when the edits touch different lines; a 409 with the current revision when
     they touch the same ones (or the base is no longer known)."""
     content_check(content)
-    number, saves = if_match_parse(if_match)
     draft, access = draft_for(user, draft_id, for_update=True)
     access.require("edit", "Only the draft's owner, editors and the tenant's admins may save it.")
+    number, saves = if_match_parse(if_match)
     _require_status(draft, Status.DRAFT, "edited")
     current = Revision.objects.select_related("author").get(draft=draft, number=draft.revision)
     now = timezone.now()

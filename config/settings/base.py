@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "core.models.Invitation.Status",
         "APIKeyStatusEnum": "core.models.APIKey.STATUSES",
         "WebhookDeliveryStatusEnum": "integrations.models.WebhookDelivery.Status",
+        "RoleEnum": "core.models.Membership.Role",  # its name from before a draft's collaborators had roles
         "DraftStatusEnum": "drafting.models.Draft.Status",
         "CollaboratorRoleEnum": "drafting.models.Collaborator.Role",
         "RevisionKindEnum": "drafting.models.Revision.Kind",
