@@ -95,8 +95,15 @@ def draft_create(*, user, title: str = "", doc_type: str | None = None, content:
     version = None
     kind = Revision.Kind.SAVE
     if template_id is not None:
-        template = template_for(user, template_id)
-        version = template_version_of(template, template_version)
+        # Named in the body, not the path: one that is not the tenant's is an invalid field.
+        try:
+            template = template_for(user, template_id)
+        except NotFound:
+            raise Invalid.field("template", "No such template.") from None
+        try:
+            version = template_version_of(template, template_version)
+        except NotFound as exc:
+            raise Invalid.field("template_version", exc.message) from None
         variables = variables or {}
         rendering.variables_check(variables_schema=version.variables_schema, variables=variables)
         content = rendering.render(body=version.body, variables=variables)

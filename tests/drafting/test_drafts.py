@@ -132,4 +132,5 @@ def test_another_tenant_gets_404_on_drafts_comments_and_templates(acme, globex, 
     assert save(outsider, draft["id"], "mine now", '"1.1"').status_code == 404
     assert outsider.get("/api/drafts").json()["count"] == 0
     assert outsider.get("/api/drafts/templates").json()["count"] == 0
-    assert outsider.post("/api/drafts", {"template": template["id"]}, format="json").status_code == 404
+    foreign = outsider.post("/api/drafts", {"template": template["id"]}, format="json")
+    assert foreign.status_code == 400 and foreign.json()["error"]["details"] == {"template": ["No such template."]}
