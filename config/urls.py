@@ -83,6 +83,7 @@ urlpatterns = [
     path("api/dora/changes", dora_api.DoraChangesApi.as_view(), name="dora-changes"),
     path("api/dora/incidents", dora_api.DoraIncidentsApi.as_view(), name="dora-incidents"),
     path("api/memory/", include("memory.urls")),
+    path("api/drafts", include("drafting.urls")),
     path("webhooks/", include("integrations.urls")),
     path("oauth/github/authorize", github_oauth.GitHubAuthorizeView.as_view(), name="github-oauth-authorize"),
     path("oauth/github/callback", github_oauth.GitHubCallbackView.as_view(), name="github-oauth-callback"),

@@ -2,6 +2,7 @@ import logging
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.urls import Resolver404, resolve
 
 from core import observability
 from core.errors import json_error
@@ -31,7 +32,9 @@ class CorrelationIdMiddleware:
 
 
 class PayloadLimitMiddleware:
-    """Refuses bodies over MAX_PAYLOAD_BYTES with 413 before anything reads them."""
+    """Refuses bodies over MAX_PAYLOAD_BYTES with 413 before anything reads them. A view that takes larger
+    bodies (a draft's save) says how large with a `max_payload_bytes()` class method; it is looked up only
+    for a body over the general limit."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -47,9 +50,25 @@ class PayloadLimitMiddleware:
         else:  # Django reads no body without a Content-Length (a chunked body arrives empty)
             too_big = False
         if too_big:
+            limit = max(limit, self._view_limit(request))
+            too_big = int(length) > limit
+            if not too_big:
+                # Read here, within the view's own limit: Django's DATA_UPLOAD_MAX_MEMORY_SIZE (the general
+                # limit) would refuse the body when DRF's parser reads request.body.
+                request._body = request.read()
+        if too_big:
             return json_error(413, "payload_too_large", f"The request body exceeds {limit} bytes.",
                               {"max_bytes": limit})
         return self.get_response(request)
+
+    @staticmethod
+    def _view_limit(request) -> int:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return 0
+        limit = getattr(getattr(match.func, "view_class", None), "max_payload_bytes", None)
+        return limit() if callable(limit) else 0
 
 
 class DatabaseUnavailableMiddleware:

@@ -72,7 +72,7 @@ def api_routes() -> list[Route]:
 # --- what a request could store ---------------------------------------------------------------------
 
 # Emma's apps, and the users and groups of django.contrib.auth.
-PROJECT_APPS = ("core", "governance", "memory", "operations", "emma", "integrations", "auth")
+PROJECT_APPS = ("core", "governance", "memory", "operations", "emma", "integrations", "drafting", "auth")
 
 
 def row_counts() -> dict[str, int]:
@@ -169,8 +169,21 @@ class World:
         self.delivery_id = WebhookDelivery.objects.create(
             provider="github", endpoint=self.endpoint, tenant_id=acme.tenant_id, dedup_key=f"{ACME_SECRET}-delivery",
             event_type="ping", body="{}", status="ignored").pk
+        # A draft of acme's submitter (shared with nobody), a comment on it, and a template of acme's admin.
+        from drafting import comments as draft_comments
+        from drafting import services as drafts
+        from drafting import templates as draft_templates
+
+        self.draft_id = drafts.draft_create(user=acme.submitter, title=f"Plan {ACME_SECRET}",
+                                            content=f"{ACME_TEXT}\n").pk
+        self.draft_comment_id = draft_comments.comment_create(user=acme.submitter, draft_id=self.draft_id,
+                                                              body=f"Check {ACME_SECRET}", start=0, end=9).pk
+        self.draft_template_id = draft_templates.template_create(
+            user=acme.admin, name=f"template {ACME_SECRET}", title="Memo", body="Hello {{ name | default('all') }}",
+            variables_schema={"type": "object"}).pk
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
-                                                  self.bulk_job_id, self.invitation_id, self.endpoint.pk)]
+                                                  self.bulk_job_id, self.invitation_id, self.endpoint.pk,
+                                                  self.draft_id)]
         # acme's API keys: one a CI job uses (a submitter), one revoked, one past its expiry.
         acme_tenant = acme.submitter.memberships.get().tenant
         self.api_key, submitter_key = core_services.api_key_create(tenant=acme_tenant, created_by=acme.admin,

@@ -161,6 +161,27 @@ def delivery(world):
     return {"delivery_id": world.delivery_id}
 
 
+def draft(world):
+    return {"draft_id": world.draft_id}
+
+
+def draft_revision(world):
+    return {"draft_id": world.draft_id, "number": 1}
+
+
+def draft_comment(world):
+    return {"draft_id": world.draft_id, "comment_id": world.draft_comment_id}
+
+
+def draft_template(world):
+    return {"template_id": world.draft_template_id}
+
+
+def private(status: int) -> dict[str, int]:
+    """A draft of the submitter's, shared with nobody: its owner and the tenant's admins."""
+    return members(status, 404, status)
+
+
 PROBE = "a probe for load balancers and orchestrators; no tenant data"
 WEBHOOK = "signed by the provider instead of a JWT; unsigned, it is refused and nothing is stored"
 SCHEMA = "describes the API; holds no data"
@@ -321,6 +342,37 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "dora-deployments": {"GET": Api(everyone(200), other_tenant=200)},
     "dora-changes": {"GET": Api(everyone(200), other_tenant=200)},
     "dora-incidents": {"GET": Api(everyone(200), other_tenant=200)},
+    # -- drafts (drafting.selectors): private to their owner (acme's submitter here), collaborators and tenant
+    # admins; to anyone else of the tenant (the approver while it is not in review, the submitter key's backing
+    # user) acme's draft does not exist. Templates: every member reads and uses them, tenant admins change them.
+    "drafts": {"GET": Api(everyone(200), other_tenant=200),
+               "POST": Api(everyone(201), other_tenant=201, data=lambda world: {"title": "A new plan"})},
+    "draft-detail": {"GET": Api(private(200), args=draft, key=404),
+                     "PATCH": Api(private(200), args=draft, key=404, data=lambda world: {"title": "Renamed"})},
+    "draft-collaborators": {"GET": Api(private(200), args=draft, key=404),
+                            "PUT": Api(private(200), args=draft, key=404,
+                                       data=lambda world: {"collaborators": []})},
+    "draft-transition": {"POST": Api(private(200), args=draft, key=404, data=lambda world: {"action": "submit"})},
+    # A save needs If-Match (the revision it is based on): without one, those who may save get a 428.
+    "draft-revisions": {"GET": Api(private(200), args=draft, key=404),
+                        "POST": Api(private(428), args=draft, key=404, data=lambda world: {"content": "new"})},
+    "draft-revision-detail": {"GET": Api(private(200), args=draft_revision, key=404)},
+    "draft-revision-restore": {"POST": Api(private(201), args=draft_revision, key=404)},
+    "draft-diff": {"GET": Api(private(200), args=draft, key=404, data=lambda world: {"from": 1})},
+    # A stream of the draft's events; its answer's status is all this reads.
+    "draft-events": {"GET": Api(private(200), args=draft, key=404)},
+    "draft-comments": {"GET": Api(private(200), args=draft, key=404),
+                       "POST": Api(private(201), args=draft, key=404, data=lambda world: {"body": "Looks good"})},
+    "draft-comment-resolve": {"POST": Api(private(200), args=draft_comment, key=404)},
+    "draft-comment-reopen": {"POST": Api(private(200), args=draft_comment, key=404)},
+    "draft-templates": {"GET": Api(everyone(200), other_tenant=200),
+                        "POST": Api(admins(201), other_tenant=201, data=lambda world: {
+                            "name": "status update", "title": "Status", "body": "All {{ state }}"})},
+    "draft-template-detail": {"GET": Api(everyone(200), args=draft_template),
+                              "PATCH": Api(admins(200), args=draft_template, data=lambda world: {"body": "Hi"})},
+    "draft-template-versions": {"GET": Api(everyone(200), args=draft_template)},
+    "draft-template-preview": {"POST": Api(everyone(200), args=draft_template,
+                                           data=lambda world: {"variables": {"name": "team"}})},
     # -- memory ------------------------------------------------------------------------------------
     "memory-store": {"POST": Api(everyone(201), other_tenant=201, data=lambda world: {"content": "a new fact"})},
     "memory-search": {"GET": Api(everyone(200), other_tenant=200,

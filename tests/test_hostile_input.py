@@ -36,6 +36,8 @@ NESTING = 10_000
 def hostile(world, db, settings):
     """The world as each test starts it, with the limits it relies on pinned."""
     settings.MAX_PAYLOAD_BYTES = MAX_PAYLOAD_BYTES
+    # A draft's body may be twice its content limit: at half the general limit, the general limit holds.
+    settings.DRAFT_MAX_CONTENT_BYTES = MAX_PAYLOAD_BYTES // 2
     settings.RATE_LIMIT_PER_MIN = 10_000
     world.reset_working_memory()
     return world
@@ -114,6 +116,32 @@ WRITES: dict[tuple[str, str], Write] = {
                                                                      "embedding": unit_vector()}, accepted=201),
     ("memory-bulk", "POST"): Write("submitter", lambda world: {"items": [{"content": "one of many"}]},
                                    accepted=202),
+    ("drafts", "POST"): Write("submitter", lambda world: {"title": "Plan", "content": "# Plan\n", "tags": ["q3"],
+                                                          "collaborators": [{"username": world.acme.approver.username,
+                                                                             "role": "viewer"}]}, accepted=201),
+    ("draft-detail", "PATCH"): Write("submitter", lambda world: {"title": "Renamed", "tags": ["q4"]},
+                                     args=lambda world: {"draft_id": world.draft_id}),
+    ("draft-collaborators", "PUT"): Write("submitter", lambda world: {"collaborators": [
+        {"username": world.acme.approver.username, "role": "editor"}]}, args=lambda world: {"draft_id": world.draft_id}),
+    ("draft-transition", "POST"): Write("submitter", lambda world: {"action": "submit", "note": "ready"},
+                                        args=lambda world: {"draft_id": world.draft_id}),
+    # No If-Match can ride along here: the valid body is a 428 (the body is read, and refused, first).
+    ("draft-revisions", "POST"): Write("submitter", lambda world: {"content": "new text\n", "checkpoint": True},
+                                       args=lambda world: {"draft_id": world.draft_id}, accepted=428),
+    ("draft-revision-restore", "POST"): Write("submitter", lambda world: {}, accepted=201,
+                                              args=lambda world: {"draft_id": world.draft_id, "number": 1}),
+    ("draft-comments", "POST"): Write("submitter", lambda world: {"body": "Why?", "start": 0, "end": 5},
+                                      args=lambda world: {"draft_id": world.draft_id}, accepted=201),
+    ("draft-comment-resolve", "POST"): Write("submitter", lambda world: {}, args=lambda world: {
+        "draft_id": world.draft_id, "comment_id": world.draft_comment_id}),
+    ("draft-comment-reopen", "POST"): Write("submitter", lambda world: {}, args=lambda world: {
+        "draft_id": world.draft_id, "comment_id": world.draft_comment_id}),
+    ("draft-templates", "POST"): Write("admin", lambda world: {"name": "memo", "title": "Memo", "body": "Hi {{ who }}",
+                                                               "variables_schema": {"type": "object"}}, accepted=201),
+    ("draft-template-detail", "PATCH"): Write("admin", lambda world: {"body": "Hello {{ name }}"},
+                                              args=lambda world: {"template_id": world.draft_template_id}),
+    ("draft-template-preview", "POST"): Write("submitter", lambda world: {"variables": {"name": "team"}},
+                                              args=lambda world: {"template_id": world.draft_template_id}),
     ("memory-working", "POST"): Write("submitter", lambda world: {"content": "remember this", "role": "user"},
                                       args=lambda world: {"session_id": SESSION}, accepted=201),
 }
@@ -250,7 +278,7 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 # or a read that takes no query (its parameters are ignored, as for any resource).
 PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
              "members", "api-keys", "webhook-endpoints", "webhook-deliveries", "dora-deployments", "dora-changes",
-             "dora-incidents", "config-versions")
+             "dora-incidents", "config-versions", "drafts", "draft-templates")
 # Lists under a path parameter, and the one each is read at.
 PATH_ARGS = {"config-versions": {"document": "policy"}}
 LIMITED = ("memory-search",)

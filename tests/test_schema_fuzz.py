@@ -83,12 +83,27 @@ MOSTLY_REFUSED = {
     "POST /api/integrations/endpoints",
     # A member is removed once: every later removal of the same membership is a 404.
     "DELETE /api/members/{membership_id}",
+    # Drafts: a save's If-Match must name one of the draft's revisions (else a 409 or 400); a new draft's
+    # `template` one of the tenant's; collaborators are members; anchors lie within the revision and a reply's
+    # `parent` is a thread of the draft; transitions follow the status machine; a diff's revisions exist;
+    # template names are the tenant's once and a body must parse; a preview's `version` must exist.
+    "POST /api/drafts/{draft_id}/revisions",
+    "POST /api/drafts",
+    "PUT /api/drafts/{draft_id}/collaborators",
+    "POST /api/drafts/{draft_id}/comments",
+    "POST /api/drafts/{draft_id}/transition",
+    "GET /api/drafts/{draft_id}/diff",
+    "GET /api/drafts/{draft_id}/events",
+    "POST /api/drafts/templates",
+    "PATCH /api/drafts/templates/{template_id}",
+    "POST /api/drafts/templates/{template_id}/preview",
 }
 
 # A string only acme's objects carry: globex must never see it.
 ACME_SECRET = "acme-private-3f9c2e"
 # Path parameters that name an object of one tenant (a session id names one in each tenant).
-OBJECT_IDS = {"task_id", "escalation_id", "item_id", "job_id", "invitation_id", "membership_id", "key_id"}
+OBJECT_IDS = {"task_id", "escalation_id", "item_id", "job_id", "invitation_id", "membership_id", "key_id",
+              "draft_id", "comment_id", "template_id"}
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +112,7 @@ def hermetic(settings, monkeypatch):
     public address without a DNS query (a callback URL's host is resolved at submission)."""
     settings.RATE_LIMIT_PER_MIN = 10**9
     settings.ACCOUNT_RATE_LIMIT_PER_MIN = 10**9
+    settings.DRAFT_STREAM_MAX_SECONDS = 0.2  # a draft's event stream ends soon after it has sent what it holds
     resolve = socket.getaddrinfo
 
     def without_dns(host, port, *args, **kwargs):
@@ -123,7 +139,15 @@ def acme_objects(acme):
     invitation = invitation_in(acme.admin, f"{ACME_SECRET}@acme.example")
     api_key, _ = core_services.api_key_create(tenant=acme.admin.memberships.get().tenant, created_by=acme.admin,
                                               name=ACME_SECRET, role="submitter")
-    return {"task_id": finished["task_id"], "escalation_id": escalated["escalation_id"], "item_id": str(item.id),
+    from drafting import comments as draft_comments
+    from drafting import services as drafts
+    from drafting import templates as draft_templates
+
+    draft = drafts.draft_create(user=acme.admin, title=ACME_SECRET, content=f"The {ACME_SECRET} draft.\n")
+    comment = draft_comments.comment_create(user=acme.admin, draft_id=draft.pk, body=ACME_SECRET, start=0, end=3)
+    template = draft_templates.template_create(user=acme.admin, name=ACME_SECRET, title="Memo", body="Hi")
+    return {"draft_id": str(draft.pk), "comment_id": comment.pk, "template_id": template.pk, "number": 1,
+            "task_id": finished["task_id"], "escalation_id": escalated["escalation_id"], "item_id": str(item.id),
             "job_id": str(job.pk), "session_id": "acme-notes", "invitation_id": str(invitation.pk),
             "key_id": api_key.pk, "membership_id": acme.approver.memberships.get().pk}
 

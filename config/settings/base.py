@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "operations",
     "emma",
     "integrations",
+    "drafting",
 ]
 
 # Messages live in the session, on the server: the admin shows a new endpoint's secret or an invitation's link
@@ -226,6 +227,10 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": "core.models.Invitation.Status",
         "APIKeyStatusEnum": "core.models.APIKey.STATUSES",
         "WebhookDeliveryStatusEnum": "integrations.models.WebhookDelivery.Status",
+        "RoleEnum": "core.models.Membership.Role",  # its name from before a draft's collaborators had roles
+        "DraftStatusEnum": "drafting.models.Draft.Status",
+        "CollaboratorRoleEnum": "drafting.models.Collaborator.Role",
+        "RevisionKindEnum": "drafting.models.Revision.Kind",
     },
 }
 
@@ -353,6 +358,20 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 PRUNE_BATCH_SIZE = env.int("PRUNE_BATCH_SIZE", default=5000)
 # A folder holding pg_dump/pg_restore of the server's major version, tried before the embedded package's and PATH.
 POSTGRES_BIN_DIR = env("POSTGRES_BIN_DIR", default="")
+
+# --- Drafting (drafting/: documents, revisions, comments, templates; README "Drafts") -------------------
+# The largest content a draft may hold (UTF-8 bytes): a save over it is a 413. The body of a draft's save may
+# be twice as large (JSON escapes), and never less than MAX_PAYLOAD_BYTES.
+DRAFT_MAX_CONTENT_BYTES = env.int("DRAFT_MAX_CONTENT_BYTES", default=10 * 1024 * 1024)
+# An author's saves within this many seconds of their last one update that revision in place (auto-save).
+DRAFT_COALESCE_SECONDS = env.int("DRAFT_COALESCE_SECONDS", default=30)
+# The pruning job archives drafts untouched this long, and deletes drafts archived this long (never published).
+DRAFT_ARCHIVE_DAYS = env.int("DRAFT_ARCHIVE_DAYS", default=90)
+DRAFT_RETENTION_DAYS = env.int("DRAFT_RETENTION_DAYS", default=365)
+# A draft's event stream ends after this long (the client reconnects with Last-Event-ID).
+DRAFT_STREAM_MAX_SECONDS = env.float("DRAFT_STREAM_MAX_SECONDS", default=300)
+# How long a template may take to render before it is refused.
+DRAFT_TEMPLATE_RENDER_SECONDS = env.float("DRAFT_TEMPLATE_RENDER_SECONDS", default=2)
 
 # --- Memory -------------------------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=3600)

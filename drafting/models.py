@@ -1,0 +1,198 @@
+"""Documents written together: a draft, its revisions (every save), the people it is shared with, the
+comments anchored to its text, the templates it may start from, and the events its open editors follow.
+
+A draft's status moves draft → in_review → approved → published → archived (back to draft from in_review
+when changes are requested); drafting.services holds the transitions, each a conditional UPDATE."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from core.models import TenantOwned
+
+
+class DocumentType(models.TextChoices):
+    ANNOUNCEMENT = "announcement"
+    INCIDENT_REPORT = "incident_report"
+    RELEASE_NOTES = "release_notes"
+    EMAIL = "email"
+    PROPOSAL = "proposal"
+    FREE = "free"
+
+
+class Draft(TenantOwned):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        IN_REVIEW = "in_review"
+        APPROVED = "approved"
+        PUBLISHED = "published"
+        ARCHIVED = "archived"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    doc_type = models.CharField(max_length=32, choices=DocumentType.choices, default=DocumentType.FREE)
+    content = models.TextField(blank=True)  # the current revision's, kept here for lists and search
+    revision = models.PositiveIntegerField(default=0)  # the current revision's number
+    revision_saves = models.PositiveIntegerField(default=0)  # and how many saves it holds (coalesced)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    tone = models.CharField(max_length=50, blank=True)
+    audience = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_note = models.TextField(blank=True)  # why changes were requested, or the approver's note
+    template_version = models.ForeignKey("TemplateVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The last save, metadata change or transition: what DRAFT_ARCHIVE_DAYS counts from.
+    touched_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-touched_at", "pk"]
+        indexes = [models.Index(fields=["tenant", "status", "-touched_at"], name="draft_tenant_status"),
+                   models.Index(fields=["status", "touched_at"], name="draft_retention")]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def etag(self) -> str:
+        """The current revision, exactly: its number and how many saves coalesced into it."""
+        return f'"{self.revision}.{self.revision_saves}"'
+
+
+class Collaborator(models.Model):
+    """Someone the draft is shared with, and what they may do with it."""
+
+    class Role(models.TextChoices):
+        EDITOR = "editor"
+        COMMENTER = "commenter"
+        VIEWER = "viewer"
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="collaborators")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["draft", "user"], name="collaborator_once")]
+
+
+class Revision(models.Model):
+    """One saved state of a draft's content. An author's saves within DRAFT_COALESCE_SECONDS update their
+    latest revision in place (`saves` counts them; the number stays)."""
+
+    class Kind(models.TextChoices):
+        SAVE = "save"
+        MERGE = "merge"  # a stale save merged three-way with what was saved meanwhile
+        RESTORE = "restore"
+        TEMPLATE = "template"  # the first revision, rendered from a template
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SAVE)
+    checkpoint = models.BooleanField(default=False)  # asked for: later saves do not coalesce into it
+    saves = models.PositiveIntegerField(default=1)
+    base_number = models.PositiveIntegerField(null=True, blank=True)  # a merge's base, or a restore's source
+    their_number = models.PositiveIntegerField(null=True, blank=True)  # a merge's other side
+    created_at = models.DateTimeField(auto_now_add=True)
+    saved_at = models.DateTimeField(auto_now_add=True)  # its last save (later than created_at when coalesced)
+
+    class Meta:
+        ordering = ["draft", "number"]
+        constraints = [models.UniqueConstraint(fields=["draft", "number"], name="revision_number_once")]
+
+    def __str__(self):
+        return f"{self.draft_id} r{self.number}"
+
+
+class Comment(TenantOwned):
+    """A remark on a range of a revision's text (start and end offsets, and the text quoted, so the anchor
+    can be found again after edits), or a reply to one."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    revision_number = models.PositiveIntegerField(null=True, blank=True)
+    anchor_start = models.PositiveIntegerField(null=True, blank=True)
+    anchor_end = models.PositiveIntegerField(null=True, blank=True)
+    quote = models.TextField(blank=True)
+    mentions = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["draft", "created_at"], name="comment_draft")]
+
+
+class Template(TenantOwned):
+    """A named starting point for drafts; each change is a new TemplateVersion."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)  # the current version's number
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="template_name_once")]
+
+    def __str__(self):
+        return self.name
+
+
+class TemplateVersion(models.Model):
+    """A template as it was at one change: its Jinja2 body (rendered in a sandbox), the JSON Schema
+    (Draft 2020-12) its variables must satisfy, and what the draft it starts is called and what it is."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    doc_type = models.CharField(max_length=32, choices=DocumentType.choices, default=DocumentType.FREE)
+    body = models.TextField()
+    variables_schema = models.JSONField(default=dict, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template", "number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="templateversion_once")]
+
+    def __str__(self):
+        return f"{self.template} v{self.number}"
+
+
+class DraftEvent(models.Model):
+    """What a draft's open editors are told (drafting.events): a revision saved, a comment, a status change.
+    Written in the same transaction as the change, while the draft's row is locked, so a draft's events
+    commit in the order of their ids and a stream that resumes after an id misses none."""
+
+    class Kind(models.TextChoices):
+        REVISION = "revision"
+        COMMENT = "comment"
+        STATUS = "status"
+        DRAFT = "draft"  # title, tags, collaborators...
+
+    id = models.BigAutoField(primary_key=True)
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["draft", "id"], name="draftevent_draft")]
