@@ -36,6 +36,7 @@ from drafting.selectors import draft_for
 from emma.models import AgentTask
 from emma.registry import RetryableError, task_type
 from emma.services import task_submit
+from governance.selectors import escalation_for_task
 from integrations import outbound
 from integrations.github import client as github
 from integrations.models import Channel, OutboundMessage, normalized_address
@@ -297,7 +298,9 @@ def publication_settle(task: AgentTask) -> bool:
     expired, cancelled) or failed (with the task's error). Conditional: once."""
     if task.task_type != PUBLISH_TASK_TYPE or task.status not in ENDED:
         return False
-    why = task.error or "; ".join(task.decision_reasons or []) or task.status
+    escalation = escalation_for_task(task_id=task.pk) if task.status != AgentTask.Status.FAILED else None
+    why = (task.error or (escalation.decision_reason if escalation else "") or "; ".join(task.decision_reasons or [])
+           or task.status)
     return bool(Publication.objects.filter(task_id=task.pk, status__in=(Status.PENDING, Status.SENDING)).update(
         status=ENDED[task.status], error=f"{task.status}: {why}"[:2000]))
 

@@ -13,8 +13,14 @@ from governance import hooks, services as governance
 from governance.models import AuditEvent, Escalation
 from integrations.models import DecisionCode
 from tests.drafting.conftest import create, save
-from tests.integrations.conftest import (  # noqa: F401  (fixtures: the fake Slack and its settings)
-    _clean_shared_state, deliver_outbox, fake_vendors, integration_settings, link, process_deliveries, webhooks)
+from tests.integrations import conftest as integrations_fixtures
+from tests.integrations.conftest import deliver_outbox, process_deliveries
+
+# The fixtures of the fake Slack: its settings, its server, linked identities and signed requests.
+fake_vendors, link, webhooks = (integrations_fixtures.fake_vendors, integrations_fixtures.link,
+                                integrations_fixtures.webhooks)
+integration_settings = integrations_fixtures.integration_settings
+clean_shared_state = integrations_fixtures._clean_shared_state
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +172,7 @@ def test_the_escalation_page_shows_the_drafts_history(acme, draft, client, commi
     assert Escalation.objects.get(pk=review["escalation_id"]).decision_channel == "admin"
 
 
-def test_reviewers_are_told_on_slack_and_a_button_approves(acme, draft, link, webhooks, fake_vendors,  # noqa: F811
+def test_reviewers_are_told_on_slack_and_a_button_approves(acme, draft, link, webhooks, fake_vendors,
                                                            monkeypatch, committed):
     from integrations import tasks
 
