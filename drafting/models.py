@@ -196,3 +196,80 @@ class DraftEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["draft", "id"], name="draftevent_draft")]
+
+
+class Review(TenantOwned):
+    """One request for review of one revision: governance's escalation decides it (its `task_id` is this
+    review's id), and drafting.reviews applies the outcome to the draft. One open review per draft."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        APPROVED = "approved"
+        CHANGES_REQUESTED = "changes_requested"
+        EXPIRED = "expired"  # no decision before the ladder's last deadline, and the policy's default rejects
+        WITHDRAWN = "withdrawn"  # its owner (or an editor, an admin) took it back before anyone decided
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="reviews")
+    revision = models.PositiveIntegerField()  # the revision reviewed (the draft is frozen while in review)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    escalation_id = models.UUIDField(null=True, blank=True)  # the chain's first tier (governance has the rest)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    request_note = models.TextField(blank=True)  # what the submitter said
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    note = models.TextField(blank=True)  # the decision's reason: what should change, or the approver's note
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["draft"], condition=models.Q(status="open"),
+                                               name="review_one_open_per_draft")]
+
+    def __str__(self):
+        return f"{self.draft_id} r{self.revision} ({self.status})"
+
+
+class PublishTarget(models.TextChoices):
+    SLACK = "slack"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    GITHUB = "github"
+
+
+class Publication(TenantOwned):
+    """One approved revision sent to one target, by an emma task of type `drafting.publish` (governed,
+    audited and costed like any task). Once per draft, revision and target: a repeated request finds this
+    row; the task's handler sends once and keeps the provider's receipt here."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # its task waits for approval, or for a worker
+        SENDING = "sending"  # a worker claimed the send (an email has no idempotency key: never sent twice)
+        PUBLISHED = "published"
+        FAILED = "failed"  # the target refused it, or the outcome is unknown
+        REFUSED = "refused"  # the policy denied it, an approver rejected it, or it was cancelled or expired
+
+    ACTIVE = (Status.PENDING, Status.SENDING, Status.PUBLISHED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="publications")
+    revision = models.PositiveIntegerField()
+    target = models.CharField(max_length=16, choices=PublishTarget.choices)
+    destination = models.JSONField(default=dict)  # the target's fields: channel; to, subject; url; repo, issue...
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    receipt = models.JSONField(default=dict, blank=True)  # the provider's message id, status code, URL...
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        constraints = [models.UniqueConstraint(
+            fields=["draft", "revision", "target"], condition=models.Q(status__in=["pending", "sending", "published"]),
+            name="publication_once_per_target")]
+
+    def __str__(self):
+        return f"{self.draft_id} r{self.revision} → {self.target} ({self.status})"

@@ -355,14 +355,3 @@ def draft_archive(*, draft_id, user=None, note: str = "") -> Draft:
         access.require("manage", "Only the draft's owner and the tenant's admins may archive it.")
     return _transition(draft=draft, user=user, target=Status.ARCHIVED, note=note, archived_at=True,
                        sources=(Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.PUBLISHED))
-
-
-TRANSITIONS = {"submit": draft_submit, "request_changes": draft_request_changes, "approve": draft_approve,
-               "publish": draft_publish_mark, "archive": draft_archive}
-
-
-def draft_transition(*, user, draft_id, action: str, note: str = "") -> Draft:
-    """One of TRANSITIONS by name, as the caller."""
-    if action not in TRANSITIONS:
-        raise Invalid.field("action", f"One of {', '.join(TRANSITIONS)}.")
-    return TRANSITIONS[action](draft_id=draft_id, user=user, note=note)

@@ -3,7 +3,7 @@ draft's own routes; a draft id is a UUID, so no name is ever read as one."""
 
 from django.urls import path
 
-from drafting.api import comments, drafts, templates
+from drafting.api import comments, drafts, publications, reviews, templates
 
 urlpatterns = [
     path("", drafts.DraftsApi.as_view(), name="drafts"),
@@ -16,6 +16,10 @@ urlpatterns = [
     path("/<uuid:draft_id>", drafts.DraftDetailApi.as_view(), name="draft-detail"),
     path("/<uuid:draft_id>/collaborators", drafts.DraftCollaboratorsApi.as_view(), name="draft-collaborators"),
     path("/<uuid:draft_id>/transition", drafts.DraftTransitionApi.as_view(), name="draft-transition"),
+    path("/<uuid:draft_id>/review", reviews.DraftReviewApi.as_view(), name="draft-review"),
+    path("/<uuid:draft_id>/reviews", reviews.DraftReviewsApi.as_view(), name="draft-reviews"),
+    path("/<uuid:draft_id>/publish", publications.DraftPublishApi.as_view(), name="draft-publish"),
+    path("/<uuid:draft_id>/publications", publications.DraftPublicationsApi.as_view(), name="draft-publications"),
     path("/<uuid:draft_id>/revisions", drafts.RevisionsApi.as_view(), name="draft-revisions"),
     path("/<uuid:draft_id>/revisions/<int:number>", drafts.RevisionDetailApi.as_view(), name="draft-revision-detail"),
     path("/<uuid:draft_id>/revisions/<int:number>/restore", drafts.RevisionRestoreApi.as_view(),

@@ -353,6 +353,13 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
                             "PUT": Api(private(200), args=draft, key=404,
                                        data=lambda world: {"collaborators": []})},
     "draft-transition": {"POST": Api(private(200), args=draft, key=404, data=lambda world: {"action": "submit"})},
+    # Review (an escalation to the tenant's reviewers) and publishing (a drafting.publish task): the owner and
+    # admins; the world's draft is not approved, so a publication is a 409 for those who may ask for one.
+    "draft-review": {"POST": Api(private(201), args=draft, key=404, data=lambda world: {"note": "ready"})},
+    "draft-reviews": {"GET": Api(private(200), args=draft, key=404)},
+    "draft-publish": {"POST": Api(private(409), args=draft, key=404,
+                                  data=lambda world: {"target": "slack", "channel": "#general"})},
+    "draft-publications": {"GET": Api(private(200), args=draft, key=404)},
     # A save needs If-Match (the revision it is based on): without one, those who may save get a 428.
     "draft-revisions": {"GET": Api(private(200), args=draft, key=404),
                         "POST": Api(private(428), args=draft, key=404, data=lambda world: {"content": "new"})},

@@ -125,6 +125,11 @@ WRITES: dict[tuple[str, str], Write] = {
         {"username": world.acme.approver.username, "role": "editor"}]}, args=lambda world: {"draft_id": world.draft_id}),
     ("draft-transition", "POST"): Write("submitter", lambda world: {"action": "submit", "note": "ready"},
                                         args=lambda world: {"draft_id": world.draft_id}),
+    ("draft-review", "POST"): Write("submitter", lambda world: {"note": "ready"}, accepted=201,
+                                    args=lambda world: {"draft_id": world.draft_id}),
+    # The world's draft is not approved: its valid publication is a 409 (read, and refused, after the body).
+    ("draft-publish", "POST"): Write("submitter", lambda world: {"target": "slack", "channel": "#general"},
+                                     args=lambda world: {"draft_id": world.draft_id}, accepted=409),
     # No If-Match can ride along here: the valid body is a 428 (the body is read, and refused, first).
     ("draft-revisions", "POST"): Write("submitter", lambda world: {"content": "new text\n", "checkpoint": True},
                                        args=lambda world: {"draft_id": world.draft_id}, accepted=428),

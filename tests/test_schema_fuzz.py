@@ -104,6 +104,10 @@ MOSTLY_REFUSED = {
     "PUT /api/drafts/{draft_id}/collaborators",
     "POST /api/drafts/{draft_id}/comments",
     "POST /api/drafts/{draft_id}/transition",
+    # A draft is reviewed once at a time (a second submission is a 409 while the first is open), and only an
+    # approved one is published; a publication's fields depend on its target.
+    "POST /api/drafts/{draft_id}/review",
+    "POST /api/drafts/{draft_id}/publish",
     "GET /api/drafts/{draft_id}/diff",
     "GET /api/drafts/{draft_id}/events",
     "POST /api/drafts/templates",

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from core.schema import error_response
 from core.serializers import ListFilterSerializer, NoInput, Pagination, StrictSerializer, paginated_response
-from drafting import events, selectors, services
+from drafting import events, reviews, selectors, services
 from drafting.api.common import (ETAG, IF_MATCH, CollaboratorSerializer, DraftDetailSerializer,
                                  DraftOutputSerializer, TagsField, draft_body, max_body_bytes)
 from drafting.models import DocumentType, Draft, Revision
@@ -129,12 +129,15 @@ class DraftCollaboratorsApi(APIView):
 
 
 class DraftTransitionApi(APIView):
-    """Move the draft: `submit` (draft → in_review), `request_changes` (in_review → draft, `note` saying
-    what), `approve` (in_review → approved), `publish` (approved → published), `archive` (→ archived)."""
+    """Move the draft: `submit` (draft → in_review: opens a review, an escalation to the tenant's reviewers),
+    `request_changes` (in_review → draft, `note` saying what) and `approve` (in_review → approved), each a
+    decision on that escalation (governance's rules: the tier's approvers, never the owner), `withdraw`
+    (in_review → draft: the review taken back), `publish` (approved → published: marked sent by hand; see
+    POST …/publish to send it), `archive` (→ archived)."""
 
     @extend_schema_serializer(component_name="DraftTransitionInput")
     class InputSerializer(StrictSerializer):
-        action = serializers.ChoiceField(choices=list(services.TRANSITIONS))
+        action = serializers.ChoiceField(choices=list(reviews.TRANSITIONS))
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, parameters=[ETAG], responses={
@@ -142,7 +145,8 @@ class DraftTransitionApi(APIView):
     def post(self, request, draft_id):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        draft = services.draft_transition(user=request.user, draft_id=draft_id, **payload.validated_data)
+        draft = reviews.draft_transition(user=request.user, draft_id=draft_id, correlation_id=request.correlation_id,
+                                         **payload.validated_data)
         # What the caller may do now (an approver who sent it back may no longer see it after this answer).
         return _with_etag(Response(draft_body(draft, selectors.draft_access(request.user, draft))), draft)
 
