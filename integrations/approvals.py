@@ -130,9 +130,17 @@ def decision_by_code(*, user, code: str, approve: bool, reason: str, channel: st
     except ApplicationError as exc:
         return False, f"Not decided: {error_text(exc)}"
     what = f"{escalation.task_type} from {escalation.requester.get_username()}"
-    if approve:
-        return True, f"Approved: {what}. The task is queued."
-    return True, f"Rejected: {what}. The task will not run."
+    return True, f"{'Approved' if approve else 'Rejected'}: {what}.{_what_follows(escalation, approve)}"
+
+
+def _what_follows(escalation: Escalation, approved: bool) -> str:
+    """What the decision sets off, in the reply: a task's run, an agent's next step, or (an escalation of
+    another app's, a draft's review) nothing this layer can say."""
+    if escalation.step is not None:
+        return " The agent's run goes on."
+    if not AgentTask.objects.filter(pk=escalation.task_id).exists():
+        return ""
+    return " The task is queued." if approved else " The task will not run."
 
 
 def _why_not_open(*, code: str, approver_id: int) -> str:

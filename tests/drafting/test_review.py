@@ -201,3 +201,20 @@ def test_another_tenant_cannot_review_or_decide_acmes_drafts(acme, globex, draft
     assert globex.approver_api.post(f"/api/escalations/{review['escalation_id']}/approve", {"reason": "x"},
                                     format="json").status_code == 404
     assert status_of(draft["id"]) == "in_review"
+
+
+def test_a_reviewer_deciding_by_code_is_told_what_was_decided_not_that_a_task_is_queued(
+        acme, draft, link, fake_vendors, monkeypatch, committed):
+    from integrations import approvals, tasks
+
+    monkeypatch.setattr(tasks.notify_approvers, "apply_async",
+                        lambda args=(), **options: tasks.notify_approvers.run(*args))
+    link(acme.approver, "slack", "U0ADA")
+    with committed():
+        review = submit(acme.submitter_api, draft["id"])
+    code = DecisionCode.objects.get(escalation_id=review["escalation_id"], approver=acme.approver).code
+    with committed():
+        decided, reply = approvals.decision_by_code(user=acme.approver, code=code, approve=True, reason="",
+                                                    channel="sms")
+    assert decided and reply == f"Approved: drafting.review from {acme.submitter.get_username()}."
+    assert status_of(draft["id"]) == "approved"
