@@ -6,6 +6,10 @@ class DraftingConfig(AppConfig):
     verbose_name = "Drafting"
 
     def ready(self):
-        from drafting import retention
+        from core.configuration import register_document
+        from drafting import assist, configuration, retention
+        from emma import hooks as emma_hooks
 
+        register_document(configuration.document())
+        emma_hooks.register_on_task_finished(assist.on_task_finished)
         retention.register()
