@@ -231,6 +231,8 @@ SPECTACULAR_SETTINGS = {
         "DraftStatusEnum": "drafting.models.Draft.Status",
         "CollaboratorRoleEnum": "drafting.models.Collaborator.Role",
         "RevisionKindEnum": "drafting.models.Revision.Kind",
+        "AssistActionEnum": "drafting.models.AssistRequest.Action",
+        "AssistStatusEnum": "drafting.models.AssistRequest.Status",
     },
 }
 
