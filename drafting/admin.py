@@ -3,6 +3,7 @@ revisions, and a side-by-side diff between any two of them."""
 
 import difflib
 
+from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -12,13 +13,17 @@ from django.utils.safestring import mark_safe
 
 from core.admin import TenantReadOnlyAdmin, as_text
 from core.models import Membership
+from drafting.exports import render_html
 from drafting.models import Draft, Revision
 
 
 def document_html(markdown: str) -> str:
-    """The document as the admin shows it: escaped text for now. To show it rendered, return
-    drafting.exports.render_html(markdown) (sanitised HTML) here instead: the one place to switch."""
-    return format_html('<pre class="draft-content" style="white-space: pre-wrap">{}</pre>', markdown)
+    """The document as the admin shows it: rendered and sanitised (drafting.exports.render_html: no scripts,
+    styles or handlers survive). Past DRAFT_EXPORT_RENDER_MAX_BYTES, escaped text: rendering would hold the
+    page as long as an export would."""
+    if len(markdown.encode("utf-8", "replace")) > settings.DRAFT_EXPORT_RENDER_MAX_BYTES:
+        return format_html('<pre class="draft-content" style="white-space: pre-wrap">{}</pre>', markdown)
+    return format_html('<div class="draft-content">{}</div>', mark_safe(render_html(markdown)))  # noqa: S308 - sanitised
 
 
 def side_by_side(older: Revision, newer: Revision) -> str:

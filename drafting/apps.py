@@ -6,13 +6,16 @@ class DraftingConfig(AppConfig):
     verbose_name = "Drafting"
 
     def ready(self):
+        from core.configuration import register_document
         from core.registries import register_periodic_job
-        from drafting import publishing, retention, reviews
+        from drafting import assist, configuration, publishing, retention, reviews
         from drafting.tasks import PERIODIC_JOBS
         from emma import hooks as task_hooks
         from governance import hooks
         from governance.summaries import register_summary
 
+        register_document(configuration.document())
+        task_hooks.register_on_task_finished(assist.on_task_finished)
         retention.register()
         # A review is decided as an escalation (its task_id is the review's id); its outcome moves the draft.
         hooks.register_on_escalation_closed(reviews.review_on_escalation_closed)

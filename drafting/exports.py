@@ -304,9 +304,12 @@ class _DocxWriter:
             return
         table = self.document.add_table(rows=len(rows), cols=columns)
         table.style = self.document.styles["Table Grid"]
-        for r, row in enumerate(rows):
+        # Row by row: python-docx's table.cell(r, c) lists every cell of the table on each call, which
+        # made a long table's export quadratic (minutes for a few thousand rows).
+        for table_row, row in zip(table.rows, rows, strict=True):
+            cells = table_row.cells
             for c, (header, inline) in enumerate(row):
-                self._runs(table.cell(r, c).paragraphs[0], inline.children or [], bold=header)
+                self._runs(cells[c].paragraphs[0], inline.children or [], bold=header)
 
     def _inline(self, token):
         if self.table_rows is not None:

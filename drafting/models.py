@@ -93,6 +93,7 @@ class Revision(models.Model):
         MERGE = "merge"  # a stale save merged three-way with what was saved meanwhile
         RESTORE = "restore"
         TEMPLATE = "template"  # the first revision, rendered from a template
+        AGENT = "agent"  # an agent run's text (drafting.assist); `author` is the person who asked for it
 
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
@@ -273,3 +274,48 @@ class Publication(TenantOwned):
 
     def __str__(self):
         return f"{self.draft_id} r{self.revision} → {self.target} ({self.status})"
+
+
+class AssistRequest(TenantOwned):
+    """Someone asked an agent to write the draft from a brief, or to revise a selection of it: the
+    `agent.run` task doing it (emma's; known here by its id) and what became of its answer. Written in the
+    same transaction as the task; drafting.assist applies the answer once the run has finished."""
+
+    class Action(models.TextChoices):
+        DRAFT = "draft"  # the whole content, written from a brief
+        REVISE = "revise"  # the selection, rewritten as instructed
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # the run has not finished (queued, running, or waiting for an approval)
+        APPLIED = "applied"  # a new revision by the agent holds the answer
+        CONFLICT = "conflict"  # the draft changed the same lines meanwhile: the answer is kept here only
+        NOT_APPLIED = "not_applied"  # the draft is no longer editable (or the answer cannot be stored)
+        FAILED = "failed"
+        REJECTED = "rejected"  # the policy denied the run, or an approver rejected it
+        EXPIRED = "expired"  # nobody approved the run in time
+        CANCELLED = "cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="assists")
+    task_id = models.UUIDField(unique=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    instruction = models.TextField()  # the brief (draft) or the instruction (revise)
+    selection_start = models.PositiveIntegerField(null=True, blank=True)
+    selection_end = models.PositiveIntegerField(null=True, blank=True)
+    quote = models.TextField(blank=True)  # the selected text, as it was in the base revision
+    base_revision = models.PositiveIntegerField()
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    revision = models.PositiveIntegerField(null=True, blank=True)  # the revision the answer became
+    merged = models.BooleanField(default=False)  # merged three-way with what was saved since the base revision
+    result = models.TextField(blank=True)  # the agent's answer (kept when it could not be applied)
+    note = models.TextField(blank=True)  # why it was not applied, or why the run ended without an answer
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["draft", "-created_at"], name="assist_draft")]
+
+    def __str__(self):
+        return f"{self.action} of {self.draft_id} ({self.status})"

@@ -157,3 +157,20 @@ def template_version_of(template: Template, number: int | None = None) -> Templa
     if version is None:
         raise NotFound(f"The template has no version {number}.")
     return version
+
+
+def export_inputs(draft: Draft, revision: Revision) -> tuple[dict, dict, list[dict]]:
+    """What drafting.exports.export takes, for one revision: the draft's details (not its status or times,
+    which move while the revision does not), the revision, and the history up to it (later revisions are
+    not its history), so exporting the revision again gives the same bytes."""
+    details = {"id": str(draft.pk), "title": draft.title, "document_type": draft.doc_type, "tags": list(draft.tags),
+               "tone": draft.tone, "audience": draft.audience, "owner": draft.owner.username,
+               "created_at": draft.created_at.isoformat()}
+
+    def described(row: Revision) -> dict:
+        return {"number": row.number, "kind": row.kind, "author": row.author.username if row.author else None,
+                "saves": row.saves, "created_at": row.created_at.isoformat(), "saved_at": row.saved_at.isoformat()}
+
+    history = [described(row) for row in Revision.objects.filter(draft=draft, number__lte=revision.number)
+               .select_related("author").defer("content").order_by("number")]
+    return details, {**described(revision), "content": revision.content}, history

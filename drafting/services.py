@@ -14,9 +14,9 @@ from django.db.models import F
 from django.utils import timezone
 from merge3 import Merge3
 
-from core.errors import ApplicationError, Conflict, Invalid, NotFound
+from core.errors import ApplicationError, Conflict, Forbidden, Invalid, NotFound
 from core.selectors import membership_for_user
-from drafting import rendering
+from drafting import configuration, rendering
 from drafting.models import Collaborator, Draft, DraftEvent, Revision
 from drafting.selectors import draft_for, template_for, template_version_of
 
@@ -100,6 +100,10 @@ def draft_create(*, user, title: str = "", doc_type: str | None = None, content:
             template = template_for(user, template_id)
         except NotFound:
             raise Invalid.field("template", "No such template.") from None
+        if not configuration.template_allowed(membership.tenant_id, template):
+            raise Forbidden(f"New drafts may not start from the template \"{template.name}\": it is not among "
+                            f"the templates_allowed of this tenant's drafting configuration.",
+                            details={"template": ["Not allowed by this tenant's drafting configuration."]})
         try:
             version = template_version_of(template, template_version)
         except NotFound as exc:

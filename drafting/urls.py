@@ -3,7 +3,7 @@ draft's own routes; a draft id is a UUID, so no name is ever read as one."""
 
 from django.urls import path
 
-from drafting.api import comments, drafts, publications, reviews, templates
+from drafting.api import assist, comments, drafts, outputs, publications, reviews, templates
 
 urlpatterns = [
     path("", drafts.DraftsApi.as_view(), name="drafts"),
@@ -26,6 +26,10 @@ urlpatterns = [
          name="draft-revision-restore"),
     path("/<uuid:draft_id>/diff", drafts.DraftDiffApi.as_view(), name="draft-diff"),
     path("/<uuid:draft_id>/events", drafts.DraftEventsApi.as_view(), name="draft-events"),
+    path("/<uuid:draft_id>/export", outputs.DraftExportApi.as_view(), name="draft-export"),
+    path("/<uuid:draft_id>/analysis", outputs.DraftAnalysisApi.as_view(), name="draft-analysis"),
+    path("/<uuid:draft_id>/assist", assist.DraftAssistApi.as_view(), name="draft-assist"),
+    path("/<uuid:draft_id>/assists", assist.DraftAssistsApi.as_view(), name="draft-assists"),
     path("/<uuid:draft_id>/comments", comments.CommentsApi.as_view(), name="draft-comments"),
     path("/<uuid:draft_id>/comments/<int:comment_id>/resolve", comments.CommentResolveApi.as_view(),
          name="draft-comment-resolve"),

@@ -64,6 +64,8 @@ def cell(world, db, settings):
     404 or a 503), and acme's working memory session as built."""
     settings.RATE_LIMIT_PER_MIN = 10_000
     settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.2  # no worker answers /health's ping here: wait little for it
+    # A model configured, so a draft's assist may submit its agent run (recorded only: nothing runs it here).
+    settings.LLM_PROVIDER, settings.LLM_BASE_URL = "openai", "http://127.0.0.1:9"
     settings.INTEGRATIONS_ENABLED = {provider.switch: True for provider in providers.registered()}
     for name in ("SLACK_SIGNING_SECRET", "TWILIO_AUTH_TOKEN", "WABA_APP_SECRET", "WABA_VERIFY_TOKEN",
                  "GITHUB_WEBHOOK_SECRET", "GITHUB_APP_WEBHOOK_SECRET", "JIRA_WEBHOOK_SECRET", "SENTRY_WEBHOOK_SECRET"):
@@ -368,6 +370,13 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "draft-diff": {"GET": Api(private(200), args=draft, key=404, data=lambda world: {"from": 1})},
     # A stream of the draft's events; its answer's status is all this reads.
     "draft-events": {"GET": Api(private(200), args=draft, key=404)},
+    "draft-export": {"GET": Api(private(200), args=draft, key=404, data=lambda world: {"format": "docx"})},
+    "draft-analysis": {"GET": Api(private(200), args=draft, key=404),
+                       "POST": Api(private(200), args=draft, key=404, data=lambda world: {"content": "Some text."})},
+    # Agent help: those who may edit it (its owner and the admins); the run is submitted as any agent.run.
+    "draft-assist": {"POST": Api(private(202), args=draft, key=404, data=lambda world: {
+        "action": "draft", "brief": "A plan for the quarter"})},
+    "draft-assists": {"GET": Api(private(200), args=draft, key=404)},
     "draft-comments": {"GET": Api(private(200), args=draft, key=404),
                        "POST": Api(private(201), args=draft, key=404, data=lambda world: {"body": "Looks good"})},
     "draft-comment-resolve": {"POST": Api(private(200), args=draft_comment, key=404)},

@@ -39,6 +39,8 @@ def hostile(world, db, settings):
     # A draft's body may be twice its content limit: at half the general limit, the general limit holds.
     settings.DRAFT_MAX_CONTENT_BYTES = MAX_PAYLOAD_BYTES // 2
     settings.RATE_LIMIT_PER_MIN = 10_000
+    # A model configured, so an agent run (a draft's assist) may be submitted; nothing here runs one.
+    settings.LLM_PROVIDER, settings.LLM_BASE_URL = "openai", "http://127.0.0.1:9"
     world.reset_working_memory()
     return world
 
@@ -141,6 +143,11 @@ WRITES: dict[tuple[str, str], Write] = {
         "draft_id": world.draft_id, "comment_id": world.draft_comment_id}),
     ("draft-comment-reopen", "POST"): Write("submitter", lambda world: {}, args=lambda world: {
         "draft_id": world.draft_id, "comment_id": world.draft_comment_id}),
+    ("draft-analysis", "POST"): Write("submitter", lambda world: {"content": "Some text.\n", "doc_type": "email"},
+                                      args=lambda world: {"draft_id": world.draft_id}),
+    ("draft-assist", "POST"): Write("submitter", lambda world: {
+        "action": "revise", "instruction": "Shorter", "selection": {"start": 0, "end": 5}, "revision": 1},
+        args=lambda world: {"draft_id": world.draft_id}, accepted=202),
     ("draft-templates", "POST"): Write("admin", lambda world: {"name": "memo", "title": "Memo", "body": "Hi {{ who }}",
                                                                "variables_schema": {"type": "object"}}, accepted=201),
     ("draft-template-detail", "PATCH"): Write("admin", lambda world: {"body": "Hello {{ name }}"},
@@ -283,9 +290,14 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 # or a read that takes no query (its parameters are ignored, as for any resource).
 PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
              "members", "api-keys", "webhook-endpoints", "webhook-deliveries", "dora-deployments", "dora-changes",
-             "dora-incidents", "config-versions", "drafts", "draft-templates")
-# Lists under a path parameter, and the one each is read at.
-PATH_ARGS = {"config-versions": {"document": "policy"}}
+             "dora-incidents", "config-versions", "drafts", "draft-templates", "draft-assists")
+# Lists under a path parameter, and the one each is read at (world -> the path's parameters).
+PATH_ARGS = {"config-versions": lambda world: {"document": "policy"},
+             "draft-assists": lambda world: {"draft_id": world.draft_id}}
+
+
+def list_path(world, name: str) -> str:
+    return reverse(name, kwargs=PATH_ARGS[name](world) if name in PATH_ARGS else None)
 LIMITED = ("memory-search",)
 NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "config": "the registered documents, a fixed catalogue",
@@ -329,7 +341,7 @@ def test_every_list_is_covered():
 @pytest.mark.parametrize("name", PAGINATED)
 def test_hostile_paging_is_refused(hostile, name, case):
     query, status, code = HOSTILE_PAGING[case]
-    response = hostile.clients["admin"].get(reverse(name, kwargs=PATH_ARGS.get(name)), query)
+    response = hostile.clients["admin"].get(list_path(hostile, name), query)
     error = assert_refused(response, status, code)
     if status == 400:
         assert set(error["details"]) == set(query), error
@@ -346,6 +358,6 @@ def test_hostile_search_limits_are_refused(hostile, name, case):
 
 @pytest.mark.parametrize("name", PAGINATED)
 def test_the_largest_page_is_served(hostile, name):
-    response = hostile.clients["admin"].get(reverse(name, kwargs=PATH_ARGS.get(name)),
+    response = hostile.clients["admin"].get(list_path(hostile, name),
                                             {"page_size": Pagination.max_page_size, "page": 1})
     assert response.status_code == 200, response.content[:1000]

@@ -113,6 +113,9 @@ MOSTLY_REFUSED = {
     "POST /api/drafts/templates",
     "PATCH /api/drafts/templates/{template_id}",
     "POST /api/drafts/templates/{template_id}/preview",
+    # An assist submits an agent.run, unavailable without a model (a 400, as POST /api/tasks gives); a revise's
+    # selection must lie within the revision, and a draft from a brief takes none.
+    "POST /api/drafts/{draft_id}/assist",
 }
 
 # A string only acme's objects carry: globex must never see it.

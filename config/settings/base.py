@@ -231,6 +231,8 @@ SPECTACULAR_SETTINGS = {
         "DraftStatusEnum": "drafting.models.Draft.Status",
         "CollaboratorRoleEnum": "drafting.models.Collaborator.Role",
         "RevisionKindEnum": "drafting.models.Revision.Kind",
+        "AssistActionEnum": "drafting.models.AssistRequest.Action",
+        "AssistStatusEnum": "drafting.models.AssistRequest.Status",
     },
 }
 
@@ -372,6 +374,10 @@ DRAFT_RETENTION_DAYS = env.int("DRAFT_RETENTION_DAYS", default=365)
 DRAFT_STREAM_MAX_SECONDS = env.float("DRAFT_STREAM_MAX_SECONDS", default=300)
 # How long a template may take to render before it is refused.
 DRAFT_TEMPLATE_RENDER_SECONDS = env.float("DRAFT_TEMPLATE_RENDER_SECONDS", default=2)
+# The largest revision exported as HTML or DOCX (UTF-8 bytes; Markdown and JSON are not rendered): a larger one is
+# a 422. Rendering costs about 0.2-0.5 ms per Markdown element (a table cell, a link, a paragraph) in DOCX: at
+# this bound a hostile table of single characters renders in ~10 s, and prose in 1-3 s.
+DRAFT_EXPORT_RENDER_MAX_BYTES = env.int("DRAFT_EXPORT_RENDER_MAX_BYTES", default=128 * 1024)
 
 # --- Memory -------------------------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=3600)

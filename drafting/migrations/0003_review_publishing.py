@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0005_config_versions'),
-        ('drafting', '0001_initial'),
+        ('drafting', '0002_assist'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
