@@ -15,6 +15,7 @@ from core.admin import TenantReadOnlyAdmin, as_text
 from core.models import Membership
 from drafting.exports import render_html
 from drafting.models import Draft, Revision
+from emma.admin import ReadOnlyInline
 
 
 def document_html(markdown: str) -> str:
@@ -34,19 +35,11 @@ def side_by_side(older: Revision, newer: Revision) -> str:
     return mark_safe(table)  # noqa: S308 - HtmlDiff escapes &, < and > of every line
 
 
-class RevisionInline(admin.TabularInline):
+class RevisionInline(ReadOnlyInline):
     model = Revision
     fields = readonly_fields = ["number", "kind", as_text("author"), "saves", "checkpoint", "created_at", "saved_at",
                                 "compare"]
-    extra = 0
-    can_delete = False
     ordering = ["-number"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="diff")
     def compare(self, revision):

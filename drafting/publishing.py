@@ -128,7 +128,7 @@ def draft_publish(*, user, draft_id, target: str, destination: dict, correlation
         description=f"Publish “{draft.title}” (revision {draft.revision}) to {_describe(target, destination)}",
         parameters={"publication": str(publication.pk), "draft": str(draft.pk), "title": draft.title,
                     "revision": draft.revision, "target": target, "destination": destination, "preview": preview},
-        idempotency_key=f"{PUBLISH_TASK_TYPE}:{publication.pk}")
+        idempotency_key=f"{PUBLISH_TASK_TYPE}:{publication.pk}", by_its_app=True)
     publication.task_id = submitted.task.pk
     fields = ["task_id"]
     if submitted.task.status == AgentTask.Status.REJECTED:
@@ -259,6 +259,7 @@ def _check(parameters: dict) -> dict[str, list[str]]:
 @task_type(
     PUBLISH_TASK_TYPE, risk="medium", external_side_effects=True, default_cost=0, time_limit=60, max_attempts=5,
     receipt=lambda result: result["receipt"], check=_check, headline=_headline,
+    submitted_through="POST /api/drafts/{id}/publish",
     summary_template="drafting/summaries/publish.html",
     description="Publishes an approved draft's revision to Slack, email, a webhook or GitHub, once (submitted by "
                 "POST /api/drafts/{id}/publish; the publication it names must be waiting for this task).",

@@ -129,17 +129,21 @@ class _Deadline:
         return self
 
 
+TITLE_MAX = 200  # Draft.title's length
+
+
 def environment() -> GuardedEnvironment:
     return GuardedEnvironment(max_bytes=settings.DRAFT_MAX_CONTENT_BYTES)
 
 
-def template_check(*, body: str, variables_schema: dict) -> None:
-    """A template's body must parse and its variables' schema must be a valid Draft 2020-12 schema."""
+def template_check(*, body: str, variables_schema: dict, title: str = "") -> None:
+    """A template's body and title must parse and its variables' schema must be a valid Draft 2020-12 schema."""
     errors = {}
-    try:
-        environment().parse(body)
-    except TemplateSyntaxError as exc:
-        errors["body"] = [f"Line {exc.lineno}: {exc.message}"]
+    for field, text in (("body", body), ("title", title)):
+        try:
+            environment().parse(text)
+        except TemplateSyntaxError as exc:
+            errors[field] = [f"Line {exc.lineno}: {exc.message}"]
     if not isinstance(variables_schema, dict):
         errors["variables_schema"] = ["Expected a JSON Schema object."]
     else:
@@ -195,3 +199,9 @@ def render(*, body: str, variables: dict, seconds: float | None = None) -> str:
         raise Invalid("The template calls itself too deeply.", details={"template": ["Too deep."]}) from None
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise Invalid("The template could not be rendered.", details={"template": [str(exc)]}) from None
+
+
+def render_version(version, variables: dict) -> tuple[str, str]:
+    """A template version's title (one line, at most TITLE_MAX characters) and body, rendered with the variables."""
+    title = " ".join(render(body=version.title, variables=variables).split())[:TITLE_MAX]
+    return title, render(body=version.body, variables=variables)

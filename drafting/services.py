@@ -110,8 +110,8 @@ def draft_create(*, user, title: str = "", doc_type: str | None = None, content:
             raise Invalid.field("template_version", exc.message) from None
         variables = variables or {}
         rendering.variables_check(variables_schema=version.variables_schema, variables=variables)
-        content = rendering.render(body=version.body, variables=variables)
-        title = title or version.title
+        rendered_title, content = rendering.render_version(version, variables)
+        title = title or rendered_title
         doc_type = doc_type or version.doc_type
         kind = Revision.Kind.TEMPLATE
     elif variables:

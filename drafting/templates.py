@@ -23,7 +23,7 @@ def template_create(*, user, name: str, body: str, title: str, doc_type: str = "
                     variables_schema: dict | None = None) -> Template:
     """A new template with its version 1; the body must parse and the schema be a Draft 2020-12 schema."""
     variables_schema = {} if variables_schema is None else variables_schema
-    rendering.template_check(body=body, variables_schema=variables_schema)
+    rendering.template_check(body=body, variables_schema=variables_schema, title=title)
     tenant_id = _admin_of(user).tenant_id
     try:
         with transaction.atomic():
@@ -51,7 +51,8 @@ def template_update(*, user, template_id, **changes) -> Template:
                       "variables_schema": current.variables_schema}
     if any(name in changes and changes[name] != version_fields[name] for name in version_fields):
         version_fields.update(changes)
-        rendering.template_check(body=version_fields["body"], variables_schema=version_fields["variables_schema"])
+        rendering.template_check(body=version_fields["body"], variables_schema=version_fields["variables_schema"],
+                                 title=version_fields["title"])
         template.version += 1
         TemplateVersion.objects.create(template=template, number=template.version, author=user, **version_fields)
     try:
@@ -69,6 +70,6 @@ def template_preview(*, user, template_id, variables: dict, version: int | None 
     if not isinstance(variables, dict):
         raise Invalid.field("variables", "Expected a JSON object.")
     rendering.variables_check(variables_schema=template_version.variables_schema, variables=variables)
-    return {"template": template.pk, "version": template_version.number, "title": template_version.title,
-            "doc_type": template_version.doc_type,
-            "content": rendering.render(body=template_version.body, variables=variables)}
+    title, content = rendering.render_version(template_version, variables)
+    return {"template": template.pk, "version": template_version.number, "title": title,
+            "doc_type": template_version.doc_type, "content": content}

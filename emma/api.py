@@ -227,7 +227,7 @@ class TaskSubmitSchema(OpenApiSerializerExtension):
         common = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         shapes = []
         for spec in registry.all_types():
-            if spec.unavailable_reason():
+            if spec.unavailable_reason() or spec.submitted_through:
                 continue
             required = bool(spec.schema.get("required"))  # then `parameters` may not be left out either
             parameters = spec.schema if required else {**spec.schema, "default": {}}
@@ -352,6 +352,9 @@ class TaskTypesApi(APIView):
         tool = serializers.BooleanField()  # also offered to agents as a tool
         available = serializers.BooleanField()
         unavailable_reason = serializers.CharField(allow_null=True)
+        submitted_through = serializers.CharField(
+            allow_null=True, help_text="Where a type only its own app submits is asked for (POST /api/tasks refuses "
+                                       "it); null: through POST /api/tasks.")
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
@@ -363,5 +366,6 @@ class TaskTypesApi(APIView):
                           "external_side_effects": external, "default_cost": spec.default_cost,
                           "time_limit": spec.time_limit, "max_attempts": spec.max_attempts,
                           "parameters_schema": spec.schema, "tool": spec.as_tool, "available": not missing,
-                          "unavailable_reason": f"{missing} is not set" if missing else None})
+                          "unavailable_reason": f"{missing} is not set" if missing else None,
+                          "submitted_through": spec.submitted_through or None})
         return Response(self.OutputSerializer(types, many=True).data)

@@ -70,6 +70,9 @@ class TaskType:
     unavailable: Callable[[], str | None] | None = field(default=None, compare=False)
     # Rules past the JSON Schema (names that must exist): errors keyed like validate()'s.
     check: Callable[[dict], dict[str, list[str]]] | None = field(default=None, compare=False)
+    # Where a task of this type is asked for when only its own app submits it (drafting.publish: "POST
+    # /api/drafts/{id}/publish"); such a type is refused by POST /api/tasks and left out of its schema.
+    submitted_through: str = ""
 
     def unavailable_reason(self) -> str | None:
         return self.unavailable() if self.unavailable else None
@@ -108,7 +111,7 @@ _registry: dict[str, TaskType] = {}
 def task_type(name: str, *, risk: str, schema: dict, external_side_effects: bool = False, default_cost=0,
               time_limit: int = 60, max_attempts: int = 3, description: str = "", risk_for=None, receipt=None,
               task: bool = True, tool: bool = False, unavailable=None, check=None, headline=None,
-              summary_template: str | None = None):
+              summary_template: str | None = None, submitted_through: str = ""):
     """Register a handler `handler(ctx, parameters) -> JSON-serialisable result`, as a task type
     (`task`), a tool agents may call (`tool`), or both."""
     if risk not in RISK_LEVELS:
@@ -120,7 +123,7 @@ def task_type(name: str, *, risk: str, schema: dict, external_side_effects: bool
                                    default_cost=Decimal(str(default_cost)), schema=schema, time_limit=time_limit,
                                    max_attempts=max_attempts, description=description or (handler.__doc__ or "").strip(),
                                    risk_for=risk_for, receipt=receipt, as_task=task, as_tool=tool,
-                                   unavailable=unavailable, check=check)
+                                   unavailable=unavailable, check=check, submitted_through=submitted_through)
         if headline is not None:
             register_summary(name, headline=headline, template=summary_template)
         return handler

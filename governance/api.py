@@ -193,7 +193,8 @@ class PolicyRollbackApi(APIView):
 
     @extend_schema_serializer(component_name="PolicyRollbackInput")
     class InputSerializer(StrictSerializer):
-        version = serializers.IntegerField(min_value=1)
+        version = serializers.IntegerField(min_value=0, max_value=2**31 - 1,
+                                           help_text="The version to return to; 0: the default policy.")
 
     @extend_schema(request=InputSerializer, responses=PolicyOutputSerializer)
     def post(self, request):

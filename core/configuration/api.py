@@ -130,7 +130,8 @@ class ConfigRollbackApi(APIView):
 
     @extend_schema_serializer(component_name="ConfigRollbackInput")
     class InputSerializer(StrictSerializer):
-        version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+        version = serializers.IntegerField(min_value=0, max_value=2**31 - 1,
+                                           help_text="The version to return to; 0: the deployment's defaults.")
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(parameters=[_document_parameter()], request=InputSerializer,

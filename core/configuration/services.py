@@ -77,15 +77,16 @@ def config_update(*, tenant_id: int, document: str, content: dict, user=None, ac
 @transaction.atomic
 def config_rollback(*, tenant_id: int, document: str, version: int, user=None, reason: str = "",
                     correlation_id: str = "") -> ConfigVersion:
-    """A new version whose content is that of an earlier one (history is never rewritten). It must still be
-    valid: a document's schema may have grown stricter since."""
+    """A new version whose content is that of an earlier one (history is never rewritten); version 0 is the
+    deployment's defaults, before the tenant set anything. It must still be valid: a document's schema may have
+    grown stricter since."""
     document_named(document)
-    target = config_version(tenant_id=tenant_id, document=document, version=version)
-    if target is None:
+    target = config_version(tenant_id=tenant_id, document=document, version=version) if version else None
+    if target is None and version:
         kept = settings.CONFIG_VERSIONS_KEPT
         also = f" (only the last {kept} versions are kept)" if kept else ""
         raise Invalid(details={"version": [f"version {version} does not exist{also}"]})
-    return config_update(tenant_id=tenant_id, document=document, content=target.content, user=user,
+    return config_update(tenant_id=tenant_id, document=document, content=target.content if target else {}, user=user,
                          reason=reason or f"rollback to version {version}", correlation_id=correlation_id,
                          action="rolled_back", field="version")
 

@@ -189,10 +189,12 @@ class _Request:
 
 def _checked(*, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
              estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
-             callback_url: str | None = None) -> _Request:
+             callback_url: str | None = None, by_its_app: bool = False) -> _Request:
     spec = registry.get(task_type)
     if spec is None:
         raise Invalid(details={"task_type": [f"Unknown task type {task_type!r}; see GET /api/task-types."]})
+    if spec.submitted_through and not by_its_app:
+        raise Invalid(details={"task_type": [f"{task_type} is asked for through {spec.submitted_through}."]})
     missing = spec.unavailable_reason()
     if missing:
         raise Invalid(details={"task_type": [f"{task_type} is unavailable in this deployment: {missing} is not set."]})
@@ -340,11 +342,14 @@ def tasks_submit(*, user, requests: list[dict], correlation_id: str = "", channe
 
 def task_submit(*, user, task_type: str, description: str = "", parameters: dict | None = None, priority: int = 5,
                 estimated_cost: Decimal | None = None, idempotency_key: str | None = None,
-                correlation_id: str = "", channel: str = "api", callback_url: str | None = None) -> SubmitResult:
+                correlation_id: str = "", channel: str = "api", callback_url: str | None = None,
+                by_its_app: bool = False) -> SubmitResult:
     """Validate, decide, record and (when allowed) queue a task, all in one transaction.
-    The same Idempotency-Key with the same body returns the original task; with another body, 409."""
+    The same Idempotency-Key with the same body returns the original task; with another body, 409.
+    `by_its_app`: the app that owns a type with `submitted_through` is asking (it checked what its API takes)."""
     request = {"task_type": task_type, "description": description, "parameters": parameters, "priority": priority,
-               "estimated_cost": estimated_cost, "idempotency_key": idempotency_key, "callback_url": callback_url}
+               "estimated_cost": estimated_cost, "idempotency_key": idempotency_key, "callback_url": callback_url,
+               "by_its_app": by_its_app}
     return tasks_submit(user=user, requests=[request], correlation_id=correlation_id, channel=channel,
                         batch=False)[0]
 

@@ -111,6 +111,18 @@ def test_rollback_is_a_new_version_with_the_old_content(acme):
     assert versions_of(acme, "llm") == 3
 
 
+def test_rollback_to_version_0_returns_to_the_deployments_defaults(acme, settings):
+    put(acme, "integrations", SLACK_OFF)
+    assert config_current(tenant_id=acme.tenant_id, document="integrations")[0]["providers"]["slack"] is False
+    response = acme.admin_api.post("/api/config/integrations/rollback", {"version": 0, "reason": "undo the freeze"},
+                                   format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["version"] == 2 and response.json()["content"] == {}
+    assert config_current(tenant_id=acme.tenant_id, document="integrations")[0]["providers"]["slack"] is True
+    policy = acme.admin_api.post("/api/governance/policy/rollback", {"version": 0}, format="json")
+    assert policy.status_code == 200, policy.content
+
+
 def test_an_export_imports_back_and_an_unchanged_document_gets_no_new_version(acme, globex):
     put(acme, "llm", {"model": "acme-model", "prices": {"acme-model": {"input": 1, "output": 2}}})
     put(acme, "integrations", SLACK_OFF)

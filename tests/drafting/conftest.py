@@ -2,11 +2,6 @@
 
 import pytest
 
-from tests.fakes.llm import use_in_worker
-
-# The session's Celery worker runs the agent runs of tests/drafting/test_assist.py against the fake model.
-use_in_worker()
-
 
 def create(client, **body):
     response = client.post("/api/drafts", {"title": "Launch note", **body}, format="json")

@@ -3,8 +3,11 @@ played by the loopback fake), governed like any task, and their answer becomes a
 merged with what was saved meanwhile, or left on the request when it cannot be applied.
 
 Most tests run the task in this process as the worker would (`task_execute`) and apply its answer with the
-Celery task's own code; the first goes through the real broker and worker end to end."""
+Celery task's own code; the first runs it in a process of its own and the real worker applies the answer."""
 
+import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -15,8 +18,9 @@ from drafting.tasks import apply_assist
 from emma import services
 from emma.models import AgentTask
 from memory import services as memory_services
-from tests.conftest import wait_for
+from tests.conftest import CHILD_SETTINGS, ROOT, subprocess_env, wait_for
 from tests.drafting.conftest import create, save, share
+from tests.fakes.llm import settings_for
 
 pytestmark = pytest.mark.django_db
 
@@ -58,11 +62,24 @@ def run_and_apply(task_id, committed):
     return AssistRequest.objects.get(task_id=task_id)
 
 
+def run_in_child(task_id) -> None:
+    """The run in a process of its own configured with the fake model, as a worker would run it (the session's
+    worker has no model: configuring one there would turn every chat request of other tests into a run)."""
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="tests.process_settings",
+                         EMMA_TEST_CHILD_SETTINGS=json.dumps({**CHILD_SETTINGS, **settings_for("openai"),
+                                                              "LLM_MODEL": "loopback-model"}))
+    script = f"import django; django.setup(); from emma import services; services.task_execute(task_id={str(task_id)!r})"
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_an_agent_revise_runs_on_the_worker_and_becomes_a_revision_by_the_agent(acme, model, celery_worker_process):
+def test_an_agent_revise_runs_and_the_worker_applies_its_answer_as_a_revision_by_the_agent(
+        acme, model, celery_worker_process, monkeypatch):
     allow_agent_runs(acme)
     draft = create(acme.submitter_api, content=BASE, tone="warm", audience="customers")
     model.reply(text="A **lively** middle line", usage=(120, 12))
+    monkeypatch.setattr(services.tasks, "_publish", lambda *args, **kwargs: None)  # the run is the child's
 
     response = ask(acme, draft["id"], action="revise", instruction="Make it livelier",
                    selection={"start": MIDDLE[0], "end": MIDDLE[1]})
@@ -70,6 +87,7 @@ def test_an_agent_revise_runs_on_the_worker_and_becomes_a_revision_by_the_agent(
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["decision"] == "allow" and body["assist"]["status"] == "pending"
+    run_in_child(body["task_id"])  # its end's hook hands the answer to the worker (drafting.apply_assist)
     applied = wait_for(lambda: AssistRequest.objects.filter(task_id=body["task_id"], status="applied").first(),
                        timeout=60, message="the answer applied")
     revision = Revision.objects.get(draft_id=draft["id"], number=applied.revision)

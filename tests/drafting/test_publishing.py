@@ -214,13 +214,30 @@ def test_a_provider_the_tenant_turned_off_refuses_the_slack_publication(acme, fa
 
 
 @pytest.mark.django_db
-def test_a_drafting_publish_task_submitted_by_hand_publishes_nothing(acme, fake_vendors):
+@pytest.mark.django_db
+def test_a_drafting_publish_task_cannot_be_asked_for_through_the_task_api(acme, fake_vendors):
     acme.set_policy(rules={"drafting.publish": "allow"})
     draft = approved_draft(acme)
-    forged = acme.submit(task_type="drafting.publish", parameters={
+    forged = acme.submitter_api.post("/api/tasks", {"task_type": "drafting.publish", "parameters": {
+        "publication": "00000000-0000-0000-0000-000000000000", "draft": draft["id"], "title": "x", "revision": 1,
+        "target": "slack", "destination": {"channel": "#launches"}}}, format="json")
+    assert forged.status_code == 400
+    assert "POST /api/drafts/{id}/publish" in forged.json()["error"]["details"]["task_type"][0]
+    types = {t["name"]: t for t in acme.submitter_api.get("/api/task-types").json()}
+    assert types["drafting.publish"]["submitted_through"] == "POST /api/drafts/{id}/publish"
+    assert types["diagnostic.echo"]["submitted_through"] is None
+    assert not AgentTask.objects.filter(task_type="drafting.publish").exists()
+
+
+@pytest.mark.django_db
+def test_a_drafting_publish_task_for_no_waiting_publication_publishes_nothing(acme, fake_vendors):
+    """Its handler acts only on the publication waiting for this very task."""
+    acme.set_policy(rules={"drafting.publish": "allow"})
+    draft = approved_draft(acme)
+    forged = emma.task_submit(user=acme.submitter, task_type="drafting.publish", by_its_app=True, parameters={
         "publication": "00000000-0000-0000-0000-000000000000", "draft": draft["id"], "title": "x", "revision": 1,
         "target": "slack", "destination": {"channel": "#launches"}})
-    assert emma.task_execute(task_id=forged["task_id"], task_type="drafting.publish") == "failed"
+    assert emma.task_execute(task_id=forged.task.pk, task_type="drafting.publish") == "failed"
     assert fake_vendors.slack.delivered() == []
 
 

@@ -119,3 +119,18 @@ def test_an_undefined_variable_is_an_error_not_blank(acme):
                                    format="json").json()
     response = preview(acme.submitter_api, template["id"], {})
     assert response.status_code == 400 and "name" in str(response.json()["error"]["details"])
+
+
+def test_the_title_is_rendered_with_the_variables_too(acme):
+    response = acme.admin_api.post("/api/drafts/templates", {
+        "name": "titled", "title": "{{ service }} down for {{ minutes }} min", "body": BODY,
+        "variables_schema": SCHEMA}, format="json")
+    assert response.status_code == 201, response.content
+    variables = {"service": "Search", "minutes": 3}
+    assert preview(acme.submitter_api, response.json()["id"], variables).json()["title"] == "Search down for 3 min"
+    draft = acme.submitter_api.post("/api/drafts", {"template": response.json()["id"], "variables": variables},
+                                    format="json").json()
+    assert draft["title"] == "Search down for 3 min"
+    broken = acme.admin_api.post("/api/drafts/templates", {"name": "broken", "title": "{{ service", "body": BODY},
+                                 format="json")
+    assert broken.status_code == 400 and "title" in broken.json()["error"]["details"]
