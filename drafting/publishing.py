@@ -23,7 +23,6 @@ import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
@@ -36,6 +35,7 @@ from drafting.selectors import draft_for
 from emma.models import AgentTask
 from emma.registry import RetryableError, task_type
 from emma.services import task_submit
+from emma.task_types import webhook
 from governance.selectors import escalation_for_task
 from integrations import outbound
 from integrations.github import client as github
@@ -171,15 +171,8 @@ def _to_webhook(ctx, publication: Publication, content: str) -> dict:
     body = {"publication": str(publication.pk), "draft": str(draft.pk), "title": draft.title,
             "doc_type": draft.doc_type, "revision": publication.revision, "content": content,
             "tags": draft.tags, "owner": draft.owner.get_username()}
-    try:
-        response = httpx.post(publication.destination["url"], json=body, timeout=10, headers={
-            "Idempotency-Key": f"publication:{publication.pk}", "X-Correlation-ID": ctx.correlation_id})
-    except httpx.TransportError as exc:
-        raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
-    if response.status_code >= 500 or response.status_code == 429:
-        raise RetryableError(f"the receiver answered {response.status_code}")
-    if response.status_code >= 400:
-        raise RuntimeError(f"the receiver refused the publication: {response.status_code} {response.text[:200]}")
+    response = webhook.send(publication.destination["url"], body, idempotency_key=f"publication:{publication.pk}",
+                            correlation_id=ctx.correlation_id)
     return {"status_code": response.status_code}
 
 

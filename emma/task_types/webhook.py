@@ -15,14 +15,21 @@ from governance.summaries import host
                            "body": {"type": ["object", "array"]},
                            "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 30}}})
 def post(ctx, parameters):
+    response = send(parameters["url"], parameters.get("body", {}), idempotency_key=ctx.idempotency_key,
+                    correlation_id=ctx.correlation_id, timeout=parameters.get("timeout_seconds", 10))
+    return {"status_code": response.status_code, "response": response.text[:2000]}
+
+
+def send(url: str, body, *, idempotency_key: str, correlation_id: str, timeout: float = 10) -> httpx.Response:
+    """POST the body as JSON with the Idempotency-Key a retry repeats; a transport error, a 5xx or a 429 is
+    worth another try (RetryableError), another 4xx is the receiver's refusal (ValueError)."""
     try:
-        response = httpx.post(parameters["url"], json=parameters.get("body", {}),
-                              headers={"Idempotency-Key": ctx.idempotency_key, "X-Correlation-ID": ctx.correlation_id},
-                              timeout=parameters.get("timeout_seconds", 10))
+        response = httpx.post(url, json=body, timeout=timeout,
+                              headers={"Idempotency-Key": idempotency_key, "X-Correlation-ID": correlation_id})
     except httpx.TransportError as exc:
         raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code >= 500 or response.status_code == 429:
         raise RetryableError(f"the receiver answered {response.status_code}")
     if response.status_code >= 400:
         raise ValueError(f"the receiver refused the request: {response.status_code} {response.text[:200]}")
-    return {"status_code": response.status_code, "response": response.text[:2000]}
+    return response

@@ -87,10 +87,17 @@ def decide(browser, button_id, reason):
     button = browser.find_element(*by(f"#{button_id}"))
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))  # the next page, not this one's message
+    def gone(_):
+        try:
+            button.is_enabled()
+            return False
+        except WebDriverException:  # stale; or, mid-navigation, Chrome's "node does not belong to the document"
+            return True
+
+    WebDriverWait(browser, 10).until(gone)  # the next page, not this one's message
     return wait_for(browser, ".messagelist li").text
 
 
