@@ -71,6 +71,7 @@ urlpatterns = [
     path("api/governance/policy", governance_api.PolicyApi.as_view(), name="policy"),
     path("api/governance/policy/versions", governance_api.PolicyVersionsApi.as_view(), name="policy-versions"),
     path("api/governance/policy/rollback", governance_api.PolicyRollbackApi.as_view(), name="policy-rollback"),
+    path("api/governance/stats", governance_api.StatsApi.as_view(), name="governance-stats"),
     path("api/audit", governance_api.AuditApi.as_view(), name="audit"),
     path("api/config", config_api.ConfigListApi.as_view(), name="config"),
     path("api/config/import", config_api.ConfigImportApi.as_view(), name="config-import"),

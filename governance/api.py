@@ -10,7 +10,7 @@ from core.schema import error_response
 from core.selectors import membership_for_user
 from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
                               paginated_response)
-from governance import selectors, services, summaries
+from governance import selectors, services, stats, summaries
 from core.models import ConfigVersion
 from governance.models import AuditEvent, Escalation
 from governance.policy import AUTONOMY_LEVELS, RULES
@@ -233,3 +233,64 @@ class AuditApi(APIView):
         events = selectors.audit_events(tenant_id=membership_for_user(request.user).tenant_id,
                                         **self.FilterSerializer.filters(request))
         return paginated_response(request, self, events, AuditEventSerializer)
+
+
+@extend_schema_serializer(component_name="ApprovalTimes")
+class ApprovalTimesSerializer(serializers.Serializer):
+    decisions = serializers.IntegerField()
+    p50_seconds = serializers.FloatField(allow_null=True)
+    p95_seconds = serializers.FloatField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="ApprovalTimesOfGroup")
+class GroupTimesSerializer(ApprovalTimesSerializer):
+    group = serializers.CharField(allow_blank=True, help_text="The tier's approver group (empty: every approver).")
+
+
+@extend_schema_serializer(component_name="ApprovalTimesOfApprover")
+class ApproverTimesSerializer(ApprovalTimesSerializer):
+    approver = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="ApprovalStats")
+class ApprovalStatsSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    time_to_decision = ApprovalTimesSerializer()
+    by_group = GroupTimesSerializer(many=True)
+    by_approver = ApproverTimesSerializer(many=True)
+    chains_ended = serializers.IntegerField()
+    expired = serializers.IntegerField(help_text="Chains that ended with no one deciding (by the last deadline).")
+    expired_share = serializers.FloatField(allow_null=True)
+    waiting_seconds = serializers.FloatField(help_text="What the chains that ended kept tasks and runs waiting.")
+    agent_waiting_seconds = serializers.FloatField(help_text="Of which agent runs' tool calls.")
+
+
+class StatsApi(APIView):
+    """Approval SLAs over a window (default the last 30 days): time to decision p50/p95 for the tenant, per
+    tier group and per approver; the share of chains that ended with no one deciding; the time tasks and agent
+    runs spent waiting. Approvers and admins."""
+
+    permission_classes = [IsApprover]
+
+    @extend_schema_serializer(component_name="ApprovalStatsFilter")
+    class FilterSerializer(StrictSerializer):
+        def get_fields(self):  # `from` is a Python keyword: the field is added by name
+            fields = super().get_fields()
+            fields["from"] = serializers.DateTimeField(required=False, help_text="Default: 30 days before `to`.")
+            fields["to"] = serializers.DateTimeField(required=False, help_text="The window's end, excluded. "
+                                                                               "Default: now.")
+            return fields
+
+        def validate(self, data):
+            if data.get("from") and data.get("to") and data["from"] >= data["to"]:
+                raise serializers.ValidationError({"from": ["Must be before `to`."]})
+            return data
+
+    @extend_schema(parameters=[FilterSerializer], responses=ApprovalStatsSerializer)
+    def get(self, request):
+        query = self.FilterSerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        span = stats.window(start=query.validated_data.get("from"), end=query.validated_data.get("to"))
+        figures = stats.approval_stats(tenant_id=membership_for_user(request.user).tenant_id, span=span)
+        return Response(ApprovalStatsSerializer(figures).data)

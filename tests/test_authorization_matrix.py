@@ -300,6 +300,7 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     # globex has no version 1 to go back to: a 400 naming it, in globex's own policy.
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
+    "governance-stats": {"GET": Api(deciders(200), other_tenant=200)},
     # -- configuration documents: every member reads the tenant's own, admins change them ---------------
     "config": {"GET": Api(everyone(200), other_tenant=200)},
     "config-document": {

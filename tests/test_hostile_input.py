@@ -302,7 +302,8 @@ LIMITED = ("memory-search",)
 NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "one document",
              "config": "the registered documents, a fixed catalogue",
              "schema": "public, no data", "api-docs": "public, no data", "webhook-providers": "a fixed catalogue",
-             "dora-summary": "figures over a window (its filters are checked: a bad one is a 400)"}
+             "dora-summary": "figures over a window (its filters are checked: a bad one is a 400)",
+             "governance-stats": "approval figures over a window (its filters are checked: a bad one is a 400)"}
 
 HUGE = "9" * 30
 HOSTILE_PAGING: dict[str, tuple[dict, int, str]] = {

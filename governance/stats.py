@@ -1,0 +1,100 @@
+"""Approval SLAs: how long people keep decisions waiting, read from the escalations themselves.
+
+- Time to decision: from a tier's escalation opening to a person's decision on it (approved, rejected,
+  replied), p50 and p95, for the tenant, per tier group and per approver. Tiers that timed out or moved on
+  are not decisions and are left out of these figures.
+- Expired: of the chains that ended in the window (a chain is a task's or a tool call's tiers, its end the
+  last tier's close), the share no person decided: ended by the last deadline (rejected as expired, or
+  approved by the policy's default). Withdrawn chains (the task was cancelled) count in neither part.
+- Waiting: the time the chains that ended in the window kept their task or agent run waiting, from the first
+  tier's opening to the end; agent runs' (tool calls') apart, since a paused run holds no worker but holds its
+  requester.
+
+Each figure is one SQL query over the window's rows (percentile_cont in PostgreSQL), so the cost grows with
+the escalations in the window, not with any Python loop."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Aggregate, Case, Count, F, FloatField, Func, OuterRef, Q, Subquery, Sum, When
+from django.utils import timezone
+
+from governance.models import Escalation
+
+Status = Escalation.Status
+DECIDED_BY_A_PERSON = (Status.APPROVED, Status.REJECTED, Status.REPLIED)
+DEFAULT_WINDOW = timedelta(days=30)
+
+
+class Percentile(Aggregate):
+    function = "percentile_cont"
+    template = "percentile_cont(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=fraction, **extra)
+
+
+class Seconds(Func):
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def window(*, start: datetime | None = None, end: datetime | None = None) -> Window:
+    end = end or timezone.now()
+    return Window(start=start or end - DEFAULT_WINDOW, end=end)
+
+
+def _time_to_decision(rows) -> dict:
+    return rows.aggregate(decisions=Count("pk"),
+                          p50_seconds=Percentile(Seconds(F("decided_at") - F("created_at")), 0.5),
+                          p95_seconds=Percentile(Seconds(F("decided_at") - F("created_at")), 0.95))
+
+
+def _grouped(rows, field: str, name: str) -> list[dict]:
+    duration = Seconds(F("decided_at") - F("created_at"))
+    grouped = (rows.values(field).annotate(decisions=Count("pk"), p50_seconds=Percentile(duration, 0.5),
+                                           p95_seconds=Percentile(duration, 0.95)).order_by(field))
+    return [{name: row[field] or "", "decisions": row["decisions"], "p50_seconds": row["p50_seconds"],
+             "p95_seconds": row["p95_seconds"]} for row in grouped]
+
+
+def approval_stats(*, tenant_id: int, span: Window) -> dict:
+    """The tenant's approval SLA figures over the window (see the module's docstring)."""
+    escalations = Escalation.objects.filter(tenant_id=tenant_id)
+    decided = escalations.filter(status__in=DECIDED_BY_A_PERSON, decided_by__isnull=False,
+                                 decided_at__gte=span.start, decided_at__lt=span.end)
+    # A chain's end: a tier that closed and has no next tier. Its first tier's opening, through `previous`.
+    ends = escalations.filter(next__isnull=True, decided_at__gte=span.start, decided_at__lt=span.end).exclude(
+        status__in=(Status.OPEN, Status.CANCELLED))
+    def first_tier(**same_step):
+        """The chain's first tier: the latest first tier of its task (and tool call) opened before its end."""
+        return Subquery(Escalation.objects.filter(
+            task_id=OuterRef("task_id"), previous__isnull=True, created_at__lte=OuterRef("created_at"), **same_step)
+            .order_by("-created_at").values("created_at")[:1])
+
+    opened = Case(When(step__isnull=True, then=first_tier(step__isnull=True)),
+                  default=first_tier(step=OuterRef("step")))
+    waiting = Seconds(F("decided_at") - opened)
+    chains = ends.annotate(waited=waiting).aggregate(
+        ended=Count("pk"),
+        expired=Count("pk", filter=Q(decided_by__isnull=True)),
+        waiting_seconds=Sum("waited"),
+        agent_waiting_seconds=Sum("waited", filter=Q(step__isnull=False)))
+    return {
+        "start": span.start, "end": span.end,
+        "time_to_decision": _time_to_decision(decided),
+        "by_group": _grouped(decided, "approver_group", "group"),
+        "by_approver": _grouped(decided, "decided_by__username", "approver"),
+        "chains_ended": chains["ended"],
+        "expired": chains["expired"],
+        "expired_share": chains["expired"] / chains["ended"] if chains["ended"] else None,
+        "waiting_seconds": chains["waiting_seconds"] or 0.0,
+        "agent_waiting_seconds": chains["agent_waiting_seconds"] or 0.0,
+    }
