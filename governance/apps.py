@@ -11,11 +11,12 @@ class GovernanceConfig(AppConfig):
         from core.registries import register_periodic_job
         from governance import home
         from governance.audit import audit_record
-        from governance.metrics import open_escalations_collector
+        from governance.metrics import approval_sla_collector, open_escalations_collector
         from governance.policy import POLICY_SCHEMA, default_policy
         from governance.tasks import PERIODIC_JOBS
 
         register_scrape_time_collector(open_escalations_collector)
+        register_scrape_time_collector(approval_sla_collector)
         home.register()
         register_recorder(audit_record)
         register_document(Document(

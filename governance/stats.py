@@ -24,6 +24,7 @@ from governance.models import Escalation
 Status = Escalation.Status
 DECIDED_BY_A_PERSON = (Status.APPROVED, Status.REJECTED, Status.REPLIED)
 DEFAULT_WINDOW = timedelta(days=30)
+METRICS_WINDOW = timedelta(days=7)  # what /metrics reads at each scrape
 
 
 class Percentile(Aggregate):
@@ -57,20 +58,22 @@ def _time_to_decision(rows) -> dict:
                           p95_seconds=Percentile(Seconds(F("decided_at") - F("created_at")), 0.95))
 
 
-def _grouped(rows, field: str, name: str) -> list[dict]:
+def _grouped(rows, field: str, name: str, also: tuple[str, ...] = ()) -> list[dict]:
     duration = Seconds(F("decided_at") - F("created_at"))
-    grouped = (rows.values(field).annotate(decisions=Count("pk"), p50_seconds=Percentile(duration, 0.5),
-                                           p95_seconds=Percentile(duration, 0.95)).order_by(field))
-    return [{name: row[field] or "", "decisions": row["decisions"], "p50_seconds": row["p50_seconds"],
-             "p95_seconds": row["p95_seconds"]} for row in grouped]
+    grouped = (rows.values(*also, field).annotate(decisions=Count("pk"), p50_seconds=Percentile(duration, 0.5),
+                                                  p95_seconds=Percentile(duration, 0.95)).order_by(*also, field))
+    return [{**{key: row[key] for key in also}, name: row[field] or "", "decisions": row["decisions"],
+             "p50_seconds": row["p50_seconds"], "p95_seconds": row["p95_seconds"]} for row in grouped]
 
 
-def approval_stats(*, tenant_id: int, span: Window) -> dict:
-    """The tenant's approval SLA figures over the window (see the module's docstring)."""
-    escalations = Escalation.objects.filter(tenant_id=tenant_id)
-    decided = escalations.filter(status__in=DECIDED_BY_A_PERSON, decided_by__isnull=False,
-                                 decided_at__gte=span.start, decided_at__lt=span.end)
-    # A chain's end: a tier that closed and has no next tier. Its first tier's opening, through `previous`.
+def _decided(escalations, span: Window):
+    return escalations.filter(status__in=DECIDED_BY_A_PERSON, decided_by__isnull=False,
+                              decided_at__gte=span.start, decided_at__lt=span.end)
+
+
+def _chain_ends(escalations, span: Window):
+    """Each chain's end in the window (a tier that closed and has no next tier), with `waited`: the seconds
+    from its first tier's opening."""
     ends = escalations.filter(next__isnull=True, decided_at__gte=span.start, decided_at__lt=span.end).exclude(
         status__in=(Status.OPEN, Status.CANCELLED))
     def first_tier(**same_step):
@@ -81,12 +84,18 @@ def approval_stats(*, tenant_id: int, span: Window) -> dict:
 
     opened = Case(When(step__isnull=True, then=first_tier(step__isnull=True)),
                   default=first_tier(step=OuterRef("step")))
-    waiting = Seconds(F("decided_at") - opened)
-    chains = ends.annotate(waited=waiting).aggregate(
-        ended=Count("pk"),
-        expired=Count("pk", filter=Q(decided_by__isnull=True)),
-        waiting_seconds=Sum("waited"),
-        agent_waiting_seconds=Sum("waited", filter=Q(step__isnull=False)))
+    return ends.annotate(waited=Seconds(F("decided_at") - opened))
+
+
+CHAIN_FIGURES = {"ended": Count("pk"), "expired": Count("pk", filter=Q(decided_by__isnull=True)),
+                 "waiting_seconds": Sum("waited"), "agent_waiting_seconds": Sum("waited", filter=Q(step__isnull=False))}
+
+
+def approval_stats(*, tenant_id: int, span: Window) -> dict:
+    """The tenant's approval SLA figures over the window (see the module's docstring)."""
+    escalations = Escalation.objects.filter(tenant_id=tenant_id)
+    decided = _decided(escalations, span)
+    chains = _chain_ends(escalations, span).aggregate(**CHAIN_FIGURES)
     return {
         "start": span.start, "end": span.end,
         "time_to_decision": _time_to_decision(decided),
@@ -98,3 +107,16 @@ def approval_stats(*, tenant_id: int, span: Window) -> dict:
         "waiting_seconds": chains["waiting_seconds"] or 0.0,
         "agent_waiting_seconds": chains["agent_waiting_seconds"] or 0.0,
     }
+
+
+def times_by_tenant_and_group(span: Window) -> list[dict]:
+    """Time to decision per tenant and tier group, every tenant at once (for /metrics)."""
+    rows = _grouped(_decided(Escalation.objects.all(), span), "approver_group", "group", also=("tenant__slug",))
+    return [{**row, "tenant": row.pop("tenant__slug")} for row in rows]
+
+
+def chains_by_tenant(span: Window) -> list[dict]:
+    """Ended chains, those no one decided and the time waited, per tenant (for /metrics)."""
+    return [{**row, "tenant": row.pop("tenant__slug")} for row in
+            _chain_ends(Escalation.objects.all(), span).values("tenant__slug").annotate(**CHAIN_FIGURES)
+            .order_by("tenant__slug")]

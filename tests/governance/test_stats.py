@@ -66,3 +66,19 @@ def test_submitters_may_not_read_them_and_a_bad_window_is_a_400(acme):
     bad = acme.admin_api.get("/api/governance/stats", {"from": "2026-11-03T00:00:00Z", "to": "2026-11-02T00:00:00Z"})
     assert bad.status_code == 400 and "from" in bad.json()["error"]["details"]
     assert acme.admin_api.get("/api/governance/stats", {"days": 3}).status_code == 400
+
+
+def test_metrics_show_every_tenants_figures_of_the_last_week(acme, history, monkeypatch, django_assert_max_num_queries):
+    from governance import metrics, stats
+
+    monkeypatch.setattr(metrics.timezone, "now", lambda: T0 + timedelta(days=1))
+    with django_assert_max_num_queries(3):
+        families = {family.name: {tuple(sample.labels.values()): sample.value for sample in family.samples}
+                    for family in metrics.approval_sla_collector.collect()}
+    assert stats.METRICS_WINDOW == timedelta(days=7)
+    times = families["emma_approval_time_to_decision_seconds"]
+    assert times[("acme", "leads", "0.5")] == 120.0 and times[("acme", "managers", "0.95")] == 100.0
+    assert times[("globex", "leads", "0.5")] == 5.0
+    assert families["emma_approval_expired_ratio"] == {("acme",): 0.25, ("globex",): 0.0}
+    assert families["emma_approval_waiting_seconds"][("acme", "task")] == 640.0
+    assert families["emma_approval_waiting_seconds"][("acme", "agent_run")] == 900.0
