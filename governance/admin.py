@@ -15,10 +15,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from core.admin import TenantReadOnlyAdmin, as_text, membership_of, pretty_json
+from core.charts import bar_chart
 from core.errors import ApplicationError, Invalid, error_text
 from core.parsers import strict_json
 from core.models import Membership
-from governance import hooks, selectors, services, summaries
+from governance import hooks, selectors, services, stats, summaries
 from governance.models import AuditEvent, Escalation
 
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
@@ -170,7 +171,22 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         return pretty_json(escalation.decision_arguments) if escalation.decision_arguments is not None else "—"
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {"title": "Escalations", **(extra_context or {})})
+        return super().changelist_view(request, {"title": "Escalations", **self._sla_context(request),
+                                                 **(extra_context or {})})
+
+    def _sla_context(self, request) -> dict:
+        """The approval SLAs of the tenant the session acts in, above the list (none for a superuser acting in
+        no tenant): the last 30 days' figures, and 14 days of p95 time to decision as a chart."""
+        membership = membership_of(request)
+        if membership is None:
+            return {}
+        figures = stats.approval_stats(tenant_id=membership.tenant_id, span=stats.window())
+        days = stats.times_by_day(tenant_id=membership.tenant_id, days=14)
+        minutes = max((row["p95_seconds"] or 0 for _, row in days), default=0) >= 120
+        scale, unit = (60, " min") if minutes else (1, " s")
+        chart = bar_chart([(f"{day:%b %d}", (row["p95_seconds"] or 0) / scale) for day, row in days],
+                          title=f"Time to decision, p95 per day, last 14 days ({unit.strip()})", unit=unit, total=False)
+        return {"sla": figures, "sla_chart": chart}
 
     # --- the page, and single decisions ---
 

@@ -14,9 +14,11 @@ Each figure is one SQL query over the window's rows (percentile_cont in PostgreS
 the escalations in the window, not with any Python loop."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db.models import Aggregate, Case, Count, F, FloatField, Func, OuterRef, Q, Subquery, Sum, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from governance.models import Escalation
@@ -120,3 +122,16 @@ def chains_by_tenant(span: Window) -> list[dict]:
     return [{**row, "tenant": row.pop("tenant__slug")} for row in
             _chain_ends(Escalation.objects.all(), span).values("tenant__slug").annotate(**CHAIN_FIGURES)
             .order_by("tenant__slug")]
+
+
+def times_by_day(*, tenant_id: int, days: int, end: datetime | None = None) -> list[tuple[date, dict]]:
+    """Time to decision p50/p95 on each of the last `days` UTC days (a day without decisions: None)."""
+    end = end or timezone.now()
+    first = (end - timedelta(days=days - 1)).date()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=dt_timezone.utc)
+    decided = _decided(Escalation.objects.filter(tenant_id=tenant_id), Window(start=start, end=end))
+    duration = Seconds(F("decided_at") - F("created_at"))
+    per_day = {row["day"]: row for row in decided.annotate(day=TruncDate("decided_at", tzinfo=dt_timezone.utc))
+               .values("day").annotate(p50_seconds=Percentile(duration, 0.5), p95_seconds=Percentile(duration, 0.95))}
+    return [(day, per_day.get(day, {"p50_seconds": None, "p95_seconds": None}))
+            for day in (first + timedelta(days=n) for n in range(days))]

@@ -82,3 +82,17 @@ def test_metrics_show_every_tenants_figures_of_the_last_week(acme, history, monk
     assert families["emma_approval_expired_ratio"] == {("acme",): 0.25, ("globex",): 0.0}
     assert families["emma_approval_waiting_seconds"][("acme", "task")] == 640.0
     assert families["emma_approval_waiting_seconds"][("acme", "agent_run")] == 900.0
+
+
+def test_the_escalation_list_shows_the_slas_and_their_chart(acme, history, client, monkeypatch):
+    from django.utils import timezone as django_timezone
+
+    monkeypatch.setattr(django_timezone, "now", lambda: T0 + timedelta(days=1))
+    client.force_login(acme.approver)
+    page = client.get("/admin/governance/escalation/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "p50 100 s, p95 172 s over 3 decisions" in html and "1 of 4 ended with no one deciding" in html
+    assert "leads 120 / 174 s; managers 100 / 100 s" in html
+    # 172 s is past two minutes: the chart counts in minutes.
+    assert "Time to decision, p95 per day, last 14 days (min): peak 2.9 min at Nov 02" in html
