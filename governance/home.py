@@ -4,7 +4,7 @@ today, their groups' queue and, for tenant admins, the budget, the tiers and the
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Aggregate, Count, F, FloatField, Func, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +13,7 @@ from core.charts import bar_chart, meter
 from core.models import Membership
 from core.registries import HomeLink, HomePanel, register_home_link, register_home_panel
 from governance import selectors, summaries
+from governance.stats import Percentile, Seconds
 from governance.models import Escalation
 
 DECIDING, ADMIN = Membership.DECIDING_ROLES, (Membership.Role.ADMIN,)
@@ -74,17 +75,6 @@ def budget_today(request, membership):
             "threshold": policy.get("cost_threshold")}
 
 
-class Median(Aggregate):
-    function = "percentile_cont"
-    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-
-class Seconds(Func):
-    template = "EXTRACT(EPOCH FROM %(expressions)s)"
-    output_field = FloatField()
-
-
 def decisions_over_time(request, membership):
     """Decisions per day over 14 days, and the median time from opening to decision on each day."""
     today = timezone.now().date()
@@ -93,7 +83,7 @@ def decisions_over_time(request, membership):
         Escalation.objects.filter(tenant_id=membership.tenant_id, status__in=DECIDED,
                                   decided_at__gte=start_of_today() - timedelta(days=13))
         .annotate(day=TruncDate("decided_at")).values("day")
-        .annotate(count=Count("pk"), median=Median(Seconds(F("decided_at") - F("created_at")))))}
+        .annotate(count=Count("pk"), median=Percentile(Seconds(F("decided_at") - F("created_at")), 0.5)))}
     label = "{:%b %d}".format
     medians = [per_day.get(day, {}).get("median") or 0 for day in days]
     minutes = max(medians) >= 120  # seconds until the slowest day took two minutes
