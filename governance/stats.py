@@ -78,6 +78,7 @@ def _chain_ends(escalations, span: Window):
     from its first tier's opening."""
     ends = escalations.filter(next__isnull=True, decided_at__gte=span.start, decided_at__lt=span.end).exclude(
         status__in=(Status.OPEN, Status.CANCELLED))
+
     def first_tier(**same_step):
         """The chain's first tier: the latest first tier of its task (and tool call) opened before its end."""
         return Subquery(Escalation.objects.filter(
@@ -114,14 +115,18 @@ def approval_stats(*, tenant_id: int, span: Window) -> dict:
 def times_by_tenant_and_group(span: Window) -> list[dict]:
     """Time to decision per tenant and tier group, every tenant at once (for /metrics)."""
     rows = _grouped(_decided(Escalation.objects.all(), span), "approver_group", "group", also=("tenant__slug",))
-    return [{**row, "tenant": row.pop("tenant__slug")} for row in rows]
+    return [_tenant_named(row) for row in rows]
 
 
 def chains_by_tenant(span: Window) -> list[dict]:
     """Ended chains, those no one decided and the time waited, per tenant (for /metrics)."""
-    return [{**row, "tenant": row.pop("tenant__slug")} for row in
-            _chain_ends(Escalation.objects.all(), span).values("tenant__slug").annotate(**CHAIN_FIGURES)
-            .order_by("tenant__slug")]
+    return [_tenant_named(row) for row in _chain_ends(Escalation.objects.all(), span).values("tenant__slug")
+            .annotate(**CHAIN_FIGURES).order_by("tenant__slug")]
+
+
+def _tenant_named(row: dict) -> dict:
+    tenant = row.pop("tenant__slug")
+    return {**row, "tenant": tenant}
 
 
 def times_by_day(*, tenant_id: int, days: int, end: datetime | None = None) -> list[tuple[date, dict]]:
