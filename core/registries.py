@@ -173,3 +173,19 @@ def register_task_type_names(provider: Callable[[], set[str]]) -> None:
 def task_type_names() -> set[str] | None:
     """The names of the task types that may be submitted; None while no app registered them."""
     return _task_type_names() if _task_type_names is not None else None
+
+
+# --- ports: what an app above asks of one below it that it may not import -----------------------------
+
+
+_ports: dict[str, Callable] = {}
+
+
+def register_port(name: str, function: Callable) -> None:
+    """Offer `function` under `name` to the apps that may not import its own (drafting asks integrations to
+    send through the outbox: `port("slack_publish")(...)`)."""
+    _ports[name] = function
+
+
+def port(name: str) -> Callable:
+    return _ports[name]

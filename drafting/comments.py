@@ -7,12 +7,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from core.registries import port
 from core.errors import Conflict, Invalid, NotFound
 from drafting.models import Comment, Draft, DraftEvent, Revision
 from drafting.selectors import draft_for, drafts_visible_to
 from drafting.services import event_record
-from integrations import outbound
-from integrations.models import ChannelIdentity
 
 MENTION = re.compile(r"(?<![\w.@+-])@([\w.@+-]+)")
 MENTION_PURPOSE = "draft_mention"
@@ -98,14 +97,10 @@ def _notify_mentions(draft: Draft, comment: Comment, author) -> list[str]:
         mentioned.append(person.username)
         if person.pk == author.pk:
             continue
-        for identity in ChannelIdentity.objects.filter(user=person, tenant_id=draft.tenant_id):
-            if not outbound.channel_available(identity.channel):
-                continue
-            excerpt = comment.body if len(comment.body) <= QUOTE_CONTEXT else comment.body[:QUOTE_CONTEXT] + "…"
-            outbound.message_queue(
-                tenant_id=draft.tenant_id, channel=identity.channel, to=identity.address, purpose=MENTION_PURPOSE,
-                text=f"{author.username} mentioned you on the draft “{draft.title}”: {excerpt}",
-                idempotency_key=f"drafting:mention:{comment.pk}:{identity.pk}", recipient_id=person.pk)
+        excerpt = comment.body if len(comment.body) <= QUOTE_CONTEXT else comment.body[:QUOTE_CONTEXT] + "…"
+        port("person_tell")(tenant_id=draft.tenant_id, person=person, purpose=MENTION_PURPOSE,
+                            text=f"{author.username} mentioned you on the draft “{draft.title}”: {excerpt}",
+                            key=f"drafting:mention:{comment.pk}")
     return sorted(mentioned)
 
 

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
+from core.registries import port
 from drafting import services
 from drafting.models import Draft, Publication, PublishTarget, Revision
 from drafting.selectors import draft_for
@@ -37,9 +38,6 @@ from emma.registry import RetryableError, task_type
 from emma.services import task_submit
 from emma.task_types import webhook
 from governance.selectors import escalation_for_task
-from integrations import outbound
-from integrations.github import client as github
-from integrations.models import Channel, OutboundMessage, normalized_address
 
 logger = logging.getLogger(__name__)
 
@@ -146,24 +144,9 @@ def _text(draft: Draft, content: str) -> str:
 
 
 def _to_slack(ctx, publication: Publication, content: str) -> dict:
-    address = normalized_address(Channel.SLACK, publication.destination["channel"])
-    message = outbound.message_queue(
-        tenant_id=publication.tenant_id, channel=Channel.SLACK, to=address, text=_text(publication.draft, content),
-        purpose="publication", idempotency_key=f"publication:{publication.pk}", task_id=ctx.task_id, publish=False)
-    if message.status == OutboundMessage.Status.QUEUED:
-        outbound.message_send(message_id=message.pk)
-        message.refresh_from_db()
-    if message.status == OutboundMessage.Status.SENT:
-        return _slack_receipt(message)
-    if message.status in (OutboundMessage.Status.FAILED, OutboundMessage.Status.CANCELLED):
-        raise RuntimeError(f"the Slack message could not be sent: {message.error}")
-    # Deferred (breaker, rate limit, cap) or being sent: the outbox sends it; this task looks again.
-    raise RetryableError(f"the Slack message is not sent yet ({message.status}): {message.error}")
-
-
-def _slack_receipt(message: OutboundMessage) -> dict:
-    return {"message_id": message.pk, "provider_message_id": message.provider_message_id,
-            "provider_channel": message.provider_channel}
+    return port("slack_publish")(tenant_id=publication.tenant_id, channel=publication.destination["channel"],
+                                 text=_text(publication.draft, content), key=f"publication:{publication.pk}",
+                                 task_id=ctx.task_id, purpose="publication")
 
 
 def _to_webhook(ctx, publication: Publication, content: str) -> dict:
@@ -195,20 +178,11 @@ def _to_email(ctx, publication: Publication, content: str) -> dict:
 
 def _to_github(ctx, publication: Publication, content: str) -> dict:
     destination, draft = publication.destination, publication.draft
-    key = f"publication:{publication.pk}"
-    if "issue" in destination:
-        call = lambda kit: github.comment_post(kit, repo=destination["repo"], number=destination["issue"],  # noqa: E731
-                                               body=f"## {draft.title}\n\n{content}", key=key)
-    else:
-        call = lambda kit: github.issue_create(kit, repo=destination["repo"], labels=[], key=key,  # noqa: E731
-                                               title=destination.get("title") or draft.title, body=content)
-    try:
-        posted = github.as_installation(tenant_id=publication.tenant_id, repo=destination["repo"], call=call)
-    except github.GitHubFailure as exc:
-        if exc.retryable:
-            raise RetryableError(str(exc)) from None
-        raise RuntimeError(str(exc)) from None
-    return {key: posted[key] for key in ("url", "comment_id", "number") if key in posted}
+    comment = "issue" in destination
+    return port("github_publish")(
+        tenant_id=publication.tenant_id, repo=destination["repo"], issue=destination.get("issue"),
+        title=destination.get("title") or draft.title, body=f"## {draft.title}\n\n{content}" if comment else content,
+        key=f"publication:{publication.pk}")
 
 
 SENDERS = {PublishTarget.SLACK: _to_slack, PublishTarget.WEBHOOK: _to_webhook, PublishTarget.EMAIL: _to_email,
@@ -314,12 +288,10 @@ def publications_settle_lost(*, older_than: timedelta = timedelta(seconds=30), l
     settled = sum(publication_settle(task) for task in ended)
     slack = Publication.objects.filter(target=PublishTarget.SLACK, status__in=(Status.PENDING, Status.FAILED),
                                        created_at__lt=before).values_list("pk", flat=True)[:limit]
-    sent = OutboundMessage.objects.filter(idempotency_key__in=[f"publication:{pk}" for pk in slack],
-                                          status=OutboundMessage.Status.SENT)
-    for message in sent:
+    sent = port("slack_sent")(keys=[f"publication:{pk}" for pk in slack])
+    for key, receipt in sent.items():
         try:
-            settled += publication_published(publication_id=message.idempotency_key.split(":", 1)[1],
-                                             receipt=_slack_receipt(message))
+            settled += publication_published(publication_id=key.split(":", 1)[1], receipt=receipt)
         except IntegrityError:  # a failed one published late, while a newer one for its target is active
-            logger.warning("publication of outbox message %s was sent late; a newer one is active", message.pk)
+            logger.warning("publication %s was sent late; a newer one is active", key)
     return settled

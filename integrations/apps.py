@@ -39,6 +39,11 @@ class IntegrationsConfig(AppConfig):
         emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
         emma_hooks.register_on_task_finished(github_runs.on_task_finished)
         retention.register()
+        from core.registries import register_port
+        from integrations.ports import PORTS
+
+        for name, function in PORTS.items():
+            register_port(name, function)
         home.register()
         # /health and /metrics belong to core, which this app registers its parts with.
         health.register_check("integrations", breakers_check)

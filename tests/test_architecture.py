@@ -29,8 +29,8 @@ FLOORS = {
     "operations": 2,
     "emma": 3,
     "integrations": 4,
-    # Above integrations: drafts notify people through the outbox (integrations.outbound); nothing imports drafting.
-    "drafting": 5,
+    # Beside integrations: drafts reach the outbox and GitHub through integrations' ports (core.registries.port).
+    "drafting": 4,
 }
 
 # Top-level packages that are not apps, and why no app may import them.
@@ -301,7 +301,7 @@ def test_apps_import_only_from_floors_below_them():
     offenders = floor_violations()
     assert not offenders, (
         f"{len(offenders)} upward or sideways import(s); an app imports only from the floors below it"
-        f" (core 1; governance, memory, operations 2; emma 3; integrations 4; drafting 5):{bulleted(offenders)}\n"
+        f" (core 1; governance, memory, operations 2; emma 3; integrations, drafting 4):{bulleted(offenders)}\n"
         "Fix: move what both need down to the lower floor (core holds the registries), pass ids instead of"
         " models, or let the higher floor register a hook in its AppConfig.ready that the lower floor calls"
         " (e.g. on_escalation_closed). See STYLE.md \"The house\".")
