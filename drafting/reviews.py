@@ -97,7 +97,8 @@ def review_decide(*, user, draft_id, approve: bool, note: str = "", channel: str
     decide = governance.escalation_approve if approve else governance.escalation_reject
     decided = decide(escalation_id=escalation.pk, user=user, channel=channel, correlation_id=correlation_id,
                      reason=note.strip() or "approved")
-    review_settle(decided, EscalationOutcome.APPROVED if approve else EscalationOutcome.REJECTED)
+    if decided.status != Escalation.Status.OPEN:  # open: one vote of a quorum, the draft stays in review
+        review_settle(decided, EscalationOutcome.APPROVED if approve else EscalationOutcome.REJECTED)
     draft.refresh_from_db()
     return draft
 

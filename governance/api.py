@@ -13,7 +13,7 @@ from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, P
 from governance import selectors, services, stats, summaries
 from core.models import ConfigVersion
 from governance.models import AuditEvent, Escalation
-from governance.policy import AUTONOMY_LEVELS, RULES
+from governance.policy import AUTONOMY_LEVELS, MAX_QUORUM, RULES
 
 
 class EscalationOutputSerializer(serializers.ModelSerializer):
@@ -122,6 +122,10 @@ class EscalationReplyApi(EscalationDecisionApi):
 class LadderTierSerializer(StrictSerializer):
     group = serializers.CharField(max_length=150, allow_blank=True, default="")
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=30 * 24 * 3600)
+    quorum = serializers.IntegerField(min_value=1, max_value=MAX_QUORUM, required=False,
+                                      help_text="Approvals from different people this tier needs (default 1).")
+    reject_quorum = serializers.IntegerField(min_value=1, max_value=MAX_QUORUM, required=False,
+                                             help_text="Rejections that reject (default 1: one rejection rejects).")
 
 
 class PolicyDocumentSerializer(StrictSerializer):
@@ -136,6 +140,9 @@ class PolicyDocumentSerializer(StrictSerializer):
     allow_self_approval = serializers.BooleanField(required=False)
     ladder = LadderTierSerializer(many=True, required=False, allow_empty=False)
     final_outcome = serializers.ChoiceField(choices=["reject", "approve"], required=False)
+    reminder_fraction = serializers.FloatField(
+        min_value=0.01, max_value=0.99, required=False, allow_null=True,
+        help_text="When, as a share of a tier's time, approvers who have not answered get one reminder (null: never).")
     http_allowed_hosts = serializers.ListField(child=serializers.CharField(max_length=253), required=False,
                                                max_length=100)
 

@@ -26,6 +26,8 @@ class EscalationOutcome(enum.StrEnum):
 
 _closed: list[Callable] = []
 _opened: list[Callable] = []
+_voted: list[Callable] = []
+_reminded: list[Callable] = []
 _task_history: list[Callable] = []
 _run_transcript: list[Callable] = []
 
@@ -40,6 +42,18 @@ def register_on_escalation_opened(handler: Callable) -> None:
     """handler(escalation) after an escalation opened or moved to a new tier (to notify its approvers)."""
     if handler not in _opened:
         _opened.append(handler)
+
+
+def register_on_escalation_voted(handler: Callable) -> None:
+    """handler(escalation, vote) after one approver's answer that did not yet decide (a quorum's "1 of 2")."""
+    if handler not in _voted:
+        _voted.append(handler)
+
+
+def register_on_escalation_reminder(handler: Callable) -> None:
+    """handler(escalation) when its approvers who have not answered are to be reminded (once per tier)."""
+    if handler not in _reminded:
+        _reminded.append(handler)
 
 
 def register_task_history(provider: Callable) -> None:
@@ -61,6 +75,14 @@ def escalation_closed(escalation, outcome: EscalationOutcome) -> None:
 
 def escalation_opened(escalation) -> None:
     transaction.on_commit(lambda: call_each(_opened, escalation))
+
+
+def escalation_voted(escalation, vote) -> None:
+    transaction.on_commit(lambda: call_each(_voted, escalation, vote))
+
+
+def escalation_reminder(escalation) -> None:
+    transaction.on_commit(lambda: call_each(_reminded, escalation))
 
 
 def task_history(*, tenant_id: int, task_id) -> list:

@@ -45,6 +45,17 @@ class Escalation(TenantOwned):
     approver_group = models.CharField(max_length=150, blank=True)
     ladder = models.JSONField(default=list)  # the policy's tiers when this chain opened
     deadline = models.DateTimeField(db_index=True)
+    # The tier's quorum: approvals needed to approve, rejections (a reply counts as one) to reject. Each
+    # person's answer is an EscalationVote; the counts here are kept with them, under the row's lock.
+    quorum = models.PositiveSmallIntegerField(default=1)
+    reject_quorum = models.PositiveSmallIntegerField(default=1)
+    approvals = models.PositiveSmallIntegerField(default=0)
+    rejections = models.PositiveSmallIntegerField(default=0)
+    # When the approvers who have not answered are reminded (null: no reminder, or it was sent).
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminder_fraction = models.FloatField(null=True, blank=True)  # the policy's, for the chain's later tiers
+    decided_for = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")  # the approver a delegate decided for (decided_by)
     final_outcome = models.CharField(max_length=16, default="reject")
     allow_self_approval = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -70,7 +81,9 @@ class Escalation(TenantOwned):
 
     class Meta:
         ordering = ["deadline"]
-        indexes = [models.Index(fields=["status", "deadline"], name="escalation_open_deadline")]
+        indexes = [models.Index(fields=["status", "deadline"], name="escalation_open_deadline"),
+                   models.Index(fields=["remind_at"], name="escalation_remind_due",
+                                condition=models.Q(remind_at__isnull=False))]
         constraints = [
             # One open escalation per task at a time.
             models.UniqueConstraint(fields=["task_id"], condition=models.Q(status="open"),
@@ -79,6 +92,66 @@ class Escalation(TenantOwned):
 
     def __str__(self):
         return f"{self.task_type} tier {self.tier} ({self.status})"
+
+    @property
+    def quorum_text(self) -> str:
+        """"1 of 2 approvals" (empty for a tier one person decides)."""
+        parts = []
+        if self.quorum > 1:
+            parts.append(f"{self.approvals} of {self.quorum} approvals")
+        if self.reject_quorum > 1 and (self.rejections or self.quorum <= 1):
+            parts.append(f"{self.rejections} of {self.reject_quorum} rejections")
+        return ", ".join(parts)
+
+
+class EscalationVote(TenantOwned):
+    """One person's answer on one tier of an escalation. Where a tier needs several approvals, each is a
+    vote; the vote that completes a quorum closes the escalation. `on_behalf_of`: the approver a delegate
+    stood in for (the delegate is `voter`)."""
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.PROTECT, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    on_behalf_of = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    outcome = models.CharField(max_length=16)  # approved, rejected or replied
+    reason = models.TextField(blank=True)
+    channel = models.CharField(max_length=32, blank=True)
+    arguments = models.JSONField(null=True, blank=True)  # an approval of a tool call with edited arguments
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["escalation", "voter"], name="escalationvote_one_per_person")]
+
+    def __str__(self):
+        return f"{self.outcome} by {self.voter_id}"
+
+
+class Delegation(TenantOwned):
+    """An approver away for a period: the delegate receives their escalations and may decide what the
+    delegator could, recorded as "delegate for delegator". A delegate never passes it on (no chains)."""
+
+    delegator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    delegate = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["tenant", "delegate", "ends_at"], name="delegation_delegate_ends")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
+                                   name="delegation_ends_after_start"),
+            models.CheckConstraint(condition=~models.Q(delegator=models.F("delegate")),
+                                   name="delegation_not_to_oneself"),
+        ]
+
+    def __str__(self):
+        return f"{self.delegator_id} → {self.delegate_id} until {self.ends_at:%Y-%m-%d %H:%M}"
 
 
 class AuditEvent(TenantOwned):

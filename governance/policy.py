@@ -11,6 +11,7 @@ AUTONOMY_LEVELS = ("restricted", "supervised", "semi_autonomous", "autonomous")
 RISK_LEVELS = ("low", "medium", "high", "critical")
 RULES = ("allow", "escalate", "deny")
 ALLOW, ESCALATE, DENY = RULES
+MAX_QUORUM = 10  # approvals (or rejections) a ladder tier may require
 
 
 def default_policy() -> dict:
@@ -25,6 +26,7 @@ def default_policy() -> dict:
         "allow_self_approval": False,
         "ladder": [{"group": "", "timeout_seconds": settings.ESCALATION_TIMEOUT_SECONDS}],
         "final_outcome": "reject",
+        "reminder_fraction": 0.75,  # of a tier's time, when approvers who have not answered are reminded
         "http_allowed_hosts": [],  # the hosts agents' http_get may read
     }
 
@@ -123,8 +125,11 @@ POLICY_SCHEMA = {
         "ladder": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["timeout_seconds"],
             "properties": {"group": {"type": "string", "maxLength": 150},
-                           "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 30 * 24 * 3600}}}},
+                           "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 30 * 24 * 3600},
+                           "quorum": {"type": "integer", "minimum": 1, "maximum": MAX_QUORUM},
+                           "reject_quorum": {"type": "integer", "minimum": 1, "maximum": MAX_QUORUM}}}},
         "final_outcome": {"enum": ["reject", "approve"]},
+        "reminder_fraction": {"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "http_allowed_hosts": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}},
     },
 }

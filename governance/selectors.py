@@ -7,7 +7,7 @@ from core.configuration import selectors as configuration
 from core.models import ConfigVersion, Membership
 from core.selectors import membership_for_user
 from governance.hooks import EscalationOutcome
-from governance.models import AuditEvent, DailyUsage, Escalation
+from governance.models import AuditEvent, DailyUsage, Delegation, Escalation, EscalationVote
 
 POLICY = "policy"  # the policy's configuration document (core.configuration; registered in GovernanceConfig.ready)
 
@@ -74,18 +74,59 @@ def audit_events(*, tenant_id: int, action: str | None = None, object_id: str | 
     return events
 
 
+def delegations_to(*, tenant_id: int, user_id: int, at=None) -> QuerySet[Delegation]:
+    """The delegations this user holds now (or at `at`): whose escalations they may decide."""
+    at = at or timezone.now()
+    return (Delegation.objects.filter(tenant_id=tenant_id, delegate_id=user_id, starts_at__lte=at, ends_at__gt=at,
+                                      revoked_at__isnull=True).select_related("delegator").order_by("starts_at"))
+
+
+def delegations_of(*, tenant_id: int, user=None, membership: Membership | None = None) -> QuerySet[Delegation]:
+    """A tenant's delegations, newest first: an admin sees all, an approver those they gave or hold."""
+    delegations = Delegation.objects.filter(tenant_id=tenant_id).select_related("delegator", "delegate", "created_by")
+    if membership is not None and membership.role != Membership.Role.ADMIN:
+        delegations = delegations.filter(Q(delegator=user) | Q(delegate=user))
+    return delegations.order_by("-starts_at", "-pk")
+
+
+def away_now(*, tenant_id: int, at=None) -> dict[int, int]:
+    """The approvers who have handed their escalations to a delegate now: {delegator id: delegate id}."""
+    at = at or timezone.now()
+    return dict(Delegation.objects.filter(tenant_id=tenant_id, starts_at__lte=at, ends_at__gt=at,
+                                          revoked_at__isnull=True).values_list("delegator_id", "delegate_id"))
+
+
+def _may_decide_in_own_right(user, membership: Membership) -> Q:
+    """services.escalation_refusal's rules for one person (role, the tier's group, four-eyes), as a filter."""
+    if membership.role not in Membership.DECIDING_ROLES:
+        return Q(pk__in=[])
+    mine = ~Q(requester_id=user.pk, allow_self_approval=False)
+    if membership.role != Membership.Role.ADMIN:
+        mine &= Q(approver_group="") | Q(approver_group__in=user.groups.values("name"))
+    return mine
+
+
 def escalations_waiting_for(*, user, membership: Membership | None) -> QuerySet[Escalation]:
-    """The open escalations this person may decide now, nearest deadline first. The same rules as
-    services.escalation_refusal (tenant, role, the tier's group, four-eyes) as one query; past their
-    deadline they belong to the sweep, not to a person."""
+    """The open escalations this person may decide now and has not answered, nearest deadline first: in
+    their own right or for an approver whose delegate they are. The same rules as
+    services.escalation_refusal as one query; past their deadline they belong to the sweep, not to a person."""
     if membership is None or membership.role not in Membership.DECIDING_ROLES:
         return Escalation.objects.none()
+    allowed = _may_decide_in_own_right(user, membership)
+    for delegation in delegations_to(tenant_id=membership.tenant_id, user_id=user.pk):
+        seat = Membership.objects.filter(user=delegation.delegator, tenant_id=membership.tenant_id).first()
+        if seat is not None and delegation.delegator.is_active:
+            allowed |= _may_decide_in_own_right(delegation.delegator, seat)
+    answered = EscalationVote.objects.filter(tenant_id=membership.tenant_id).filter(
+        Q(voter_id=user.pk) | Q(on_behalf_of_id=user.pk)).values("escalation_id")
     waiting = (Escalation.objects.filter(tenant_id=membership.tenant_id, status=Escalation.Status.OPEN,
                                          deadline__gt=timezone.now())
-               .exclude(requester_id=user.pk, allow_self_approval=False))
-    if membership.role != Membership.Role.ADMIN:
-        waiting = waiting.filter(Q(approver_group="") | Q(approver_group__in=user.groups.values("name")))
+               .filter(allowed).exclude(requester_id=user.pk, allow_self_approval=False).exclude(pk__in=answered))
     return waiting.select_related("requester").order_by("deadline", "created_at")
+
+
+def escalation_votes(*, escalation_id) -> QuerySet[EscalationVote]:
+    return EscalationVote.objects.filter(escalation_id=escalation_id).select_related("voter", "on_behalf_of")
 
 
 def budget_today(*, tenant_id: int, policy: dict | None = None) -> tuple[Decimal, Decimal | None]:

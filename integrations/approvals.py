@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from core import queueing
 from core.errors import ApplicationError, error_text
-from core.models import Membership
 from emma.models import AgentTask
-from governance.models import Escalation
-from governance.services import escalation_approve, escalation_refusal, escalation_reject
+from governance.models import Escalation, EscalationVote
+from governance.services import escalation_approve, escalation_approvers, escalation_reject
 from integrations import outbound, selectors
 from integrations.models import Channel, ChannelIdentity, DecisionCode, OutboundMessage
 from integrations.slack import messages as slack_messages
@@ -26,20 +25,13 @@ logger = logging.getLogger(__name__)
 
 CODE_DIGITS = 6  # digits only: typed on a phone keypad, and never mistaken for a word
 APPROVAL_REQUEST = "approval_request"
+APPROVAL_REMINDER = "approval_reminder"
+ASKING = (APPROVAL_REQUEST, APPROVAL_REMINDER)  # messages with a code to answer: settled once decided
 INVALID_CODE = ("That code is not valid: it may be mistyped, already used, expired, or meant for someone else. "
                 "Nothing was changed.")
 
 
 # --- telling approvers ----------------------------------------------------------------------------
-
-
-def approvers_for(escalation: Escalation) -> list:
-    """Everyone governance would let decide this tier: approvers and admins of the tenant, in the
-    tier's group, never the requester unless the policy allows self-approval."""
-    memberships = Membership.objects.filter(
-        tenant_id=escalation.tenant_id, role__in=[Membership.Role.APPROVER, Membership.Role.ADMIN],
-        user__is_active=True).select_related("user").order_by("user_id")
-    return [m.user for m in memberships if escalation_refusal(escalation, m.user, m) is None]
 
 
 def _code_for(escalation: Escalation, approver) -> DecisionCode:
@@ -63,11 +55,22 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def request_text(escalation: Escalation, code: str, *, buttons: bool) -> str:
-    """What the approver reads: what, from whom, why it needs them, and how to answer. An agent's tool
-    call shows the tool and its arguments (to edit them or reply to the agent, use the admin or the API)."""
+def _quorum_note(escalation: Escalation) -> str:
+    """"It needs 2 approvals (1 so far). " for a tier that more than one person approves."""
+    if escalation.quorum <= 1:
+        return ""
+    return f"It needs {escalation.quorum} approvals ({escalation.approvals} so far). "
+
+
+def request_text(escalation: Escalation, code: str, *, buttons: bool, on_behalf_of=None) -> str:
+    """What the approver reads: what, from whom, why it needs them, and how to answer (for whom, when a
+    delegate reads it; how many approvals, for a quorum). An agent's tool call shows the tool and its
+    arguments (to edit them or reply to the agent, use the admin or the API)."""
     how = ("Approve or Reject below, or reply" if buttons else "Reply") + \
         f" YES {code} to approve or NO {code} <reason> to reject"
+    if on_behalf_of is not None:
+        how = f"You decide for {on_behalf_of.get_username()}, who delegated to you. {how}"
+    how = _quorum_note(escalation) + how
     if escalation.step is not None:
         arguments = _short(json.dumps(escalation.parameters, ensure_ascii=False, sort_keys=True), 400)
         what = (f"an agent run of {escalation.requester.get_username()} wants to call {escalation.tool} with "
@@ -90,15 +93,15 @@ def escalation_notify(*, escalation_id) -> int:
         return 0
     if not ChannelIdentity.objects.filter(tenant_id=escalation.tenant_id).exists():
         return 0  # a tenant without chat: no approver query per escalation
-    approvers = approvers_for(escalation)
+    standing_for = {user.pk: on_behalf_of for user, on_behalf_of in escalation_approvers(escalation)}
     queued = 0
     with transaction.atomic():
-        for identity in selectors.identities_of(user_ids=[user.pk for user in approvers]):
+        for identity in selectors.identities_of(user_ids=standing_for):
             if identity.tenant_id != escalation.tenant_id or not outbound.channel_available(identity.channel):
                 continue
             code = _code_for(escalation, identity.user).code
             slack = identity.channel == Channel.SLACK
-            text = request_text(escalation, code, buttons=slack)
+            text = request_text(escalation, code, buttons=slack, on_behalf_of=standing_for[identity.user_id])
             outbound.message_queue(
                 tenant_id=escalation.tenant_id, channel=identity.channel, to=identity.address, text=text,
                 blocks=slack_messages.approval_blocks(text=text, code=code, escalation_id=escalation.pk) if slack
@@ -130,6 +133,9 @@ def decision_by_code(*, user, code: str, approve: bool, reason: str, channel: st
     except ApplicationError as exc:
         return False, f"Not decided: {error_text(exc)}"
     what = f"{escalation.task_type} from {escalation.requester.get_username()}"
+    if escalation.status == Escalation.Status.OPEN:  # one vote of a quorum
+        return True, (f"Your {'approval' if approve else 'rejection'} of {what} is recorded: "
+                      f"{escalation.quorum_text}. It is decided once enough approvers answer.")
     return True, f"{'Approved' if approve else 'Rejected'}: {what}.{_what_follows(escalation, approve)}"
 
 
@@ -147,6 +153,8 @@ def _why_not_open(*, code: str, approver_id: int) -> str:
     """A code that was the approver's but closed because someone decided first says who did."""
     closed = selectors.closed_code(code=code, approver_id=approver_id)
     escalation = closed and Escalation.objects.select_related("decided_by").filter(pk=closed.escalation_id).first()
+    if escalation and escalation.status == Escalation.Status.OPEN and closed.used_channel:
+        return f"You have answered already: {escalation.quorum_text or 'it counts once'}. Nothing was changed."
     if escalation and escalation.status in (Escalation.Status.APPROVED, Escalation.Status.REJECTED) \
             and escalation.decided_by_id:
         return (f"Already {escalation.status} by {escalation.decided_by.get_username()} via "
@@ -157,11 +165,18 @@ def _why_not_open(*, code: str, approver_id: int) -> str:
 # --- after the decision ----------------------------------------------------------------------------
 
 
+def _decider(escalation: Escalation) -> str:
+    """"bob", or "bob for alice" when a delegate decided."""
+    name = escalation.decided_by.get_username()
+    return f"{name} for {escalation.decided_for.get_username()}" if escalation.decided_for_id else name
+
+
 def _headline(escalation: Escalation, outcome: str) -> str:
     if escalation.decided_by_id and outcome in ("approved", "rejected"):
         via = f" via {escalation.decision_channel}" if escalation.decision_channel else ""
         reason = f": {escalation.decision_reason}" if escalation.decision_reason else ""
-        return f"{outcome.capitalize()} by {escalation.decided_by.get_username()}{via}{reason}"
+        quorum = f" ({escalation.quorum_text})" if escalation.quorum_text else ""
+        return f"{outcome.capitalize()} by {_decider(escalation)}{via}{quorum}{reason}"
     if outcome == "approved":
         return "Approved by default: no decision before the deadline"
     if outcome == "escalated":
@@ -177,7 +192,7 @@ def _settle_messages(escalation: Escalation, outcome: str) -> None:
     DecisionCode.objects.filter(escalation_id=escalation.pk, closed_at__isnull=True).update(closed_at=timezone.now())
     headline = _headline(escalation, outcome)
     by_person = bool(escalation.decided_by_id) and outcome in ("approved", "rejected")
-    requests = OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose=APPROVAL_REQUEST,
+    requests = OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose__in=ASKING,
                                               operation=OutboundMessage.Operation.POST).order_by("pk")
     for message in requests:
         if message.status == OutboundMessage.Status.QUEUED and OutboundMessage.objects.filter(
@@ -227,7 +242,8 @@ def _tell_requester(escalation: Escalation, outcome: str) -> None:
 def escalation_settle(*, escalation_id, outcome: str) -> None:
     """After an escalation closed: its chat messages say how, its codes stop working, and a chat
     requester whose request will not run is told. A savepoint: nothing here touches the decision."""
-    escalation = Escalation.objects.select_related("requester", "decided_by").filter(pk=escalation_id).first()
+    escalation = (Escalation.objects.select_related("requester", "decided_by", "decided_for")
+                  .filter(pk=escalation_id).first())
     if escalation is None:
         return
     with transaction.atomic():
@@ -247,6 +263,70 @@ def escalation_opened_notify(*, escalation_id) -> int:
     return escalation_notify(escalation_id=escalation_id)
 
 
+def escalation_progress(*, escalation_id) -> int:
+    """After one vote of a quorum: the Slack requests say how far it is ("1 of 2 approvals"), with the
+    buttons for those who have not answered and without them for those who have; how many were updated.
+    A text message is not sent for a vote: its voter got the reply, the others need not act yet."""
+    escalation = Escalation.objects.select_related("requester").filter(pk=escalation_id).first()
+    if escalation is None or escalation.status != Escalation.Status.OPEN:
+        return 0  # decided meanwhile: the settling says how
+    votes = {vote.voter_id: vote for vote in EscalationVote.objects.filter(escalation=escalation)
+             .select_related("voter", "on_behalf_of")}
+    progress = escalation.quorum_text + ": " + ", ".join(
+        f"{vote.voter.get_username()}" + (f" for {vote.on_behalf_of.get_username()}" if vote.on_behalf_of_id else "")
+        + f" {vote.outcome}" for vote in votes.values())
+    updated = 0
+    with transaction.atomic():
+        for message in OutboundMessage.objects.filter(
+                escalation_id=escalation.pk, purpose__in=ASKING, channel=Channel.SLACK,
+                operation=OutboundMessage.Operation.POST, status=OutboundMessage.Status.SENT).order_by("pk"):
+            answered = message.recipient_id in votes
+            code = DecisionCode.objects.filter(escalation_id=escalation.pk, approver_id=message.recipient_id).first()
+            blocks = (slack_messages.decided_blocks(request=message.text, headline=f"You answered. {progress}")
+                      if answered or code is None else
+                      slack_messages.approval_blocks(text=message.text, code=code.code, escalation_id=escalation.pk,
+                                                     progress=progress))
+            outbound.message_queue(
+                tenant_id=message.tenant_id, channel=message.channel, to=message.to, text=f"{progress}. {message.text}",
+                operation=OutboundMessage.Operation.UPDATE, original_id=message.pk, blocks=blocks,
+                purpose="decision_update", recipient_id=message.recipient_id, escalation_id=escalation.pk,
+                task_id=escalation.task_id,
+                idempotency_key=f"progress:{message.pk}:{escalation.approvals}:{escalation.rejections}")
+            updated += 1
+    return updated
+
+
+def escalation_remind(*, escalation_id) -> int:
+    """One reminder to each approver who may decide this open escalation and has not answered, on one channel
+    of theirs (the one they were asked on, else their first available); how many were queued. Idempotent:
+    one per approver and escalation tier, however often it runs."""
+    escalation = Escalation.objects.select_related("requester").filter(pk=escalation_id).first()
+    if escalation is None or escalation.status != Escalation.Status.OPEN or escalation.deadline <= timezone.now():
+        return 0
+    standing_for = {user.pk: on_behalf_of for user, on_behalf_of in escalation_approvers(escalation)}
+    asked_on = dict(OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose=APPROVAL_REQUEST)
+                    .order_by("-pk").values_list("recipient_id", "channel"))
+    chosen = {}
+    for identity in selectors.identities_of(user_ids=standing_for):
+        if identity.tenant_id != escalation.tenant_id or not outbound.channel_available(identity.channel):
+            continue
+        if identity.user_id not in chosen or identity.channel == asked_on.get(identity.user_id):
+            chosen[identity.user_id] = identity
+    minutes = max(1, int((escalation.deadline - timezone.now()).total_seconds() // 60))
+    with transaction.atomic():
+        for identity in chosen.values():
+            code = _code_for(escalation, identity.user).code
+            slack = identity.channel == Channel.SLACK
+            text = (f"Reminder, {minutes} min left: "
+                    + request_text(escalation, code, buttons=slack, on_behalf_of=standing_for[identity.user_id]))
+            outbound.message_queue(
+                tenant_id=escalation.tenant_id, channel=identity.channel, to=identity.address, text=text,
+                blocks=slack_messages.approval_blocks(text=text, code=code, escalation_id=escalation.pk) if slack
+                else None, purpose=APPROVAL_REMINDER, idempotency_key=f"reminder:{escalation.pk}:{identity.user_id}",
+                recipient_id=identity.user_id, escalation_id=escalation.pk, task_id=escalation.task_id)
+    return len(chosen)
+
+
 def _has_chat(tenant_id: int) -> bool:
     return ChannelIdentity.objects.filter(tenant_id=tenant_id).exists()
 
@@ -258,6 +338,22 @@ def on_escalation_opened(escalation: Escalation) -> None:
 
     if _has_chat(escalation.tenant_id):
         queueing.publish(notify_approvers, str(escalation.pk))
+
+
+def on_escalation_voted(escalation: Escalation, vote) -> None:
+    """Governance hook, after commit: a quorum's progress is shown by a task on the integrations queue."""
+    from integrations.tasks import show_escalation_progress
+
+    if _has_chat(escalation.tenant_id):
+        queueing.publish(show_escalation_progress, str(escalation.pk))
+
+
+def on_escalation_reminder(escalation: Escalation) -> None:
+    """Governance hook, after commit: the approvers who have not answered are reminded by a task."""
+    from integrations.tasks import remind_approvers
+
+    if _has_chat(escalation.tenant_id):
+        queueing.publish(remind_approvers, str(escalation.pk))
 
 
 def on_escalation_closed(escalation: Escalation, outcome: str) -> None:

@@ -35,6 +35,8 @@ class IntegrationsConfig(AppConfig):
             importlib.import_module(f"integrations.{folder}.inbound")
         hooks.register_on_escalation_opened(approvals.on_escalation_opened)
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
+        hooks.register_on_escalation_voted(approvals.on_escalation_voted)
+        hooks.register_on_escalation_reminder(approvals.on_escalation_reminder)
         hooks.register_on_escalation_opened(chat_runs.on_escalation_opened)
         emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
         emma_hooks.register_on_task_finished(github_runs.on_task_finished)

@@ -37,6 +37,19 @@ def notify_approvers(escalation_id: str) -> int:
     return approvals.escalation_opened_notify(escalation_id=escalation_id)
 
 
+@shared_task(name="integrations.show_escalation_progress", queue="integrations", acks_late=True,
+             reject_on_worker_lost=True)
+def show_escalation_progress(escalation_id: str) -> int:
+    """Show a quorum's progress on the escalation's Slack requests; idempotent (one update per count)."""
+    return approvals.escalation_progress(escalation_id=escalation_id)
+
+
+@shared_task(name="integrations.remind_approvers", queue="integrations", acks_late=True, reject_on_worker_lost=True)
+def remind_approvers(escalation_id: str) -> int:
+    """Remind the escalation's approvers who have not answered; idempotent (one reminder per approver)."""
+    return approvals.escalation_remind(escalation_id=escalation_id)
+
+
 @shared_task(name="integrations.settle_escalation", queue="integrations", acks_late=True, reject_on_worker_lost=True)
 def settle_escalation(escalation_id: str, outcome: str) -> None:
     """Update a closed escalation's chat messages and close its decision codes; idempotent."""

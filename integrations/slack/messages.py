@@ -6,9 +6,11 @@ APPROVE, REJECT = "emma_approve", "emma_reject"
 BLOCK_PREFIX = "emma:"
 
 
-def approval_blocks(*, text: str, code: str, escalation_id) -> list:
+def approval_blocks(*, text: str, code: str, escalation_id, progress: str = "") -> list:
+    """`progress`: how far a quorum is ("1 of 2 approvals: alice approved"), shown above the buttons."""
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        *([{"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{progress}*"}]}] if progress else []),
         {"type": "actions", "block_id": f"{BLOCK_PREFIX}{escalation_id}", "elements": [
             {"type": "button", "action_id": APPROVE, "style": "primary", "value": code,
              "text": {"type": "plain_text", "text": "Approve"}},
