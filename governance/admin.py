@@ -110,7 +110,7 @@ class EscalationAdmin(TenantReadOnlyAdmin):
     a page that shows what will happen and the decision box first; a decision leads to the next one.
     Deciding (one or in bulk) always goes through escalation_approve/escalation_reject/escalation_reply."""
 
-    list_display = ["what", "time_left", "requester", "tier_group", "risk", "cost", "channel", "status"]
+    list_display = ["what", "time_left", "requester", "tier_group", "risk", "cost", "channel", "progress"]
     list_display_links = ["what"]
     list_filter = [StatusFilter, values_filter("task_type", "task type"), values_filter("tool", "tool"),
                    ("requester", admin.RelatedOnlyFieldListFilter), "tier", values_filter("approver_group", "group"),
@@ -123,7 +123,8 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         (None, {"fields": ["task_type", "tool", "step", "task_id", "summary", "risk", "estimated_cost",
                            as_text("requester"), "channel", "policy_version"]}),
         ("Approval", {"fields": ["status", "tier", "approver_group", "created_at", "deadline", "final_outcome",
-                                 as_text("decided_by"), "decided_at", "decision_reason", "decision_channel",
+                                 "quorum", "reject_quorum", as_text("decided_by"), as_text("decided_for"),
+                                 "decided_at", "decision_reason", "decision_channel",
                                  "decision_message", "decision_arguments_json"]}),
         ("Parameters", {"fields": ["parameters_json"]}),
     ]
@@ -161,6 +162,13 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         if left["due_soon"]:
             return format_html('<span class="due-soon-text">⚠ due soon: {}</span>', left["left"])
         return left["left"]
+
+    @admin.display(description="status", ordering="status")
+    def progress(self, escalation):
+        """The status, with a quorum's count while it is open ("open: 1 of 2 approvals")."""
+        if escalation.status == Escalation.Status.OPEN and escalation.quorum_text:
+            return f"open: {escalation.quorum_text}"
+        return escalation.get_status_display()
 
     @admin.display(description="parameters")
     def parameters_json(self, escalation):
@@ -203,8 +211,9 @@ class EscalationAdmin(TenantReadOnlyAdmin):
 
     def _decision_context(self, request, escalation) -> dict:
         now = timezone.now()
-        refusal = services.escalation_refusal(escalation, request.user, membership_of(request))
+        refusal, acting_for = services.escalation_standing(escalation, request.user, membership_of(request))
         is_open = escalation.status == Escalation.Status.OPEN
+        answered = services.escalation_answered(escalation, request.user, acting_for) if is_open else None
         previous, chain = escalation.previous, []
         while previous is not None:
             chain.append(previous)
@@ -223,7 +232,9 @@ class EscalationAdmin(TenantReadOnlyAdmin):
             "deadline": summaries.deadline(escalation, now) if is_open else None, "is_open": is_open,
             "position": position, "waiting_count": len(waiting),
             "next_url": reverse("admin:governance_escalation_change", args=[following[0]]) if following else None,
-            "refusal": refusal, "can_decide": is_open and refusal is None, "earlier_tiers": chain,
+            "refusal": refusal, "can_decide": is_open and refusal is None and not answered, "earlier_tiers": chain,
+            "answered": answered, "acting_for": acting_for,
+            "approvals": list(selectors.escalation_votes(escalation_id=escalation.pk)),
             "arguments_text": json.dumps(escalation.parameters, indent=2, sort_keys=True),
             "task_events": hooks.task_history(tenant_id=escalation.tenant_id, task_id=escalation.task_id),
             "run_steps": hooks.run_transcript(tenant_id=escalation.tenant_id, task_id=escalation.task_id)
@@ -246,13 +257,13 @@ class EscalationAdmin(TenantReadOnlyAdmin):
                   "channel": "admin", "correlation_id": request.correlation_id}
         try:
             if not is_tool_call:
-                DECISIONS[decision](**common)
+                decided = DECISIONS[decision](**common)
             elif decision == "approve":
-                services.escalation_approve(**common, arguments=_edited_arguments(request, escalation))
+                decided = services.escalation_approve(**common, arguments=_edited_arguments(request, escalation))
             elif decision == "reply":
-                services.escalation_reply(**common, message=request.POST.get("message", ""))
+                decided = services.escalation_reply(**common, message=request.POST.get("message", ""))
             else:
-                services.escalation_reject(**common, stop_run=bool(request.POST.get("stop_run")))
+                decided = services.escalation_reject(**common, stop_run=bool(request.POST.get("stop_run")))
         except ApplicationError as exc:
             messages.error(request, error_text(exc))
             return redirect(here)
@@ -260,6 +271,8 @@ class EscalationAdmin(TenantReadOnlyAdmin):
         following = waiting.exclude(pk=escalation.pk).values_list("pk", flat=True)
         count = following.count()
         outcome = (TOOL_OUTCOME if is_tool_call else OUTCOME)[decision]
+        if decided.status == Escalation.Status.OPEN:  # one answer of a quorum
+            outcome = f"Your answer is recorded: {decided.quorum_text}; it is decided once enough approvers answer."
         if not count:
             messages.success(request, f"{outcome} Nothing else is waiting for you.")
             return redirect(reverse("admin:index"))
@@ -283,9 +296,12 @@ class EscalationAdmin(TenantReadOnlyAdmin):
             done, refused = 0, []
             for escalation in queryset:
                 try:
-                    DECISIONS[decision](escalation_id=escalation.pk, user=request.user, reason=reason,
-                                        channel="admin", correlation_id=request.correlation_id)
+                    decided = DECISIONS[decision](escalation_id=escalation.pk, user=request.user, reason=reason,
+                                                  channel="admin", correlation_id=request.correlation_id)
                     done += 1
+                    if decided.status == Escalation.Status.OPEN:
+                        messages.info(request, f"{escalation.task_type} from {escalation.requester}: your answer is "
+                                               f"recorded ({decided.quorum_text}).")
                 except ApplicationError as exc:
                     refused.append(f"{escalation.task_type} from {escalation.requester}: {error_text(exc)}")
             if done:

@@ -1,24 +1,39 @@
 """Thin views over governance services: escalations, the tenant's policy, the audit log."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
 from core.schema import error_response
 from core.selectors import membership_for_user
 from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
                               paginated_response)
 from governance import selectors, services, stats, summaries
-from core.models import ConfigVersion
-from governance.models import AuditEvent, Escalation
+from core.models import ConfigVersion, Membership
+from governance.models import AuditEvent, Delegation, Escalation, EscalationVote
 from governance.policy import AUTONOMY_LEVELS, MAX_QUORUM, RULES
+
+
+class EscalationVoteSerializer(serializers.ModelSerializer):
+    voter = serializers.CharField(source="voter.username")
+    on_behalf_of = serializers.CharField(source="on_behalf_of.username", default=None, allow_null=True,
+                                         help_text="The approver a delegate answered for.")
+
+    class Meta:
+        model = EscalationVote
+        fields = ["voter", "on_behalf_of", "outcome", "reason", "channel", "arguments", "created_at"]
 
 
 class EscalationOutputSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username")
     decided_by = serializers.CharField(source="decided_by.username", default=None, allow_null=True)
+    decided_for = serializers.CharField(source="decided_for.username", default=None, allow_null=True,
+                                        help_text="The approver the deciding delegate stood in for.")
+    quorum_text = serializers.CharField(read_only=True, help_text='"1 of 2 approvals" (empty for one approver).')
+    votes = EscalationVoteSerializer(many=True, read_only=True, help_text="Each person's answer on this tier.")
     what = serializers.SerializerMethodField(help_text='What it will do, in one line: "sam wants to POST to '
                                                        'crm.example.com".')
 
@@ -30,7 +45,8 @@ class EscalationOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "task_id", "task_type", "what", "summary", "parameters", "risk", "estimated_cost", "requester",
                   "channel", "reasons", "policy_version", "tier", "approver_group", "deadline", "status", "decided_by",
                   "decided_at", "decision_reason", "decision_channel", "created_at", "step", "tool", "agent_reason",
-                  "decision_arguments", "decision_message", "stop_run"]
+                  "decision_arguments", "decision_message", "stop_run", "quorum", "reject_quorum", "approvals",
+                  "rejections", "quorum_text", "votes", "decided_for"]
 
 
 class EscalationsActiveApi(APIView):
@@ -240,6 +256,84 @@ class AuditApi(APIView):
         events = selectors.audit_events(tenant_id=membership_for_user(request.user).tenant_id,
                                         **self.FilterSerializer.filters(request))
         return paginated_response(request, self, events, AuditEventSerializer)
+
+
+# --- delegation ---------------------------------------------------------------------------------
+
+
+class DelegationSerializer(serializers.ModelSerializer):
+    delegator = serializers.CharField(source="delegator.username")
+    delegate = serializers.CharField(source="delegate.username")
+    created_by = serializers.CharField(source="created_by.username")
+    active = serializers.SerializerMethodField(help_text="In force now: started, not ended, not revoked.")
+
+    def get_active(self, delegation) -> bool:
+        now = timezone.now()
+        return delegation.revoked_at is None and delegation.starts_at <= now < delegation.ends_at
+
+    class Meta:
+        model = Delegation
+        fields = ["id", "delegator", "delegate", "starts_at", "ends_at", "reason", "created_by", "created_at",
+                  "revoked_at", "active"]
+
+
+class DelegationsApi(APIView):
+    """An approver away (out of office) hands their escalations to another approver of the tenant for a
+    period: the delegate is told of them and may decide them; decisions record both names. Chains are refused."""
+
+    permission_classes = [IsApprover]
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="DelegationInput")
+    class InputSerializer(StrictSerializer):
+        delegate = serializers.CharField(max_length=150, help_text="The username of an approver or admin.")
+        ends_at = serializers.DateTimeField()
+        starts_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+        reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+        delegator = serializers.CharField(max_length=150, required=False,
+                                          help_text="Tenant admins only: whose approvals (default: your own).")
+
+    @extend_schema(parameters=[ListFilterSerializer], responses=DelegationSerializer(many=True))
+    def get(self, request):
+        ListFilterSerializer.filters(request)
+        membership = membership_for_user(request.user)
+        delegations = selectors.delegations_of(tenant_id=membership.tenant_id, user=request.user,
+                                               membership=membership)
+        return paginated_response(request, self, delegations, DelegationSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: DelegationSerializer,
+                                                       409: error_response("A delegation chain, or an overlapping "
+                                                                           "delegation (`conflict`).")})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        membership = membership_for_user(request.user)
+        people = {field: _member(membership.tenant_id, data[field], field) for field in ("delegate", "delegator")
+                  if field in data}
+        delegation = services.delegation_create(
+            membership=membership, delegator=people.get("delegator", request.user), delegate=people["delegate"],
+            starts_at=data.get("starts_at"), ends_at=data["ends_at"], reason=data["reason"],
+            correlation_id=request.correlation_id)
+        return Response(DelegationSerializer(delegation).data, status=201)
+
+
+def _member(tenant_id: int, username: str, field: str):
+    """The user of this tenant with that username; a 400 naming the field otherwise (no hint of other tenants')."""
+    membership = Membership.objects.filter(tenant_id=tenant_id, user__username=username).select_related("user").first()
+    if membership is None:
+        raise Invalid(details={field: [f"No one named {username!r} in this tenant."]})
+    return membership.user
+
+
+class DelegationRevokeApi(APIView):
+    permission_classes = [IsApprover]
+
+    @extend_schema(request=None, responses={200: DelegationSerializer, 409: error_response("Ended already.")})
+    def post(self, request, delegation_id):
+        delegation = services.delegation_revoke(membership=membership_for_user(request.user),
+                                                delegation_id=delegation_id, correlation_id=request.correlation_id)
+        return Response(DelegationSerializer(delegation).data)
 
 
 @extend_schema_serializer(component_name="ApprovalTimes")

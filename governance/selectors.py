@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.configuration import selectors as configuration
@@ -9,6 +9,7 @@ from core.selectors import membership_for_user
 from governance.hooks import EscalationOutcome
 from governance.models import AuditEvent, DailyUsage, Delegation, Escalation, EscalationVote
 
+_VOTES = Prefetch("votes", queryset=EscalationVote.objects.select_related("voter", "on_behalf_of"))
 POLICY = "policy"  # the policy's configuration document (core.configuration; registered in GovernanceConfig.ready)
 
 
@@ -22,8 +23,8 @@ def policy_versions(*, tenant_id: int) -> QuerySet[ConfigVersion]:
 
 
 def escalations_active(*, tenant_id: int) -> QuerySet[Escalation]:
-    return Escalation.objects.filter(tenant_id=tenant_id, status=Escalation.Status.OPEN).select_related(
-        "requester").order_by("deadline")
+    return (Escalation.objects.filter(tenant_id=tenant_id, status=Escalation.Status.OPEN)
+            .select_related("requester").prefetch_related(_VOTES).order_by("deadline"))
 
 
 def escalation_for_user(*, user, escalation_id) -> Escalation | None:
@@ -33,7 +34,7 @@ def escalation_for_user(*, user, escalation_id) -> Escalation | None:
     escalations = Escalation.objects.for_tenant(membership.tenant_id).filter(pk=escalation_id)
     if membership.role not in Membership.DECIDING_ROLES:
         escalations = escalations.filter(requester_id=user.pk)
-    return escalations.select_related("requester", "decided_by").first()
+    return escalations.select_related("requester", "decided_by", "decided_for").prefetch_related(_VOTES).first()
 
 
 def escalation_for_task(*, task_id) -> Escalation | None:

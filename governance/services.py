@@ -202,7 +202,7 @@ def _seat_refusal(escalation: Escalation, user, membership: Membership) -> str |
     return None
 
 
-def _answered_already(escalation: Escalation, user, on_behalf_of) -> str | None:
+def escalation_answered(escalation: Escalation, user, on_behalf_of=None) -> str | None:
     """Each person answers a tier once, and so does each approver's seat: a delegate's answer for someone is
     theirs, so neither of the two answers again (two approvals are two people)."""
     people = {user.pk} | ({on_behalf_of.pk} if on_behalf_of else set())
@@ -243,7 +243,7 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
     errors = _tool_answer_errors(escalation, arguments=arguments, message=message, stop_run=stop_run, outcome=outcome)
     if errors:
         raise Invalid(details=errors)
-    answered = _answered_already(escalation, user, on_behalf_of)
+    answered = escalation_answered(escalation, user, on_behalf_of)
     if answered:
         raise Conflict(f"You cannot answer again: {answered}.")
     approving = outcome == Escalation.Status.APPROVED
