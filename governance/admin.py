@@ -3,7 +3,9 @@ read-only audit log (policy versions are core's configuration versions: core.con
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
@@ -14,13 +16,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from core.admin import TenantReadOnlyAdmin, as_text, membership_of, pretty_json
+from core.admin import TenantReadOnlyAdmin, _each, as_text, membership_of, pretty_json
 from core.charts import bar_chart
 from core.errors import ApplicationError, Invalid, error_text
 from core.parsers import strict_json
 from core.models import Membership
 from governance import hooks, selectors, services, stats, summaries
-from governance.models import AuditEvent, Escalation
+from governance.models import AuditEvent, Delegation, Escalation
 
 DECISIONS = {"approve": services.escalation_approve, "reject": services.escalation_reject}
 DONE = {"approve": "approved", "reject": "rejected"}
@@ -339,3 +341,82 @@ class AuditEventAdmin(TenantReadOnlyAdmin):
     @admin.display(description="after")
     def after_json(self, event):
         return pretty_json(event.after)
+
+
+class DelegationForm(forms.Form):
+    """Out of office: whose approvals (an admin may pick any approver; an approver, their own), to whom, when."""
+
+    delegator = forms.ModelChoiceField(queryset=None, label="Whose approvals",
+                                       help_text="Yours, unless you are a tenant admin covering for someone.")
+    delegate = forms.ModelChoiceField(queryset=None, label="Delegate to",
+                                      help_text="Another approver or admin of this tenant.")
+    starts_at = forms.DateTimeField(label="From (UTC)", required=False, help_text="Empty: now.")
+    ends_at = forms.DateTimeField(label="Until (UTC)")
+    reason = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, membership: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = get_user_model().objects.filter(
+            memberships__tenant_id=membership.tenant_id, memberships__role__in=Membership.DECIDING_ROLES,
+            is_active=True).order_by("username")
+        self.fields["delegate"].queryset = people.exclude(pk=membership.user_id)
+        self.fields["delegator"].queryset = people if membership.role == Membership.Role.ADMIN else people.filter(
+            pk=membership.user_id)
+        self.fields["delegator"].initial = membership.user_id
+
+
+@admin.register(Delegation)
+class DelegationAdmin(TenantReadOnlyAdmin):
+    """Who stands in for whom, and when. Adding one (out of office) and revoking go through the governance
+    services, with the API's rules: approvers delegate their own approvals, admins anyone's; no chains."""
+
+    list_display = ["delegator", "delegate", "starts_at", "ends_at", "state", "reason", "created_by"]
+    list_select_related = ["delegator", "delegate", "created_by"]
+    search_fields = ["delegator__username", "delegate__username", "reason"]
+    ordering = ["-starts_at"]
+    actions = ["revoke_selected"]
+    fields = readonly_fields = [as_text("delegator"), as_text("delegate"), "starts_at", "ends_at", "reason",
+                                as_text("created_by"), "created_at", "revoked_at"]
+
+    @admin.display(description="state")
+    def state(self, delegation):
+        now = timezone.now()
+        if delegation.revoked_at:
+            return "revoked"
+        if delegation.ends_at <= now:
+            return "ended"
+        return "active" if delegation.starts_at <= now else "scheduled"
+
+    def has_add_permission(self, request):
+        return self.acting_membership(request) is not None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        membership = self.acting_membership(request)
+        if membership is None:
+            raise PermissionDenied
+        form = DelegationForm(request.POST or None, membership=membership)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.delegation_create(membership=membership, delegator=data["delegator"],
+                                           delegate=data["delegate"], starts_at=data["starts_at"],
+                                           ends_at=data["ends_at"], reason=data["reason"],
+                                           correlation_id=request.correlation_id)
+            except ApplicationError as exc:
+                messages.error(request, error_text(exc))
+            else:
+                messages.success(request, f"{data['delegate']} now receives {data['delegator']}'s escalations "
+                                          f"until {data['ends_at']:%Y-%m-%d %H:%M} UTC.")
+                return redirect(reverse("admin:governance_delegation_changelist"))
+        return TemplateResponse(request, "admin/governance/delegation/add.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "form": form,
+            "title": "Delegate approvals (out of office)"})
+
+    @admin.action(description="Revoke selected delegations (end them now)")
+    def revoke_selected(self, request, queryset):
+        membership = self.acting_membership(request)
+        if membership is None:
+            messages.error(request, "Only the tenant's approvers and admins may revoke delegations.")
+            return
+        _each(request, list(queryset), lambda delegation: services.delegation_revoke(
+            membership=membership, delegation_id=delegation.pk, correlation_id=request.correlation_id), "revoked")

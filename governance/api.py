@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from core.errors import Invalid, NotFound
 from core.schema import error_response
 from core.selectors import membership_for_user
-from core.serializers import (IsApprover, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
+from core.serializers import (IsApprover, IsPerson, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
                               paginated_response)
 from governance import selectors, services, stats, summaries
 from core.models import ConfigVersion, Membership
@@ -277,11 +277,15 @@ class DelegationSerializer(serializers.ModelSerializer):
                   "revoked_at", "active"]
 
 
+class IsPersonDelegating(IsPerson):
+    message = "Delegating approvals is a person's act: sign in as one (an API key cannot)."
+
+
 class DelegationsApi(APIView):
     """An approver away (out of office) hands their escalations to another approver of the tenant for a
     period: the delegate is told of them and may decide them; decisions record both names. Chains are refused."""
 
-    permission_classes = [IsApprover]
+    permission_classes = [IsPersonDelegating, IsApprover]
     pagination_class = Pagination
 
     @extend_schema_serializer(component_name="DelegationInput")
@@ -327,7 +331,7 @@ def _member(tenant_id: int, username: str, field: str):
 
 
 class DelegationRevokeApi(APIView):
-    permission_classes = [IsApprover]
+    permission_classes = [IsPersonDelegating, IsApprover]
 
     @extend_schema(request=None, responses={200: DelegationSerializer, 409: error_response("Ended already.")})
     def post(self, request, delegation_id):

@@ -268,7 +268,9 @@ def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, cor
         answer["on_behalf_of"] = on_behalf_of.get_username()
     if arguments is not None:
         answer["edited_arguments"] = arguments
-    if not (escalation.approvals >= escalation.quorum if approving else escalation.rejections >= escalation.reject_quorum):
+    decides = (escalation.approvals >= escalation.quorum if approving
+               else escalation.rejections >= escalation.reject_quorum)
+    if not decides:
         escalation.save(update_fields=counts)
         audit_record(tenant_id=escalation.tenant_id, actor=user.get_username(), action="escalation.vote",
                      object_type="escalation", object_id=escalation.pk, before=before,

@@ -142,6 +142,11 @@ def unit_vector() -> list[float]:
     return [1.0] + [0.0] * (EMBEDDING_DIMENSIONS - 1)
 
 
+def in_an_hour() -> str:
+    """A delegation's end before World's own delegation (from tomorrow) starts: no overlap, no chain."""
+    return (timezone.now() + timedelta(hours=1)).isoformat()
+
+
 class World:
     """acme's team with two policy versions, an escalated task, a memory item, a bulk job and a working
     memory session; globex's admin; and an API client for every kind of caller."""
@@ -181,6 +186,13 @@ class World:
         self.draft_template_id = draft_templates.template_create(
             user=acme.admin, name=f"template {ACME_SECRET}", title="Memo", body="Hello {{ name | default('all') }}",
             variables_schema={"type": "object"}).pk
+        # A delegation of the approver's to the admin, from tomorrow (so it changes no other cell).
+        from governance import services as governance
+
+        tomorrow = timezone.now() + timedelta(days=1)
+        self.delegation_id = governance.delegation_create(
+            membership=acme.approver.memberships.get(), delegator=acme.approver, delegate=acme.admin,
+            starts_at=tomorrow, ends_at=tomorrow + timedelta(days=1), reason=f"away {ACME_SECRET}").pk
         self.acme_ids = [str(value) for value in (self.task_id, self.escalation_id, self.memory_item_id,
                                                   self.bulk_job_id, self.invitation_id, self.endpoint.pk,
                                                   self.draft_id)]

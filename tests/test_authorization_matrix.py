@@ -47,7 +47,7 @@ from rest_framework.test import APIClient
 
 from integrations import providers
 from tests.conftest import refresh_for
-from tests.surface import (ACME_SECRET, INVALID_TOKENS, SESSION, World, accept_invite_body, all_routes,
+from tests.surface import (ACME_SECRET, INVALID_TOKENS, SESSION, World, accept_invite_body, all_routes, in_an_hour,
                            password_reset_confirm_body, unit_vector, verify_email_body)
 
 pytestmark = pytest.mark.django_db
@@ -301,6 +301,15 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
     "governance-stats": {"GET": Api(deciders(200), other_tenant=200)},
+    # Delegation is a person's act (never a key's). The body delegates to acme's approver: the approver
+    # cannot delegate to themselves (400), the admin may (201); globex has no acme-approver (400).
+    "delegations": {
+        "GET": Api(deciders(200), other_tenant=200, key=403, admin_key=403),
+        "POST": Api(members(403, 400, 201), other_tenant=400, key=403, admin_key=403,
+                    data=lambda world: {"delegate": "acme-approver", "ends_at": in_an_hour()}),
+    },
+    "delegation-revoke": {"POST": Api(deciders(200), args=lambda world: {"delegation_id": world.delegation_id},
+                                      key=403, admin_key=403)},
     # -- configuration documents: every member reads the tenant's own, admins change them ---------------
     "config": {"GET": Api(everyone(200), other_tenant=200)},
     "config-document": {

@@ -22,8 +22,8 @@ from core.serializers import Pagination
 from memory import working
 from memory.selectors import MAX_LIMIT
 from tests.conftest import refresh_for
-from tests.surface import (SESSION, WRITE_METHODS, accept_invite_body, api_routes, password_reset_confirm_body,
-                           row_counts, unit_vector, verify_email_body)
+from tests.surface import (SESSION, WRITE_METHODS, accept_invite_body, api_routes, in_an_hour,
+                           password_reset_confirm_body, row_counts, unit_vector, verify_email_body)
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,10 @@ WRITES: dict[tuple[str, str], Write] = {
     ("policy", "PUT"): Write("admin", lambda world: {"autonomy_level": "restricted",
                                                      "rules": {"diagnostic.echo": "allow"}}),
     ("policy-rollback", "POST"): Write("admin", lambda world: {"version": 1}),
+    ("delegations", "POST"): Write("admin", lambda world: {"delegate": "acme-approver",
+                                                           "ends_at": in_an_hour()}, accepted=201),
+    ("delegation-revoke", "POST"): Write("approver", lambda world: {},
+                                         args=lambda world: {"delegation_id": world.delegation_id}),
     ("config-document", "PUT"): Write("admin", lambda world: {"content": {"model": "hostile-model"}, "reason": "test"},
                                       args=lambda world: {"document": "llm"}),
     ("config-rollback", "POST"): Write("admin", lambda world: {"version": 1, "reason": "test"},
@@ -290,7 +294,7 @@ def test_a_hostile_body_is_refused_and_stores_nothing(hostile, endpoint, case):
 # or a read that takes no query (its parameters are ignored, as for any resource).
 PAGINATED = ("tasks", "escalations-active", "policy-versions", "audit", "memory-episodes", "invitations",
              "members", "api-keys", "webhook-endpoints", "webhook-deliveries", "dora-deployments", "dora-changes",
-             "dora-incidents", "config-versions", "drafts", "draft-templates", "draft-assists")
+             "dora-incidents", "config-versions", "drafts", "draft-templates", "draft-assists", "delegations")
 # Lists under a path parameter, and the one each is read at (world -> the path's parameters).
 PATH_ARGS = {"config-versions": lambda world: {"document": "policy"},
              "draft-assists": lambda world: {"draft_id": world.draft_id}}
