@@ -6,12 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from emma import services as emma_services
 from emma.models import AgentTask
 from governance import services as governance_services
 from governance.models import Escalation
+from integrations import approvals
 from integrations.models import DecisionCode, OutboundMessage
 from tests.integrations.conftest import deliver_outbox, process_deliveries
 
@@ -114,23 +116,19 @@ def test_each_approver_who_has_not_answered_gets_one_reminder(team, escalate, we
     process_deliveries()
     assert governance_services.escalations_remind_due() == 0  # not yet: at half the tier's time
     Escalation.objects.filter(pk=escalation.pk).update(remind_at=timezone.now() - timedelta(seconds=1))
-    from django.test import TestCase
-
     with TestCase.captureOnCommitCallbacks(execute=True):
         assert governance_services.escalations_remind_due() == 1
         assert governance_services.escalations_remind_due() == 0  # once per tier
     reminders = OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose="approval_reminder")
-    # Ada once (on Slack, where she was asked first... or her SMS: one channel), Cy once, not Bob.
+    # Ada once (on one of her two channels), Cy once, not Bob (who answered).
     assert sorted(reminders.values_list("recipient_id", flat=True)) == sorted([team.ada.pk, team.cy.pk])
     assert all(m.text.startswith("Reminder, ") for m in reminders)
     # Running the task again (a redelivered message) queues nothing new.
-    from integrations import approvals
-
     approvals.escalation_remind(escalation_id=escalation.pk)
     assert reminders.count() == 2
     deliver_outbox()
     # A reminder's code decides like the request's.
-    webhooks.sms(sender="+15550100004", text=f"YES {code_of(team.cy, escalation)}")
+    webhooks.sms(sender="+15550100002", text=f"YES {code_of(team.ada, escalation)}")
     process_deliveries()
     escalation.refresh_from_db()
     assert escalation.status == "approved"
