@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from core.errors import Invalid, NotFound
 from core.schema import error_response
 from core.selectors import membership_for_user
-from core.serializers import (IsApprover, IsPerson, IsTenantAdmin, ListFilterSerializer, Pagination, StrictSerializer,
-                              paginated_response)
+from core.serializers import (IsApprover, IsPerson, IsTenantAdmin, ListFilterSerializer, NoInput, Pagination,
+                              StrictSerializer, paginated_response)
 from governance import selectors, services, stats, summaries
 from core.models import ConfigVersion, Membership
 from governance.models import AuditEvent, Delegation, Escalation, EscalationVote
@@ -335,6 +335,7 @@ class DelegationRevokeApi(APIView):
 
     @extend_schema(request=None, responses={200: DelegationSerializer, 409: error_response("Ended already.")})
     def post(self, request, delegation_id):
+        NoInput.check(request)
         delegation = services.delegation_revoke(membership=membership_for_user(request.user),
                                                 delegation_id=delegation_id, correlation_id=request.correlation_id)
         return Response(DelegationSerializer(delegation).data)

@@ -69,6 +69,8 @@ MOSTLY_REFUSED = {
     "POST /api/escalations/{escalation_id}/approve",
     # A reply answers an agent's tool call only; this escalation is a task's.
     "POST /api/escalations/{escalation_id}/reply",
+    # `delegate` must name an approver of the tenant (and `ends_at` be in the future, within a year).
+    "POST /api/governance/delegations",
     # `version` must be one of the tenant's own policy versions (else a 400 naming it).
     "POST /api/governance/policy/rollback",
     "POST /api/config/{document}/rollback",
