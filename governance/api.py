@@ -133,7 +133,7 @@ class LadderTierSerializer(StrictSerializer):
 class RuleField(serializers.Field):
     """One rule of the policy (governance.policy.decide reads it)."""
 
-    default_error_messages = {"invalid": 'Expected "allow", "escalate", "deny" or {"allow_below": <a cost, 0 or more>}.'}
+    default_error_messages = {"invalid": 'Expected "allow", "escalate", "deny" or {{"allow_below": <a cost, 0 or more>}}.'}
 
     def to_internal_value(self, data):
         if isinstance(data, str) and data in RULES:
