@@ -301,6 +301,13 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     "policy-rollback": {"POST": Api(admins(200), other_tenant=400, data=lambda world: {"version": 1})},
     "audit": {"GET": Api(admins(200), other_tenant=200)},
     "governance-stats": {"GET": Api(deciders(200), other_tenant=200)},
+    # Replays the caller's own tenant's decisions: globex's admin simulates globex's (none of acme's).
+    "policy-simulate": {"POST": Api(deciders(200), other_tenant=200,
+                                    data=lambda world: {"policy": {"autonomy_level": "restricted"}})},
+    "governance-suggestions": {"GET": Api(deciders(200), other_tenant=200)},
+    # The world's approval record argues for no rule, in acme or in globex: an admin's acceptance is a 409.
+    "governance-suggestions-accept": {"POST": Api(admins(409), other_tenant=409, data=lambda world: {
+        "task_type": "diagnostic.echo", "rule": "deny"})},
     # -- configuration documents: every member reads the tenant's own, admins change them ---------------
     "config": {"GET": Api(everyone(200), other_tenant=200)},
     "config-document": {
