@@ -323,3 +323,6 @@ class AuditEventAdmin(TenantReadOnlyAdmin):
     @admin.display(description="after")
     def after_json(self, event):
         return pretty_json(event.after)
+
+
+from governance import policy_admin  # noqa: E402,F401 - registers the decisions list and the policy screen

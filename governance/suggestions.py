@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from core.models import ConfigVersion, Tenant
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
 from governance import services
 from governance.models import DecisionRecord, Escalation
 from governance.policy import ALLOW, ALLOW_BELOW, DENY, SUGGEST_AFTER
@@ -91,7 +91,10 @@ def suggestion_accept(*, tenant_id: int, user, task_type: str, rule, correlation
     changed) is a Conflict, and nothing is saved."""
     Tenant.objects.select_for_update().get(pk=tenant_id)  # two admins accepting at once: the second sees the first
     if isinstance(rule, dict):
-        rule = {ALLOW_BELOW: float(Decimal(str(rule[ALLOW_BELOW])))}
+        cost = rule.get(ALLOW_BELOW)
+        if set(rule) != {ALLOW_BELOW} or not isinstance(cost, int | float | Decimal) or isinstance(cost, bool):
+            raise Invalid.field("rule", 'Expected "deny" or {"allow_below": <a cost>}.')
+        rule = {ALLOW_BELOW: float(cost)}
     standing = next((s for s in suggestions_for(tenant_id=tenant_id, simulate_last=None)
                      if s["task_type"] == task_type and s["rule"] == rule), None)
     if standing is None:
