@@ -214,7 +214,8 @@ def _decide_tool_call(run: AgentTask, step: AgentRunStep, tools, steps) -> None:
                       estimated_cost=tool.default_cost)
     reason = next((s.text for s in steps if s.seq == step.turn), "")
     with transaction.atomic():
-        decision, policy, version = governance.decision_make(tenant_id=run.tenant_id, facts=facts)
+        decision, policy, version = governance.decision_make(tenant_id=run.tenant_id, facts=facts, task_id=run.pk,
+                                                             step=step.seq)
         audit_record(tenant_id=run.tenant_id, actor="agent", action="agent.tool_call", object_type="task",
                      object_id=run.pk, correlation_id=run.correlation_id,
                      after={"step": step.seq, "tool": tool.name, "arguments": step.arguments,

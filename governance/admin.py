@@ -420,3 +420,6 @@ class DelegationAdmin(TenantReadOnlyAdmin):
             return
         _each(request, list(queryset), lambda delegation: services.delegation_revoke(
             membership=membership, delegation_id=delegation.pk, correlation_id=request.correlation_id), "revoked")
+
+
+from governance import policy_admin  # noqa: E402,F401 - registers the decisions list and the policy screen

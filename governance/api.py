@@ -1,7 +1,7 @@
 """Thin views over governance services: escalations, the tenant's policy, the audit log."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,10 +11,10 @@ from core.schema import error_response
 from core.selectors import membership_for_user
 from core.serializers import (IsApprover, IsPerson, IsTenantAdmin, ListFilterSerializer, NoInput, Pagination,
                               StrictSerializer, paginated_response)
-from governance import selectors, services, stats, summaries
 from core.models import ConfigVersion, Membership
+from governance import selectors, services, simulation, stats, suggestions, summaries
 from governance.models import AuditEvent, Delegation, Escalation, EscalationVote
-from governance.policy import AUTONOMY_LEVELS, MAX_QUORUM, RULES
+from governance.policy import ALLOW_BELOW, AUTONOMY_LEVELS, MAX_COST, MAX_QUORUM, RULES
 
 
 class EscalationVoteSerializer(serializers.ModelSerializer):
@@ -144,11 +144,36 @@ class LadderTierSerializer(StrictSerializer):
                                              help_text="Rejections that reject (default 1: one rejection rejects).")
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "string", "enum": list(RULES)},
+    {"type": "object", "additionalProperties": False, "required": [ALLOW_BELOW],
+     "properties": {ALLOW_BELOW: {"type": "number", "minimum": 0, "maximum": MAX_COST}}}],
+    "description": 'A task type\'s rule: "allow", "escalate", "deny", or {"allow_below": cost}: allowed up to that '
+                   "estimated cost, above it the autonomy level decides."})
+class RuleField(serializers.Field):
+    """One rule of the policy (governance.policy.decide reads it)."""
+
+    default_error_messages = {"invalid": 'Expected "allow", "escalate", "deny" or {{"allow_below": <a cost, 0 or more>}}.'}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data in RULES:
+            return data
+        if isinstance(data, dict) and set(data) == {ALLOW_BELOW}:
+            cost = data[ALLOW_BELOW]
+            # Compared before float(): a 400-digit integer is refused, not overflowed; NaN compares False.
+            if isinstance(cost, int | float) and not isinstance(cost, bool) and 0 <= cost <= MAX_COST:
+                return {ALLOW_BELOW: float(cost)}
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
 class PolicyDocumentSerializer(StrictSerializer):
     """A policy change: any subset of the fields; what is left out keeps its current value."""
 
     autonomy_level = serializers.ChoiceField(choices=AUTONOMY_LEVELS, required=False)
-    rules = serializers.DictField(child=serializers.ChoiceField(choices=RULES), required=False)
+    rules = serializers.DictField(child=RuleField(), required=False)
     cost_threshold = serializers.FloatField(min_value=0, required=False)
     hard_cost_limit = serializers.FloatField(min_value=0, required=False, allow_null=True)
     daily_budget = serializers.FloatField(min_value=0, required=False, allow_null=True)
@@ -161,6 +186,8 @@ class PolicyDocumentSerializer(StrictSerializer):
         help_text="When, as a share of a tier's time, approvers who have not answered get one reminder (null: never).")
     http_allowed_hosts = serializers.ListField(child=serializers.CharField(max_length=253), required=False,
                                                max_length=100)
+    suggest_after = serializers.IntegerField(min_value=2, max_value=1000, required=False, help_text=(
+        "How many decided escalations of a task type in a row an autonomy suggestion needs (default 20)."))
 
 
 class PolicyOutputSerializer(serializers.Serializer):
@@ -226,6 +253,131 @@ class PolicyRollbackApi(APIView):
         created = services.policy_rollback(tenant_id=membership_for_user(request.user).tenant_id, user=request.user,
                                            version=payload.validated_data["version"],
                                            correlation_id=request.correlation_id)
+        return Response({"version": created.version, "policy": selectors.policy_current(
+            tenant_id=created.tenant_id)[0]})
+
+
+# --- simulation and autonomy suggestions --------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="SimulatedDecision")
+class SimulatedDecisionSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=RULES)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema_serializer(component_name="SimulationExample")
+class SimulationExampleSerializer(serializers.Serializer):
+    subject = serializers.ChoiceField(choices=["task", "tool_call"])
+    task_id = serializers.UUIDField(allow_null=True)
+    step = serializers.IntegerField(allow_null=True, help_text="An agent run's tool call: its step.")
+    task_type = serializers.CharField()
+    estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4)
+    created_at = serializers.DateTimeField()
+    policy_version = serializers.IntegerField()
+    recorded = SimulatedDecisionSerializer()
+    simulated = SimulatedDecisionSerializer()
+
+
+@extend_schema_serializer(component_name="PolicySimulation")
+class SimulationSerializer(serializers.Serializer):
+    replayed = serializers.IntegerField(help_text="Decisions replayed: the tenant's last `last`, oldest first.")
+    changed = serializers.IntegerField()
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    transitions = serializers.DictField(child=serializers.IntegerField(), help_text=(
+        'Changed decisions by recorded→simulated outcome, e.g. {"escalate→allow": 12}.'))
+    cost_without_review = serializers.DecimalField(max_digits=16, decimal_places=4, help_text=(
+        "The estimated cost of the decisions recorded as escalate or deny that would have been allowed."))
+    escalations_avoided = serializers.IntegerField(help_text="Recorded escalations the policy would not raise.")
+    examples = serializers.DictField(child=SimulationExampleSerializer(many=True), help_text=(
+        "Up to 5 changed decisions per transition."))
+
+
+class PolicySimulateApi(APIView):
+    """What a policy change would have decided on the tenant's recent decisions, replayed through the live
+    gate's own function with the facts each one saw. Nothing is saved. Approvers and admins."""
+
+    permission_classes = [IsApprover]
+
+    @extend_schema_serializer(component_name="PolicySimulateInput")
+    class InputSerializer(StrictSerializer):
+        policy = PolicyDocumentSerializer(help_text="A policy change, as PUT /api/governance/policy takes it (what "
+                                                    "is left out keeps its current value).")
+        last = serializers.IntegerField(min_value=1, max_value=simulation.LAST_MAX, default=simulation.LAST_DEFAULT)
+
+    @extend_schema(request=InputSerializer, responses=SimulationSerializer)
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tenant_id = membership_for_user(request.user).tenant_id
+        policy = simulation.policy_proposed(tenant_id=tenant_id, document=payload.validated_data["policy"])
+        result = simulation.simulate(tenant_id=tenant_id, policy=policy, last=payload.validated_data["last"])
+        return Response(SimulationSerializer(result).data)
+
+
+@extend_schema_serializer(component_name="SuggestionDecision")
+class SuggestionDecisionSerializer(serializers.Serializer):
+    escalation_id = serializers.UUIDField(help_text="The chain's last escalation.")
+    task_id = serializers.UUIDField()
+    step = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField()
+    estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4)
+
+
+@extend_schema_serializer(component_name="SuggestionEvidence")
+class SuggestionEvidenceSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="The decided escalations looked at: the policy's `suggest_after`.")
+    approvers = serializers.ListField(child=serializers.CharField())
+    share_rejected = serializers.FloatField()
+    decisions = SuggestionDecisionSerializer(many=True)
+
+
+@extend_schema_serializer(component_name="AutonomySuggestion")
+class SuggestionSerializer(serializers.Serializer):
+    task_type = serializers.CharField()
+    rule = RuleField()
+    summary = serializers.CharField()
+    evidence = SuggestionEvidenceSerializer()
+    policy = serializers.JSONField(help_text="The whole policy with the rule in force.")
+    simulation = SimulationSerializer(help_text="That policy over the tenant's last 1000 decisions.")
+
+
+class SuggestionsApi(APIView):
+    """Rules the approval record argues for (governance.suggestions): each with its evidence, the policy it
+    proposes and that policy's simulation. Nothing changes until an admin accepts one. Approvers and admins."""
+
+    permission_classes = [IsApprover]
+
+    @extend_schema(responses=SuggestionSerializer(many=True))
+    def get(self, request):
+        found = suggestions.suggestions_for(tenant_id=membership_for_user(request.user).tenant_id)
+        return Response(SuggestionSerializer(found, many=True).data)
+
+
+class SuggestionAcceptApi(APIView):
+    """Put a suggestion's rule in force: a new policy version, as PUT /api/governance/policy saves one, noting
+    the suggestion. It is worked out again first. Tenant admins."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema_serializer(component_name="SuggestionAcceptInput")
+    class InputSerializer(StrictSerializer):
+        task_type = serializers.CharField(max_length=100)
+        rule = RuleField()
+
+    @extend_schema(request=InputSerializer, responses={
+        200: PolicyOutputSerializer,
+        409: error_response("No such suggestion stands now: accepted already, or the approval record no longer "
+                            "argues for it (`conflict`).")})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = suggestions.suggestion_accept(tenant_id=membership_for_user(request.user).tenant_id,
+                                                user=request.user, correlation_id=request.correlation_id,
+                                                **payload.validated_data)
         return Response({"version": created.version, "policy": selectors.policy_current(
             tenant_id=created.tenant_id)[0]})
 

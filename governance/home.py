@@ -107,4 +107,5 @@ def register():
     ):
         register_home_panel(panel)
     register_home_link(HomeLink("Configuration", "admin:core_configversion_changelist", ADMIN, order=10))
+    register_home_link(HomeLink("Policy and suggestions", "admin:governance_policy", ADMIN, order=15))
     register_home_link(HomeLink("Audit log", "admin:governance_auditevent_changelist", ADMIN, order=40))

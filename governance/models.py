@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from core.models import TenantOwned
 
@@ -152,6 +153,36 @@ class Delegation(TenantOwned):
 
     def __str__(self):
         return f"{self.delegator_id} → {self.delegate_id} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class DecisionRecord(TenantOwned):
+    """One decision of the policy gate, with the facts it saw (governance.services.decisions_make writes
+    it): what policy simulations replay and autonomy suggestions are checked against."""
+
+    class Subject(models.TextChoices):
+        TASK = "task"
+        TOOL_CALL = "tool_call"  # an agent run's tool call: `task_id` is the run's, `step` the call's
+
+    subject = models.CharField(max_length=16, choices=Subject.choices)
+    task_id = models.UUIDField(null=True, blank=True)
+    step = models.PositiveIntegerField(null=True, blank=True)
+    task_type = models.CharField(max_length=100)
+    risk = models.CharField(max_length=16)
+    external_side_effects = models.BooleanField(default=False)
+    estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, default=0)
+    # Today's committed cost the decision saw (0 when the policy set no daily budget, as decide then saw).
+    committed_before = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    outcome = models.CharField(max_length=16)
+    reasons = models.JSONField(default=list)
+    policy_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="decisionrecord_tenant_recent")]
+
+    def __str__(self):
+        return f"{self.task_type}: {self.outcome}"
 
 
 class AuditEvent(TenantOwned):

@@ -12,6 +12,9 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 RULES = ("allow", "escalate", "deny")
 ALLOW, ESCALATE, DENY = RULES
 MAX_QUORUM = 10  # approvals (or rejections) a ladder tier may require
+ALLOW_BELOW = "allow_below"  # a rule {"allow_below": cost}: allowed up to that cost, else the level decides
+MAX_COST = 1e15  # the largest allow_below a rule may name
+SUGGEST_AFTER = 20  # unchanged human decisions in a row before governance.suggestions proposes a rule
 
 
 def default_policy() -> dict:
@@ -28,6 +31,7 @@ def default_policy() -> dict:
         "final_outcome": "reject",
         "reminder_fraction": 0.75,  # of a tier's time, when approvers who have not answered are reminded
         "http_allowed_hosts": [],  # the hosts agents' http_get may read
+        "suggest_after": SUGGEST_AFTER,
     }
 
 
@@ -54,7 +58,8 @@ def _at_least(risk: str, floor: str) -> bool:
 def decide(policy: dict, task: TaskFacts, committed_today: Decimal) -> Decision:
     """allow, escalate or deny, with the reasons a person can read.
 
-    Order: a hard cost limit denies; an explicit per-type rule wins over the autonomy level's default;
+    Order: a hard cost limit denies; an explicit per-type rule wins over the autonomy level's default (a rule
+    {"allow_below": cost} only up to that cost: above it the level decides);
     the cost threshold escalates below `autonomous`; the daily budget escalates or denies last."""
     cost = Decimal(str(task.estimated_cost))
     hard_limit = policy.get("hard_cost_limit")
@@ -72,7 +77,10 @@ def decide(policy: dict, task: TaskFacts, committed_today: Decimal) -> Decision:
     elif rule == ALLOW:
         outcome = ALLOW
         reasons.append(f"the policy allows {task.task_type} tasks")
-    else:
+    elif isinstance(rule, dict) and cost <= Decimal(str(rule[ALLOW_BELOW])):
+        outcome = ALLOW
+        reasons.append(f"the policy allows {task.task_type} tasks costing at most {rule[ALLOW_BELOW]}")
+    else:  # no rule, or a cost above the rule's allow_below: the autonomy level's default
         outcome, reasons = _level_default(level, task, cost, Decimal(str(policy.get("cost_threshold") or 0)))
 
     budget = policy.get("daily_budget")
@@ -116,7 +124,10 @@ POLICY_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "autonomy_level": {"enum": list(AUTONOMY_LEVELS)},
-        "rules": {"type": "object", "additionalProperties": {"enum": list(RULES)}},
+        "rules": {"type": "object", "additionalProperties": {"oneOf": [
+            {"enum": list(RULES)},
+            {"type": "object", "additionalProperties": False, "required": [ALLOW_BELOW],
+             "properties": {ALLOW_BELOW: {"type": "number", "minimum": 0, "maximum": MAX_COST}}}]}},
         "cost_threshold": {"type": "number", "minimum": 0},
         "hard_cost_limit": {"type": ["number", "null"], "minimum": 0},
         "daily_budget": {"type": ["number", "null"], "minimum": 0},
@@ -131,5 +142,6 @@ POLICY_SCHEMA = {
         "final_outcome": {"enum": ["reject", "approve"]},
         "reminder_fraction": {"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "http_allowed_hosts": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}},
+        "suggest_after": {"type": "integer", "minimum": 2, "maximum": 1000},
     },
 }

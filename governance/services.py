@@ -1,6 +1,8 @@
 """Governance writes: decisions with budget reservation, policy versions, escalations and their
 decisions. Every change is audited in the same transaction."""
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,7 +19,7 @@ from governance import hooks, selectors
 from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
 from governance.metrics import APPROVAL_DECISIONS
-from governance.models import DailyUsage, Delegation, Escalation, EscalationVote
+from governance.models import DailyUsage, DecisionRecord, Delegation, Escalation, EscalationVote
 from governance.policy import ALLOW, POLICY_SCHEMA, Decision, TaskFacts, decide
 from governance.selectors import POLICY, delegations_to, policy_current
 
@@ -31,31 +33,61 @@ def _locked_usage(tenant_id: int) -> DailyUsage:
     return DailyUsage.objects.select_for_update().get(tenant_id=tenant_id, day=today)
 
 
-def decisions_make(*, tenant_id: int, facts: list[TaskFacts]) -> tuple[list[Decision], dict, int]:
+@dataclass(frozen=True)
+class DecisionSubject:
+    """What a decision was about: a task (its id), or an agent run's tool call (the run's id and the step)."""
+
+    task_id: uuid.UUID | None = None
+    step: int | None = None
+
+
+def decisions_make(*, tenant_id: int, facts: list[TaskFacts],
+                   subjects: list[DecisionSubject] | None = None) -> tuple[list[Decision], dict, int]:
     """Decide on tasks submitted together, in order, and count the estimated cost of each one that may run
     now against today's budget (so each is decided on what the ones before it left). Must run inside the
     submitting transaction, so the count and the tasks commit together; the usage row stays locked until
     then, so racing submissions cannot overspend. Usage is only counted while the policy sets a daily
-    budget (without one there is nothing to lock or to overspend)."""
+    budget (without one there is nothing to lock or to overspend). Every decision is recorded with the facts
+    and the day's committed cost it saw (DecisionRecord), in one insert, for simulations to replay."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("decisions_make must run inside the submitting transaction")
     policy, version = policy_current(tenant_id=tenant_id)
+    seen = []  # the committed cost each decision saw
     if policy.get("daily_budget") is None:
-        return [decide(policy, task, Decimal(0)) for task in facts], policy, version
-    usage = _locked_usage(tenant_id)
-    decisions = []
-    for task in facts:
-        decision = decide(policy, task, usage.committed)
-        if decision.outcome == ALLOW:
-            usage.committed += Decimal(str(task.estimated_cost))
-        decisions.append(decision)
-    usage.save(update_fields=["committed"])
+        decisions = [decide(policy, task, Decimal(0)) for task in facts]
+        seen = [Decimal(0)] * len(facts)
+    else:
+        usage = _locked_usage(tenant_id)
+        decisions = []
+        for task in facts:
+            seen.append(usage.committed)
+            decision = decide(policy, task, usage.committed)
+            if decision.outcome == ALLOW:
+                usage.committed += Decimal(str(task.estimated_cost))
+            decisions.append(decision)
+        usage.save(update_fields=["committed"])
+    _decisions_record(tenant_id, facts, subjects or [DecisionSubject()] * len(facts), decisions, seen, version)
     return decisions, policy, version
 
 
-def decision_make(*, tenant_id: int, facts: TaskFacts) -> tuple[Decision, dict, int]:
-    """decisions_make for one task (an agent's tool call)."""
-    decisions, policy, version = decisions_make(tenant_id=tenant_id, facts=[facts])
+def _decisions_record(tenant_id: int, facts, subjects, decisions, seen, version: int) -> None:
+    now = timezone.now()
+    DecisionRecord.objects.bulk_create([
+        DecisionRecord(
+            tenant_id=tenant_id, task_id=subject.task_id, step=subject.step, task_type=task.task_type,
+            subject=(DecisionRecord.Subject.TOOL_CALL if subject.step is not None or task.task_type.startswith("tool:")
+                     else DecisionRecord.Subject.TASK),
+            risk=task.risk, external_side_effects=task.external_side_effects,
+            estimated_cost=Decimal(str(task.estimated_cost)), committed_before=committed, outcome=decision.outcome,
+            reasons=decision.reasons, policy_version=version, created_at=now)
+        for task, subject, decision, committed in zip(facts, subjects, decisions, seen, strict=True)])
+
+
+def decision_make(*, tenant_id: int, facts: TaskFacts, task_id=None, step: int | None = None
+                  ) -> tuple[Decision, dict, int]:
+    """decisions_make for one task (an agent's tool call: the run's `task_id` and the call's `step`)."""
+    decisions, policy, version = decisions_make(tenant_id=tenant_id, facts=[facts],
+                                                subjects=[DecisionSubject(task_id=task_id, step=step)])
     return decisions[0], policy, version
 
 

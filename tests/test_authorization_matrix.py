@@ -310,6 +310,13 @@ ROUTES: dict[str, dict[str, Api | Public]] = {
     },
     "delegation-revoke": {"POST": Api(deciders(200), args=lambda world: {"delegation_id": world.delegation_id},
                                       key=403, admin_key=403)},
+    # Replays the caller's own tenant's decisions: globex's admin simulates globex's (none of acme's).
+    "policy-simulate": {"POST": Api(deciders(200), other_tenant=200,
+                                    data=lambda world: {"policy": {"autonomy_level": "restricted"}})},
+    "governance-suggestions": {"GET": Api(deciders(200), other_tenant=200)},
+    # The world's approval record argues for no rule, in acme or in globex: an admin's acceptance is a 409.
+    "governance-suggestions-accept": {"POST": Api(admins(409), other_tenant=409, data=lambda world: {
+        "task_type": "diagnostic.echo", "rule": "deny"})},
     # -- configuration documents: every member reads the tenant's own, admins change them ---------------
     "config": {"GET": Api(everyone(200), other_tenant=200)},
     "config-document": {

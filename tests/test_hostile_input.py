@@ -110,6 +110,11 @@ WRITES: dict[tuple[str, str], Write] = {
                                                            "ends_at": in_an_hour()}, accepted=201),
     ("delegation-revoke", "POST"): Write("approver", lambda world: {},
                                          args=lambda world: {"delegation_id": world.delegation_id}),
+    ("policy-simulate", "POST"): Write("approver", lambda world: {
+        "policy": {"autonomy_level": "restricted", "rules": {"diagnostic.echo": {"allow_below": 5}}}, "last": 100}),
+    # The world's approval record argues for no rule: its valid acceptance is a 409 (read, and refused, after the body).
+    ("governance-suggestions-accept", "POST"): Write("admin", lambda world: {
+        "task_type": "diagnostic.echo", "rule": {"allow_below": 5}}, accepted=409),
     ("config-document", "PUT"): Write("admin", lambda world: {"content": {"model": "hostile-model"}, "reason": "test"},
                                       args=lambda world: {"document": "llm"}),
     ("config-rollback", "POST"): Write("admin", lambda world: {"version": 1, "reason": "test"},
@@ -307,7 +312,8 @@ NOT_LISTS = {"me": "the caller", "task-types": "a fixed catalogue", "policy": "o
              "config": "the registered documents, a fixed catalogue",
              "schema": "public, no data", "api-docs": "public, no data", "webhook-providers": "a fixed catalogue",
              "dora-summary": "figures over a window (its filters are checked: a bad one is a 400)",
-             "governance-stats": "approval figures over a window (its filters are checked: a bad one is a 400)"}
+             "governance-stats": "approval figures over a window (its filters are checked: a bad one is a 400)",
+             "governance-suggestions": "the suggestions that stand now, at most one per task type"}
 
 HUGE = "9" * 30
 HOSTILE_PAGING: dict[str, tuple[dict, int, str]] = {

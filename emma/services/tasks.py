@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -233,14 +234,16 @@ def _record(user, tenant_id: int, requests: list[tuple[int, _Request]], *, corre
     """Decide, insert and audit new tasks in the caller's transaction: one policy read, one insert of the
     tasks, one of their events and one append to the audit chain, however many there are."""
     facts = [request.facts() for _, request in requests]
-    decisions, policy, policy_version = governance.decisions_make(tenant_id=tenant_id, facts=facts)
+    task_ids = [uuid.uuid4() for _ in requests]  # known before the insert: the decision records name them
+    decisions, policy, policy_version = governance.decisions_make(
+        tenant_id=tenant_id, facts=facts, subjects=[governance.DecisionSubject(task_id=id_) for id_ in task_ids])
     now = timezone.now()
     username = user.get_username()
     tasks = []
-    for (_, request), fact, decision in zip(requests, facts, decisions, strict=True):
+    for (_, request), fact, decision, task_id in zip(requests, facts, decisions, task_ids, strict=True):
         status = {ALLOW: Status.QUEUED, ESCALATE: Status.PENDING_APPROVAL, DENY: Status.REJECTED}[decision.outcome]
         tasks.append(AgentTask(
-            tenant_id=tenant_id, task_type=request.task_type, description=request.description,
+            id=task_id, tenant_id=tenant_id, task_type=request.task_type, description=request.description,
             parameters=request.parameters, priority=request.priority, risk=fact.risk, estimated_cost=request.cost,
             status=status, decision=decision.outcome, decision_reasons=decision.reasons,
             policy_version=policy_version, correlation_id=correlation_id, idempotency_key=request.idempotency_key,

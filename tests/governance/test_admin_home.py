@@ -108,7 +108,8 @@ def test_a_tenant_admin_reads_the_days_state(client, make_user, submit_escalated
     decisions = text(panel(body, "panel-decisions"))
     assert "Decisions per day, last 14 days: 1 in all" in decisions
     links = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', panel(body, "manage-links"))
-    assert [title for _, title in links] == ["Configuration", "Members", "Invitations", "API keys", "Integrations", "Audit log"]
+    assert [title for _, title in links] == ["Configuration", "Policy and suggestions", "Members", "Invitations",
+                                             "API keys", "Integrations", "Audit log"]
     for url, title in links:
         assert client.get(url).status_code == 200, title
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0005_config_versions'),
-        ('governance', '0007_policy_versions_into_config'),
+        ('governance', '0008_decision_records'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
