@@ -28,6 +28,7 @@ _closed: list[Callable] = []
 _opened: list[Callable] = []
 _voted: list[Callable] = []
 _reminded: list[Callable] = []
+_delegated: list[Callable] = []
 _task_history: list[Callable] = []
 _run_transcript: list[Callable] = []
 
@@ -54,6 +55,12 @@ def register_on_escalation_reminder(handler: Callable) -> None:
     """handler(escalation) when its approvers who have not answered are to be reminded (once per tier)."""
     if handler not in _reminded:
         _reminded.append(handler)
+
+
+def register_on_delegation_started(handler: Callable) -> None:
+    """handler(delegation) after a delegation that starts at once was saved (to tell the delegate what waits)."""
+    if handler not in _delegated:
+        _delegated.append(handler)
 
 
 def register_task_history(provider: Callable) -> None:
@@ -83,6 +90,10 @@ def escalation_voted(escalation, vote) -> None:
 
 def escalation_reminder(escalation) -> None:
     transaction.on_commit(lambda: call_each(_reminded, escalation))
+
+
+def delegation_started(delegation) -> None:
+    transaction.on_commit(lambda: call_each(_delegated, delegation))
 
 
 def task_history(*, tenant_id: int, task_id) -> list:

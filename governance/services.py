@@ -245,7 +245,8 @@ def escalation_answered(escalation: Escalation, user, on_behalf_of=None) -> str 
         return None
     who = earlier.voter.get_username() + (f" for {earlier.on_behalf_of.get_username()}" if earlier.on_behalf_of_id
                                           else "")
-    return f"this tier has {who}'s answer already ({earlier.outcome}); {escalation.quorum_text or 'it counts once'}"
+    return (f"{who} {earlier.outcome} this tier already ({escalation.quorum_text or 'one answer each'}); it is "
+            "decided once enough other approvers answer")
 
 
 def _decide(*, escalation_id, user, outcome: str, reason: str, channel: str, correlation_id: str,
@@ -537,6 +538,8 @@ def delegation_create(*, membership: Membership, delegator, delegate, ends_at, s
     audit_record(tenant_id=tenant_id, actor=actor.get_username(), action="delegation.created",
                  object_type="delegation", object_id=delegation.pk, after=_delegation_snapshot(delegation),
                  correlation_id=correlation_id)
+    if starts_at <= now:  # one that starts later reaches the delegate through the reminders and new escalations
+        hooks.delegation_started(delegation)
     return delegation
 
 

@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from core import queueing
 from core.errors import ApplicationError, error_text
+from core.models import Membership
 from emma.models import AgentTask
 from governance.models import Escalation, EscalationVote
+from governance.selectors import escalations_waiting_for
 from governance.services import escalation_approve, escalation_approvers, escalation_reject
 from integrations import outbound, selectors
 from integrations.models import Channel, ChannelIdentity, DecisionCode, OutboundMessage
@@ -27,6 +29,7 @@ CODE_DIGITS = 6  # digits only: typed on a phone keypad, and never mistaken for 
 APPROVAL_REQUEST = "approval_request"
 APPROVAL_REMINDER = "approval_reminder"
 ASKING = (APPROVAL_REQUEST, APPROVAL_REMINDER)  # messages with a code to answer: settled once decided
+WAITING_TOLD_AT_ONCE = 200  # escalations a new delegate is told of when the delegation starts
 INVALID_CODE = ("That code is not valid: it may be mistyped, already used, expired, or meant for someone else. "
                 "Nothing was changed.")
 
@@ -354,6 +357,19 @@ def on_escalation_reminder(escalation: Escalation) -> None:
 
     if _has_chat(escalation.tenant_id):
         queueing.publish(remind_approvers, str(escalation.pk))
+
+
+def on_delegation_started(delegation) -> None:
+    """Governance hook, after commit: the escalations already waiting for the approver who is away now reach
+    their delegate (notifying is idempotent per approver identity, so nobody else is told twice)."""
+    from integrations.tasks import notify_approvers
+
+    if not _has_chat(delegation.tenant_id):
+        return
+    seat = Membership.objects.filter(user_id=delegation.delegator_id, tenant_id=delegation.tenant_id).first()
+    waiting = escalations_waiting_for(user=delegation.delegator, membership=seat)
+    for escalation_id in waiting.values_list("pk", flat=True)[:WAITING_TOLD_AT_ONCE]:
+        queueing.publish(notify_approvers, str(escalation_id))
 
 
 def on_escalation_closed(escalation: Escalation, outcome: str) -> None:

@@ -37,6 +37,7 @@ class IntegrationsConfig(AppConfig):
         hooks.register_on_escalation_closed(approvals.on_escalation_closed)
         hooks.register_on_escalation_voted(approvals.on_escalation_voted)
         hooks.register_on_escalation_reminder(approvals.on_escalation_reminder)
+        hooks.register_on_delegation_started(approvals.on_delegation_started)
         hooks.register_on_escalation_opened(chat_runs.on_escalation_opened)
         emma_hooks.register_on_task_finished(chat_runs.on_task_finished)
         emma_hooks.register_on_task_finished(github_runs.on_task_finished)

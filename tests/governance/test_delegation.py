@@ -144,7 +144,7 @@ def test_a_delegate_and_the_delegator_are_one_seat_in_a_quorum(finance, make_use
     escalation_id = escalate(finance)
     vote = services.escalation_approve(escalation_id=escalation_id, user=finance.dan, reason="for Fay")
     assert vote.status == "open" and vote.quorum_text == "1 of 2 approvals"
-    with pytest.raises(Exception, match="acme-dan for acme-fay's answer already"):
+    with pytest.raises(Exception, match="acme-dan for acme-fay approved this tier already"):
         services.escalation_approve(escalation_id=escalation_id, user=finance.fay, reason="me too")
     decided = services.escalation_approve(escalation_id=escalation_id, user=gus, reason="two")
     assert decided.status == "approved" and decided.decided_by == gus

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import TestCase
 from django.utils import timezone
 
@@ -137,3 +138,19 @@ def test_each_approver_who_has_not_answered_gets_one_reminder(team, escalate, we
 def test_no_reminder_when_the_policy_sets_none(team, escalate):
     escalation = escalate(reminder_fraction=None)
     assert escalation.remind_at is None
+
+
+def test_escalations_waiting_when_a_delegation_starts_reach_the_delegate(team, escalate,
+                                                                          django_capture_on_commit_callbacks):
+    """A finance tier: Bob may decide, Cy may not. Bob goes away: Cy is asked, for Bob, at once."""
+    finance = Group.objects.create(name="finance")
+    team.bob.groups.add(finance)
+    escalation = escalate(ladder=[{"group": "finance", "timeout_seconds": 600}], reminder_fraction=None)
+    asked = OutboundMessage.objects.filter(escalation_id=escalation.pk, purpose="approval_request")
+    assert set(asked.values_list("recipient_id", flat=True)) == {team.bob.pk}  # the admin has no chat
+    with django_capture_on_commit_callbacks(execute=True):
+        governance_services.delegation_create(membership=team.bob.memberships.get(), delegator=team.bob,
+                                              delegate=team.cy, ends_at=timezone.now() + timedelta(days=3))
+    to_cy = asked.get(recipient_id=team.cy.pk)
+    assert "You decide for acme-bob, who delegated to you." in to_cy.text
+    assert asked.filter(recipient_id=team.bob.pk).count() == 1  # Bob is not told twice
