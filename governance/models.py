@@ -170,8 +170,9 @@ class DecisionRecord(TenantOwned):
     risk = models.CharField(max_length=16)
     external_side_effects = models.BooleanField(default=False)
     estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, default=0)
-    # Today's committed cost the decision saw (0 when the policy set no daily budget, as decide then saw).
-    committed_before = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    # Today's committed cost the decision saw; null when the policy set no daily budget (nothing was counted,
+    # and decide saw 0).
+    committed_before = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     outcome = models.CharField(max_length=16)
     reasons = models.JSONField(default=list)
     policy_version = models.PositiveIntegerField()

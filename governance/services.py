@@ -55,7 +55,7 @@ def decisions_make(*, tenant_id: int, facts: list[TaskFacts],
     seen = []  # the committed cost each decision saw
     if policy.get("daily_budget") is None:
         decisions = [decide(policy, task, Decimal(0)) for task in facts]
-        seen = [Decimal(0)] * len(facts)
+        seen = [None] * len(facts)  # nothing counted
     else:
         usage = _locked_usage(tenant_id)
         decisions = []

@@ -36,22 +36,34 @@ def transition(recorded: str, simulated: str) -> str:
     return f"{recorded}→{simulated}"
 
 
+def _committed(record: DecisionRecord, drift: dict, uncounted: dict) -> Decimal:
+    day = record.created_at.date()
+    return uncounted[day] if record.committed_before is None else record.committed_before + drift[day]
+
+
 def simulate(*, tenant_id: int, policy: dict, last: int = LAST_DEFAULT) -> dict:
     """Replay the tenant's last `last` decisions (oldest first) under `policy`.
 
     Budget: a decision sees the day's committed cost it recorded, plus, for the same UTC day, what the
     proposal would have allowed so far minus what was allowed (so an unchanged policy sees exactly what
-    was recorded). Cost approved later by people is in the recorded figure, as it was."""
+    was recorded). Cost approved later by people is in the recorded figure, as it was. A decision made with
+    no daily budget counted nothing: it sees what the proposal allowed so far that day, in this replay (an
+    estimate from below: it leaves out what people approved and what came before the replayed window)."""
     records = records_recent(tenant_id=tenant_id, last=last)
     drift: dict = defaultdict(Decimal)  # UTC day -> cost allowed under the proposal minus cost allowed
+    uncounted: dict = defaultdict(Decimal)  # UTC day -> cost the proposal allowed where no budget was counted
     transitions: dict[str, int] = defaultdict(int)
     examples: dict[str, list] = defaultdict(list)
     cost_without_review, escalations_avoided = Decimal(0), 0
     for record in records:
         day = record.created_at.date()
         cost = record.estimated_cost
-        decision = decide(policy, facts_of(record), record.committed_before + drift[day])
-        drift[day] += (cost if decision.outcome == ALLOW else 0) - (cost if record.outcome == ALLOW else 0)
+        decision = decide(policy, facts_of(record), _committed(record, drift, uncounted))
+        allowed = cost if decision.outcome == ALLOW else Decimal(0)
+        if record.committed_before is None:
+            uncounted[day] += allowed
+        else:
+            drift[day] += allowed - (cost if record.outcome == ALLOW else 0)
         if decision.outcome == record.outcome:
             continue
         name = transition(record.outcome, decision.outcome)

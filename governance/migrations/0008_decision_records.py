@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('risk', models.CharField(max_length=16)),
                 ('external_side_effects', models.BooleanField(default=False)),
                 ('estimated_cost', models.DecimalField(decimal_places=4, default=0, max_digits=12)),
-                ('committed_before', models.DecimalField(decimal_places=4, default=0, max_digits=14)),
+                ('committed_before', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
                 ('outcome', models.CharField(max_length=16)),
                 ('reasons', models.JSONField(default=list)),
                 ('policy_version', models.PositiveIntegerField()),

@@ -85,9 +85,10 @@ def test_replaying_each_record_under_its_own_version_gives_what_was_decided(acme
     records = list(DecisionRecord.objects.filter(tenant_id=acme.tenant_id).order_by("created_at", "id"))
     assert len(records) == 15 + 8
     assert {record.outcome for record in records} == {"allow", "escalate", "deny"}
-    assert any(record.committed_before > 0 for record in records)
+    assert any((record.committed_before or 0) > 0 for record in records)
+    assert any(record.committed_before is None for record in records)  # the version without a budget
     for record in records:
-        replayed = decide(policies[record.policy_version], facts_of(record), record.committed_before)
+        replayed = decide(policies[record.policy_version], facts_of(record), record.committed_before or Decimal(0))
         # The same outcome for the same reasons (their text may write a cost with more decimals: 11.0000).
         assert (replayed.outcome, len(replayed.reasons)) == (record.outcome, len(record.reasons)), record.task_type
 
@@ -147,6 +148,19 @@ def test_a_smaller_budget_counts_what_the_proposal_would_have_allowed_that_day(a
     assert [e["simulated"]["reasons"][-1] for e in result["examples"]["allow→escalate"]] == [
         "today's accepted cost 20.0000 plus 10.0000 exceeds the daily budget of 25"] * 3
     assert "daily budget" in result["examples"]["allow→escalate"][0]["simulated"]["reasons"][-1]
+
+
+def test_a_budget_where_there_was_none_counts_what_the_proposal_allows_in_the_replay(acme):
+    acme.set_policy(autonomy_level="autonomous", daily_budget=None)
+    decided(acme, "report.daily", "30", 5)  # all allowed, nothing counted
+    assert set(DecisionRecord.objects.values_list("committed_before", flat=True)) == {None}
+    _, policy = current_policy(acme)
+
+    result = simulate(tenant_id=acme.tenant_id, policy={**policy, "daily_budget": 100})
+
+    # 30, 60 and 90 fit in 100; the fourth and fifth would have seen 90.
+    assert result["transitions"] == {"allow→escalate": 2}
+    assert simulate(tenant_id=acme.tenant_id, policy=policy)["changed"] == 0
 
 
 def test_the_api_answers_approvers_and_admins_with_their_own_tenants_decisions(acme, globex):
