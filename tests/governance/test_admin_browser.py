@@ -279,3 +279,60 @@ def test_a_tenant_admin_and_a_submitter_each_land_on_their_home(admin_browser, l
     assert admin_browser.find_elements(*by("#panel-waiting")) == []
     assert "Escalations" not in admin_browser.find_element(*by("#content-main")).text, "a submitter has no queue"
     screenshot(admin_browser, "home-submitter")
+
+
+def test_a_two_person_approval_completes_in_the_admin(admin_browser, live_server, make_user, submit_escalated,
+                                                      acme_policy):
+    """Two approvers each decide on the same page: the first sees "1 of 2 approvals", the second completes it."""
+    acme_policy(ladder=[{"group": "", "timeout_seconds": 3600, "quorum": 2}])
+    carol, dave = make_user("carol", role="approver"), make_user("dave", role="approver")
+    submitted = submit_escalated(description="Wire the deposit", text="the deposit")
+    log_in(admin_browser, live_server, carol)
+    admin_browser.get(f"{live_server.url}{detail_url(submitted.escalation_id)}")
+    assert "0 of 2 approvals" in wait_for(admin_browser, "#fact-quorum").text
+    assert decide(admin_browser, "approve-button", "checked the account") == (
+        "Your answer is recorded: 1 of 2 approvals; it is decided once enough approvers answer. "
+        "Nothing else is waiting for you.")
+    admin_browser.get(f"{live_server.url}{detail_url(submitted.escalation_id)}")
+    assert "carol approved this tier already" in wait_for(admin_browser, "#decision-answered").text
+    screenshot(admin_browser, "escalation-quorum-one-of-two")
+
+    admin_browser.delete_all_cookies()
+    log_in(admin_browser, live_server, dave)
+    admin_browser.get(f"{live_server.url}{detail_url(submitted.escalation_id)}")
+    assert "carol approved via admin" in wait_for(admin_browser, "#fact-quorum").text
+    assert decide(admin_browser, "approve-button", "second pair of eyes").startswith("Approved: the task is queued.")
+    escalation = Escalation.objects.get(pk=submitted.escalation_id)
+    assert (escalation.status, escalation.decided_by, escalation.approvals) == ("approved", dave, 2)
+    assert AgentTask.objects.get(pk=submitted.task.pk).status == AgentTask.Status.QUEUED
+
+
+def test_an_admin_simulates_a_stricter_policy_and_accepts_a_suggestion(admin_browser, live_server, make_user,
+                                                                       submit_escalated, acme_policy):
+    from governance import services as governance
+
+    acme_policy(suggest_after=4)
+    carol, dave = make_user("carol", role="approver"), make_user("dave", role="approver")
+    for n in range(4):
+        submitted = submit_escalated(description=f"Echo {n}", text=f"echo {n}", cost=str(20 + n))
+        governance.escalation_approve(escalation_id=submitted.escalation_id, user=(carol, dave)[n % 2],
+                                      reason="routine")
+    boss = make_user("boss", role="admin")
+    log_in(admin_browser, live_server, boss)
+    admin_browser.get(f"{live_server.url}{reverse('admin:governance_escalation_changelist')}")
+    admin_browser.find_element(*by("#escalation-links a")).click()
+    assert "diagnostic.echo: allow below 23.0" in wait_for(admin_browser, "#suggestions").text
+
+    box = admin_browser.find_element(*by("#id_policy"))
+    admin_browser.execute_script("arguments[0].value = arguments[1]", box, '{"hard_cost_limit": 21}')
+    admin_browser.find_element(*by("#simulate")).click()
+    simulation = wait_for(admin_browser, "#simulation").text
+    assert "escalate→deny" in simulation and "Decided differently 2" in simulation
+    screenshot(admin_browser, "policy-simulation")
+
+    admin_browser.find_element(*by(".accept-suggestion button")).click()
+    assert wait_for(admin_browser, ".messagelist li").text == "Accepted: the policy is now version 2."
+    from governance.selectors import policy_current
+
+    assert policy_current(tenant_id=boss.memberships.get().tenant_id)[0]["rules"] == {
+        "diagnostic.echo": {"allow_below": 23.0}}
