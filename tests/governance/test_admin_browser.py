@@ -304,7 +304,8 @@ def test_a_two_person_approval_completes_in_the_admin(admin_browser, live_server
     assert decide(admin_browser, "approve-button", "second pair of eyes").startswith("Approved: the task is queued.")
     escalation = Escalation.objects.get(pk=submitted.escalation_id)
     assert (escalation.status, escalation.decided_by, escalation.approvals) == ("approved", dave, 2)
-    assert AgentTask.objects.get(pk=submitted.task.pk).status == AgentTask.Status.QUEUED
+    # Queued, and committed by the live server: the session's worker may have run it already.
+    assert AgentTask.objects.get(pk=submitted.task.pk).status in ("queued", "running", "succeeded")
 
 
 def test_an_admin_simulates_a_stricter_policy_and_accepts_a_suggestion(admin_browser, live_server, make_user,
