@@ -110,6 +110,6 @@ def daily_release(channel: str, tenant_id: int | None = None) -> None:
 def reset() -> None:
     """Forget every counter (tests)."""
     client = redis_client()
-    keys = [*client.scan_iter(f"{PREFIX}:rate:*"), *client.scan_iter(f"{PREFIX}:daily:*")]
+    keys = [*client.scan_iter(f"{PREFIX}:rate:*", count=1000), *client.scan_iter(f"{PREFIX}:daily:*", count=1000)]
     if keys:
         client.delete(*keys)
