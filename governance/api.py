@@ -311,7 +311,7 @@ class PolicySimulateApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         tenant_id = membership_for_user(request.user).tenant_id
-        policy = simulation.policy_proposed(tenant_id=tenant_id, document=payload.validated_data["policy"])
+        policy = selectors.policy_changed(tenant_id=tenant_id, document=payload.validated_data["policy"])
         result = simulation.simulate(tenant_id=tenant_id, policy=policy, last=payload.validated_data["last"])
         return Response(SimulationSerializer(result).data)
 

@@ -89,7 +89,7 @@ class DecisionRecordAdmin(TenantReadOnlyAdmin):
                     messages.success(request, f"Saved as version {created.version}.")
                     return redirect(here)
                 last = _last(request.POST.get("last", ""))
-                result = simulation.simulate(tenant_id=tenant_id, last=last, policy=simulation.policy_proposed(
+                result = simulation.simulate(tenant_id=tenant_id, last=last, policy=selectors.policy_changed(
                     tenant_id=tenant_id, document=document))
             elif action == "accept":
                 created = suggestions.suggestion_accept(

@@ -8,6 +8,7 @@ from core.models import ConfigVersion, Membership
 from core.selectors import membership_for_user
 from governance.hooks import EscalationOutcome
 from governance.models import AuditEvent, DailyUsage, Delegation, Escalation, EscalationVote
+from governance.policy import POLICY_SCHEMA
 
 _VOTES = Prefetch("votes", queryset=EscalationVote.objects.select_related("voter", "on_behalf_of"))
 POLICY = "policy"  # the policy's configuration document (core.configuration; registered in GovernanceConfig.ready)
@@ -16,6 +17,14 @@ POLICY = "policy"  # the policy's configuration document (core.configuration; re
 def policy_current(*, tenant_id: int) -> tuple[dict, int]:
     """The policy in force and its version (0: the defaults, never saved)."""
     return configuration.config_current(tenant_id=tenant_id, document=POLICY)
+
+
+def policy_changed(*, tenant_id: int, document: dict) -> dict:
+    """The policy a change would put in force: `document` over the policy in force (keys the schema no longer
+    knows are dropped), as policy_update saves it and simulations replay it."""
+    current, _ = policy_current(tenant_id=tenant_id)
+    known = {key: value for key, value in current.items() if key in POLICY_SCHEMA["properties"]}
+    return {**known, **document}
 
 
 def policy_versions(*, tenant_id: int) -> QuerySet[ConfigVersion]:

@@ -20,7 +20,7 @@ from governance.audit import audit_record
 from governance.hooks import EscalationOutcome
 from governance.metrics import APPROVAL_DECISIONS
 from governance.models import DailyUsage, DecisionRecord, Delegation, Escalation, EscalationVote
-from governance.policy import ALLOW, POLICY_SCHEMA, Decision, TaskFacts, decide
+from governance.policy import ALLOW, Decision, TaskFacts, decide
 from governance.selectors import POLICY, delegations_to, policy_current
 
 # --- decisions and budget -----------------------------------------------------------------------
@@ -116,10 +116,9 @@ def policy_update(*, tenant_id: int, user, document: dict, note: str = "", corre
     """Save a new version of the tenant's policy: `document` (validated) over the policy in force, which is
     stored whole (a version says the whole policy it put in force, as it always has)."""
     Tenant.objects.select_for_update().get(pk=tenant_id)  # one policy writer per tenant at a time
-    current, _ = policy_current(tenant_id=tenant_id)
-    known = {key: value for key, value in current.items() if key in POLICY_SCHEMA["properties"]}
-    return configuration.config_update(tenant_id=tenant_id, document=POLICY, content={**known, **document}, user=user,
-                                       reason=note, correlation_id=correlation_id)
+    return configuration.config_update(tenant_id=tenant_id, document=POLICY, user=user, reason=note,
+                                       content=selectors.policy_changed(tenant_id=tenant_id, document=document),
+                                       correlation_id=correlation_id)
 
 
 @transaction.atomic

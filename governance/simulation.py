@@ -7,18 +7,10 @@ from collections import defaultdict
 from decimal import Decimal
 
 from governance.models import DecisionRecord
-from governance.policy import ALLOW, DENY, ESCALATE, POLICY_SCHEMA, TaskFacts, decide
-from governance.selectors import policy_current
+from governance.policy import ALLOW, DENY, ESCALATE, TaskFacts, decide
 
 EXAMPLES_PER_TRANSITION = 5
 LAST_DEFAULT, LAST_MAX = 1000, 10_000
-
-
-def policy_proposed(*, tenant_id: int, document: dict) -> dict:
-    """The policy a change would put in force: `document` over the policy in force (as policy_update saves it)."""
-    current, _ = policy_current(tenant_id=tenant_id)
-    known = {key: value for key, value in current.items() if key in POLICY_SCHEMA["properties"]}
-    return {**known, **document}
 
 
 def records_recent(*, tenant_id: int, last: int) -> list[DecisionRecord]:

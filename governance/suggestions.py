@@ -39,6 +39,10 @@ def _already_says(current, rule) -> bool:
     return current == ALLOW or (isinstance(current, dict) and current[ALLOW_BELOW] >= rule[ALLOW_BELOW])
 
 
+def _rejected_by_people(chain_ends: list[Escalation]) -> int:
+    return sum(e.status == Escalation.Status.REJECTED and e.decided_by_id is not None for e in chain_ends)
+
+
 def _proposal(task_type: str, chain_ends: list[Escalation], needed: int):
     """The rule the last `needed` decided chains of a type argue for, or None."""
     if len(chain_ends) < needed:
@@ -46,8 +50,7 @@ def _proposal(task_type: str, chain_ends: list[Escalation], needed: int):
     approvers = {e.decided_by_id for e in chain_ends}
     if all(map(_approved_as_asked, chain_ends)) and len(approvers) >= 2:
         return {ALLOW_BELOW: float(max(e.estimated_cost for e in chain_ends))}
-    rejected = sum(e.status == Escalation.Status.REJECTED and e.decided_by_id is not None for e in chain_ends)
-    if rejected * 2 > len(chain_ends):
+    if _rejected_by_people(chain_ends) * 2 > len(chain_ends):
         return DENY
     return None
 
@@ -67,13 +70,12 @@ def suggestions_for(*, tenant_id: int, simulate_last: int | None = LAST_DEFAULT)
         if rule is None or _already_says(policy.get("rules", {}).get(task_type), rule):
             continue
         proposed = {**policy, "rules": {**policy.get("rules", {}), task_type: rule}}
-        rejected = sum(e.status == Escalation.Status.REJECTED and e.decided_by_id is not None for e in chain_ends)
         suggestions.append({
             "task_type": task_type, "rule": rule, "summary": f"{task_type}: {rule_text(rule)}",
             "evidence": {
                 "count": len(chain_ends),
                 "approvers": sorted({e.decided_by.get_username() for e in chain_ends if e.decided_by_id}),
-                "share_rejected": rejected / len(chain_ends),
+                "share_rejected": _rejected_by_people(chain_ends) / len(chain_ends),
                 "decisions": [{"escalation_id": e.pk, "task_id": e.task_id, "step": e.step, "status": e.status,
                                "decided_by": e.decided_by.get_username() if e.decided_by_id else None,
                                "decided_at": e.decided_at, "estimated_cost": e.estimated_cost}
